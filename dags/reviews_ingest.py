@@ -1,0 +1,101 @@
+"""reviews_ingest: raw Amazon Customer Reviews → curated Parquet partitioned by product_category.
+
+Daily, or by hand from the trigger form. ``stage_raw`` checks the source and copies it into
+the raw zone under the run's key; ``ingest`` classifies every row (accepted, excluded by
+category, or rejected with its reason) with DuckDB (``local``) or Athena CTAS (``aws``)
+and fails when too many rows are rejected; ``publish`` writes the run summary and
+emits the curated-reviews asset that starts ``reviews_train``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from airflow.sdk import DAG, Param
+
+from include.config import load_settings
+from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS
+from reviewflow.hooks.storage import join_uri
+from reviewflow.notifiers import page_dag_run_failure
+from reviewflow.operators.ingest import (
+    AthenaCommitOperator,
+    CurateReviewsLocalOperator,
+    PublishCuratedReviewsOperator,
+    RunScopedAthenaOperator,
+    StageRawReviewsOperator,
+    athena_sql,
+    aws_setting,
+)
+
+settings = load_settings()
+STAGED = "{{ ti.xcom_pull(task_ids='stage_raw') }}"
+
+with DAG(
+    dag_id="reviews_ingest",
+    description="Stage raw reviews, curate them to Parquet by product_category, publish the snapshot",
+    schedule="@daily",
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    on_failure_callback=page_dag_run_failure,
+    render_template_as_native_obj=True,
+    user_defined_macros={"athena_sql": athena_sql, "aws_setting": aws_setting},
+    tags=["reviewflow", "ingestion"],
+    doc_md=__doc__,
+    params={
+        "source_uri": Param(
+            join_uri(settings.data_root, "samples", "amazon_reviews_sample.tsv.gz"),
+            type="string",
+            pattern=r"^\S+\.(tsv|tsv\.gz|parquet)$",
+            title="Source file",
+            description="TSV, TSV.gz or Parquet in the Amazon Customer Reviews schema: a local path, file:// or s3:// URI.",
+        ),
+        "categories": Param(
+            [],
+            type="array",
+            items={"type": "string", "minLength": 1},
+            title="Product categories",
+            description="Keep only these product_category values; empty keeps all.",
+        ),
+        "max_rejected_share": Param(
+            0.05,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Maximum rejected share",
+            description="Fail the run when a larger share of rows is malformed.",
+        ),
+    },
+) as dag:
+    stage_raw = StageRawReviewsOperator(task_id="stage_raw", source_uri="{{ params.source_uri }}")
+    ingest_args = {
+        "staged": STAGED,
+        "categories": "{{ params.categories }}",
+        "max_rejected_share": "{{ params.max_rejected_share }}",
+    }
+    if settings.backend == "aws":
+        athena_steps = [
+            RunScopedAthenaOperator(
+                task_id=f"athena_{statement}",
+                query=f"{{{{ athena_sql('{statement}', run_id, ti.xcom_pull(task_ids='stage_raw'), params.categories) }}}}",
+                aws_conn_id="{{ aws_setting('aws_conn_id') }}",
+                output_location="{{ aws_setting('athena_output_location') }}",
+                workgroup="{{ aws_setting('athena_workgroup') }}",
+                database="{{ aws_setting('athena_database') }}",
+                sleep_time=10,
+            )
+            for statement in ("create_raw_table", "ctas_rejected", "ctas_curated")
+        ]
+        ingest = AthenaCommitOperator(task_id="ingest", **ingest_args)
+        stage_raw >> athena_steps[0] >> athena_steps[1] >> athena_steps[2] >> ingest
+    else:
+        ingest = CurateReviewsLocalOperator(task_id="ingest", **ingest_args)
+        stage_raw >> ingest
+    publish = PublishCuratedReviewsOperator(
+        task_id="publish",
+        ingested="{{ ti.xcom_pull(task_ids='ingest') }}",
+        staged=STAGED,
+        asset=CURATED_REVIEWS,
+    )
+    ingest >> publish

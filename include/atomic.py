@@ -1,0 +1,36 @@
+"""Atomic commits of local output folders: build aside, then swap into place."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def staged_directory(final: Path) -> Iterator[Path]:
+    """Yield an empty sibling folder of ``final``; on success it replaces ``final``.
+
+    A retry that fails half-way leaves ``final`` as it was (or absent) and removes its
+    own staging folder; a retry that succeeds replaces the previous attempt's output.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        yield staging
+        replace_directory(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def replace_directory(source: Path, final: Path) -> None:
+    """Move ``source`` to ``final``, replacing any previous ``final`` with two renames."""
+    retired = final.with_name(f".{final.name}.retired-{uuid.uuid4().hex[:8]}")
+    if final.exists():
+        os.replace(final, retired)
+    os.replace(source, final)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,118 @@
+"""Typed settings: the only module that reads environment variables or Airflow Variables.
+
+Two kinds of setting:
+
+* process settings (``REVIEWFLOW_*`` environment variables) decide the backend and
+  where data lives; they are cheap and safe to read while a DAG file is parsed;
+* AWS settings come from Airflow Variables (``reviewflow_*``) and the ``aws_default``
+  connection, and are read only inside running tasks, never at DAG parse time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+Backend = Literal["local", "aws"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has an invalid value."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process-wide settings read from ``REVIEWFLOW_*`` environment variables.
+
+    :param backend: ``local`` (embedded engines) or ``aws`` (S3, Athena, SageMaker, EMR).
+    :param data_root: root URI of every zone: a folder path, ``file://`` or ``s3://bucket/prefix``.
+    :param alert_log: file the local failure notifier appends JSON lines to.
+    :param alert_webhook_url: optional Slack-compatible incoming-webhook URL for alerts.
+    :param sns_topic_arn: optional SNS topic for alerts (``aws`` backend).
+    """
+
+    backend: Backend
+    data_root: str
+    alert_log: Path
+    alert_webhook_url: str | None
+    sns_topic_arn: str | None
+
+
+def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """Read and validate :class:`Settings` from ``environ`` (default: ``os.environ``)."""
+    env = os.environ if environ is None else environ
+    backend = env.get("REVIEWFLOW_BACKEND", "local").strip().lower()
+    if backend not in ("local", "aws"):
+        raise ConfigError(f"REVIEWFLOW_BACKEND must be 'local' or 'aws', got {backend!r}")
+    default_root = str(REPO_ROOT / ".data")
+    data_root = env.get("REVIEWFLOW_DATA_ROOT", "").strip() or default_root
+    if backend == "aws" and not data_root.startswith("s3://"):
+        raise ConfigError(f"REVIEWFLOW_DATA_ROOT must be an s3:// URI with the aws backend, got {data_root!r}")
+    local_root = REPO_ROOT / ".data" if data_root.startswith("s3://") else Path(data_root.removeprefix("file://"))
+    return Settings(
+        backend=backend,  # type: ignore[arg-type]
+        data_root=data_root.rstrip("/"),
+        alert_log=Path(env.get("REVIEWFLOW_ALERT_LOG", "") or local_root / "alerts" / "alerts.jsonl"),
+        alert_webhook_url=env.get("REVIEWFLOW_ALERT_WEBHOOK_URL") or None,
+        sns_topic_arn=env.get("REVIEWFLOW_SNS_TOPIC_ARN") or None,
+    )
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """AWS resources, from Airflow Variables named ``reviewflow_<field>``.
+
+    :param aws_conn_id: Airflow connection with the credentials and region.
+    :param athena_database: Glue database holding the raw and curated tables.
+    :param athena_workgroup: Athena workgroup queries run in.
+    :param athena_output_location: ``s3://`` prefix for Athena query results.
+    :param sagemaker_role_arn: execution role for SageMaker jobs.
+    :param processing_instance_type: instance type of SageMaker Processing jobs.
+    :param training_instance_type: instance type of SageMaker training jobs.
+    :param emr_application_id: EMR Serverless application for Spark jobs (optional).
+    :param emr_execution_role_arn: job role for EMR Serverless (optional).
+    """
+
+    aws_conn_id: str
+    athena_database: str
+    athena_workgroup: str
+    athena_output_location: str
+    sagemaker_role_arn: str
+    processing_instance_type: str
+    training_instance_type: str
+    emr_application_id: str | None
+    emr_execution_role_arn: str | None
+
+
+AWS_DEFAULTS: dict[str, str | None] = {
+    "aws_conn_id": "aws_default",
+    "athena_database": "reviewflow",
+    "athena_workgroup": "primary",
+    "athena_output_location": None,
+    "sagemaker_role_arn": None,
+    "processing_instance_type": "ml.m5.xlarge",
+    "training_instance_type": "ml.g5.xlarge",
+    "emr_application_id": None,
+    "emr_execution_role_arn": None,
+}
+AWS_OPTIONAL = {"emr_application_id", "emr_execution_role_arn", "sagemaker_role_arn"}
+
+
+def load_aws_settings(settings: Settings) -> AwsSettings:
+    """Read :class:`AwsSettings` from Airflow Variables; call only inside a running task.
+
+    ``athena_output_location`` defaults to ``<data root>/athena-results``.
+    """
+    from airflow.sdk import Variable
+
+    values: dict[str, str | None] = {}
+    for field, default in AWS_DEFAULTS.items():
+        if field == "athena_output_location":
+            default = f"{settings.data_root}/athena-results"
+        values[field] = Variable.get(f"reviewflow_{field}", default=default)
+        if values[field] is None and field not in AWS_OPTIONAL:
+            raise ConfigError(f"Airflow Variable reviewflow_{field} is required with the aws backend")
+    return AwsSettings(**values)  # type: ignore[arg-type]

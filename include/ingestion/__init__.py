@@ -1,0 +1,1 @@
+"""Ingestion of raw Amazon Customer Reviews files into curated, partitioned Parquet."""

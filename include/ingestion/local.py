@@ -1,0 +1,88 @@
+"""The ``local`` ingestion engine: DuckDB runs the same classification SQL Athena runs."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from include.atomic import staged_directory
+from include.ingestion.counts import IngestCounts, check_counts
+from include.ingestion.schema import SourceFormat, check_parquet_columns
+from include.ingestion.sql import classified_relation, duckdb_raw_relation, quote_literal, selects
+
+log = logging.getLogger(__name__)
+
+# Reasons for lines the CSV reader itself could not split into a row.
+READER_REJECT_REASONS = {
+    "INVALID ENCODING": "row: invalid UTF-8",
+    "LINE SIZE OVER MAXIMUM": "row: line longer than 4 MiB",
+}
+
+
+@dataclass(frozen=True)
+class LocalIngestResult:
+    """Counts plus where the curated and rejected datasets were committed."""
+
+    counts: IngestCounts
+    curated_dir: Path
+    rejected_dir: Path
+
+
+def ingest_with_duckdb(
+    source_files: list[Path],
+    fmt: SourceFormat,
+    curated_dir: Path,
+    rejected_dir: Path,
+    categories: list[str] | None = None,
+    max_rejected_share: float = 0.05,
+    memory_limit: str = "1GB",
+) -> LocalIngestResult:
+    """Classify ``source_files`` and commit the rejected, then the curated dataset.
+
+    The rejected rows are always committed (they explain a failure); the curated
+    snapshot, partitioned by ``product_category``, only when :func:`check_counts` passes.
+    """
+    import duckdb
+
+    files = [str(f) for f in source_files]
+    con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
+    try:
+        con.execute(f"SET temp_directory = {quote_literal(str(curated_dir.parent / '.duckdb-spill'))}")
+        if fmt == "parquet":
+            for f in files:
+                columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(f)})").fetchall()]
+                check_parquet_columns(f, columns)
+        raw = duckdb_raw_relation(fmt, files)
+        con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw)}")
+        if fmt == "tsv":
+            _add_reader_rejects(con)
+        queries = selects("classified", categories)
+        counts = IngestCounts.from_outcomes(con.execute(queries["counts"]).fetchall())
+        with staged_directory(rejected_dir) as staging:
+            con.execute(f"COPY ({queries['rejected']}) TO {quote_literal(str(staging / 'rejected.parquet'))} (FORMAT PARQUET)")
+        log.info("ingested %s: %s", ", ".join(files), counts.to_dict())
+        check_counts(counts, ", ".join(files), max_rejected_share)
+        with staged_directory(curated_dir) as staging:
+            con.execute(
+                f"COPY ({queries['curated']}) TO {quote_literal(str(staging))} "
+                "(FORMAT PARQUET, PARTITION_BY (product_category), OVERWRITE_OR_IGNORE)"
+            )
+    finally:
+        con.close()
+    return LocalIngestResult(counts, curated_dir, rejected_dir)
+
+
+def _add_reader_rejects(con: object) -> None:
+    """Add the lines DuckDB's reader rejected (e.g. invalid UTF-8) to ``classified``."""
+    reasons = " ".join(f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in READER_REJECT_REASONS.items())
+    con.execute(  # type: ignore[attr-defined]
+        f"""
+        INSERT INTO classified BY NAME
+        SELECT s.file_path AS source_file,
+               CAST(e.line AS BIGINT) AS source_line,
+               CASE CAST(e.error_type AS VARCHAR) {reasons} ELSE 'row: ' || e.error_message END AS reject_reason,
+               string_split(e.csv_line, chr(9))[3] AS review_id
+        FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
+        """
+    )

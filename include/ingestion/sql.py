@@ -1,0 +1,57 @@
+"""Rendering of the ingestion SQL kept in ``include/sql/`` for DuckDB and Athena.
+
+The classification and selection queries are shared by both engines; only the
+relation that exposes the raw files differs (``include/sql/duckdb``, ``include/sql/athena``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from include.ingestion.schema import SourceFormat
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+
+def sql_template(name: str) -> str:
+    """The text of ``include/sql/<name>.sql`` without its leading comment lines."""
+    lines = (SQL_DIR / f"{name}.sql").read_text().splitlines()
+    return "\n".join(line for line in lines if not line.startswith("--")).strip()
+
+
+def quote_literal(value: str) -> str:
+    """A SQL string literal (the same in Trino and DuckDB)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def category_filter(categories: list[str] | None) -> str:
+    """A predicate keeping only ``categories`` (all rows when ``None`` or empty)."""
+    if not categories:
+        return "TRUE"
+    return "product_category IN (" + ", ".join(quote_literal(c) for c in categories) + ")"
+
+
+def classified_relation(raw_reviews: str) -> str:
+    """The shared classification query over ``raw_reviews``, as a parenthesised relation."""
+    return "(" + sql_template("classify_reviews").format(raw_reviews=raw_reviews) + ")"
+
+
+def selects(classified: str, categories: list[str] | None) -> dict[str, str]:
+    """The curated, rejected and count SELECTs over a ``classified`` relation."""
+    where = category_filter(categories)
+    return {
+        "curated": sql_template("curated_reviews").format(classified=classified, category_filter=where),
+        "rejected": sql_template("rejected_reviews").format(classified=classified),
+        "counts": sql_template("count_reviews").format(classified=classified, category_filter=where),
+    }
+
+
+def duckdb_raw_relation(fmt: SourceFormat, source_files: list[str]) -> str:
+    """The DuckDB relation exposing raw ``source_files`` as string columns."""
+    files = "[" + ", ".join(quote_literal(f) for f in source_files) + "]"
+    return "(" + sql_template(f"duckdb/raw_reviews_{fmt}").format(source_files=files) + ")"
+
+
+def athena_raw_relation(fmt: SourceFormat, database: str, raw_table: str) -> str:
+    """The Athena relation exposing the raw table of a run as string columns."""
+    return sql_template(f"athena/raw_reviews_{fmt}").format(database=database, raw_table=raw_table)

@@ -1,0 +1,270 @@
+"""Deterministic generator of Amazon Customer Reviews-format sample data.
+
+Writes gzip TSV with the dataset's 15 columns, one row at a time, so 10 rows
+and 5 million rows take the same memory.  Star ratings are skewed like the
+real data and the text follows the rating with the hard cases real reviews
+have (negation, contrast, sarcasm, mixed 3-star reviews) plus a small share
+of mislabelled rows, so no bag-of-words model can be perfect on it.
+
+Run as ``python -m include.sample_data OUT.tsv.gz --rows N [--bad-rows K]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from include.ingestion.schema import REVIEW_COLUMNS as COLUMNS
+
+
+# Share of 1..5 stars in the public dataset (roughly: most 5-star, few 2-3).
+STAR_WEIGHTS = (0.09, 0.05, 0.08, 0.18, 0.60)
+MARKETPLACES = (("US", 0.90), ("UK", 0.04), ("DE", 0.03), ("FR", 0.02), ("JP", 0.01))
+FIRST_DATE = dt.date(2010, 1, 1)
+DATE_SPAN_DAYS = (dt.date(2015, 8, 31) - FIRST_DATE).days
+MISLABELLED_SHARE = 0.03
+
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "Electronics": ("headphones", "charger", "bluetooth speaker", "USB cable", "webcam"),
+    "Books": ("novel", "cookbook", "biography", "travel guide", "textbook"),
+    "Apparel": ("jacket", "pair of jeans", "t-shirt", "rain coat", "pair of socks"),
+    "Home": ("lamp", "shower curtain", "pillow", "doormat", "wall clock"),
+    "Toys": ("puzzle", "building set", "doll house", "board game", "toy car"),
+    "Beauty": ("face cream", "shampoo", "hair dryer", "lipstick", "nail kit"),
+    "Kitchen": ("blender", "frying pan", "coffee grinder", "knife set", "kettle"),
+    "Sports": ("yoga mat", "water bottle", "bike light", "tennis racket", "dumbbell set"),
+}
+BRANDS = ("Acme", "Northwind", "Zentrix", "Bluebird", "Oakline", "Kappa", "Veloce", "Lumo")
+
+# Plain cases: the words carry the sentiment directly.
+POSITIVE = (
+    "Love this {p}, works perfectly.",
+    "Excellent {p}, great quality for the price.",
+    "Best {p} I have owned, highly recommend it.",
+    "Arrived fast and the {p} is fantastic.",
+    "Really happy with this {p}. Five stars.",
+    "Great value, my family enjoys the {p} every day.",
+)
+NEGATIVE = (
+    "Terrible {p}, broke after two days.",
+    "Waste of money. The {p} stopped working.",
+    "Awful quality, the {p} fell apart.",
+    "Very disappointed, returning the {p}.",
+    "Cheap junk, do not buy this {p}.",
+    "The {p} arrived damaged and support was useless.",
+)
+NEUTRAL = (
+    "The {p} is okay, nothing special.",
+    "Average {p}. Does the job but the finish is so-so.",
+    "It is fine I guess, the {p} is what you would expect.",
+    "Decent {p} but a bit overpriced.",
+)
+# Hard cases: the surface words point the other way or both ways.
+POSITIVE_HARD = (
+    "Not bad at all, the {p} exceeded what I expected.",
+    "I was not disappointed, never had a single problem with this {p}.",
+    "The box was damaged, but the {p} itself is excellent.",
+    "I expected it to be cheap and flimsy, but it is sturdy and well made.",
+    "Can't complain, no issues whatsoever with the {p}.",
+)
+NEGATIVE_HARD = (
+    "I wanted to love this {p}, but it broke within a week.",
+    "Not good. The {p} is not worth the money.",
+    "Great, another {p} that dies after two days. Just what I needed.",
+    "Oh perfect, the {p} fell apart on the first use. Wonderful.",
+    "Looks great in the pictures, but the {p} does not work as advertised.",
+    "Would love to recommend it, but I cannot: the {p} is not reliable.",
+)
+NEUTRAL_HARD = (
+    "Love the design, hate the battery life. The {p} is a mixed bag.",
+    "Some great features, some terrible ones. The {p} is fine overall.",
+    "Not great, not terrible. The {p} works, mostly.",
+    "Good price but poor instructions; the {p} is acceptable once set up.",
+)
+HEADLINES = {
+    "positive": ("Five Stars", "Great!", "Love it", "Highly recommend", "Exactly as described"),
+    "negative": ("One Star", "Disappointed", "Do not buy", "Broke quickly", "Not as advertised"),
+    "neutral": ("Three Stars", "It's ok", "Mixed feelings", "Average", "Meh"),
+}
+HARD_SHARE = 0.30
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """What to generate: row count, seed and how many malformed rows to inject."""
+
+    rows: int
+    seed: int = 42
+    bad_rows: int = 0
+
+
+def review_id(index: int) -> str:
+    """A unique, deterministic 14-character review id (``R`` + 13 base-36 chars)."""
+    # Multiplying by a constant coprime with 36**13 is a bijection on [0, 36**13).
+    value = (index * 1_000_000_007 + 12_345) % 36**13
+    digits = []
+    for _ in range(13):
+        value, digit = divmod(value, 36)
+        digits.append("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"[digit])
+    return "R" + "".join(reversed(digits))
+
+
+def _sentiment(star: int) -> str:
+    return "negative" if star <= 2 else "neutral" if star == 3 else "positive"
+
+
+def _text(rng: random.Random, sentiment: str, product: str) -> str:
+    hard = rng.random() < HARD_SHARE
+    bank = {
+        ("positive", False): POSITIVE,
+        ("positive", True): POSITIVE_HARD,
+        ("negative", False): NEGATIVE,
+        ("negative", True): NEGATIVE_HARD,
+        ("neutral", False): NEUTRAL,
+        ("neutral", True): NEUTRAL_HARD,
+    }[(sentiment, hard)]
+    sentences = [rng.choice(bank).format(p=product)]
+    if rng.random() < 0.5:
+        # A second, sentiment-neutral sentence so length varies realistically.
+        sentences.append(
+            rng.choice(
+                (
+                    "Bought it as a gift.",
+                    "Shipping took a week.",
+                    "I have used it for about a month now.",
+                    "Ordered the second one for my office.",
+                    "Compared it with two other brands before buying.",
+                )
+            )
+        )
+    body = " ".join(sentences)
+    if rng.random() < 0.05:
+        body = body.replace(". ", ".<br /><br />", 1)
+    if rng.random() < 0.03:
+        body = body.replace(product, f"&#34;{product}&#34;", 1)
+    return body
+
+
+def _choose_marketplace(rng: random.Random) -> str:
+    roll = rng.random()
+    for code, share in MARKETPLACES:
+        if roll < share:
+            return code
+        roll -= share
+    return MARKETPLACES[0][0]
+
+
+def generate_rows(spec: SampleSpec) -> Iterator[tuple[str, ...]]:
+    """Yield well-formed rows as tuples of strings in ``COLUMNS`` order."""
+    rng = random.Random(spec.seed)
+    categories = list(CATEGORIES)
+    stars = (1, 2, 3, 4, 5)
+    for index in range(spec.rows):
+        category = rng.choice(categories)
+        product_index = rng.randrange(max(1, spec.rows // 20 + 1))
+        product_noun = CATEGORIES[category][product_index % len(CATEGORIES[category])]
+        brand = BRANDS[product_index % len(BRANDS)]
+        star = rng.choices(stars, weights=STAR_WEIGHTS)[0]
+        text_sentiment = _sentiment(star)
+        if rng.random() < MISLABELLED_SHARE:
+            text_sentiment = rng.choice([s for s in HEADLINES if s != text_sentiment])
+        total_votes = int(rng.expovariate(0.4)) if rng.random() < 0.6 else 0
+        helpful_votes = rng.randint(0, total_votes) if total_votes else 0
+        date = FIRST_DATE + dt.timedelta(days=rng.randrange(DATE_SPAN_DAYS + 1))
+        yield (
+            _choose_marketplace(rng),
+            str(10_000_000 + rng.randrange(40_000_000)),
+            review_id(index),
+            f"B{product_index:09d}",
+            str(100_000_000 + product_index * 7919 % 900_000_000),
+            f"{brand} {product_noun.title()} {product_index % 97}",
+            category,
+            str(star),
+            str(helpful_votes),
+            str(total_votes),
+            "Y" if rng.random() < 0.01 else "N",
+            "Y" if rng.random() < 0.8 else "N",
+            rng.choice(HEADLINES[text_sentiment]),
+            _text(rng, text_sentiment, product_noun),
+            date.isoformat(),
+        )
+
+
+# Malformed variants, one per reason the ingestion quarantines a row.
+BAD_ROW_KINDS: tuple[str, ...] = (
+    "column_count",
+    "star_rating",
+    "empty_review_id",
+    "empty_body",
+    "review_date",
+    "invalid_utf8",
+    "votes",
+)
+
+
+def _corrupt(row: tuple[str, ...], kind: str) -> bytes:
+    fields = list(row)
+    position = {name: i for i, name in enumerate(COLUMNS)}
+    if kind == "column_count":
+        fields = fields[:-2]
+    elif kind == "star_rating":
+        fields[position["star_rating"]] = "6"
+    elif kind == "empty_review_id":
+        fields[position["review_id"]] = ""
+    elif kind == "empty_body":
+        fields[position["review_body"]] = ""
+    elif kind == "review_date":
+        fields[position["review_date"]] = "2015-13-45"
+    elif kind == "votes":
+        fields[position["helpful_votes"]] = "9"
+        fields[position["total_votes"]] = "3"
+    line = "\t".join(fields).encode("utf-8")
+    if kind == "invalid_utf8":
+        line = line.replace(b"\t", b"\t\xff\xfe", 1)
+    return line + b"\n"
+
+
+def write_sample(path: Path, spec: SampleSpec) -> dict[str, int]:
+    """Write ``spec`` as gzip TSV (with header) to ``path`` atomically.
+
+    Bad rows replace evenly spaced good rows, cycling through ``BAD_ROW_KINDS``.
+    Returns the number of rows written per kind (``good`` plus each bad kind).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bad_every = spec.rows // spec.bad_rows if spec.bad_rows else 0
+    counts = {"good": 0} | {kind: 0 for kind in BAD_ROW_KINDS}
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wb", compresslevel=5) as out:
+        out.write(("\t".join(COLUMNS) + "\n").encode())
+        bad_written = 0
+        for index, row in enumerate(generate_rows(spec)):
+            if bad_every and index % bad_every == bad_every // 2 and bad_written < spec.bad_rows:
+                kind = BAD_ROW_KINDS[bad_written % len(BAD_ROW_KINDS)]
+                out.write(_corrupt(row, kind))
+                counts[kind] += 1
+                bad_written += 1
+            else:
+                out.write(("\t".join(row) + "\n").encode("utf-8"))
+                counts["good"] += 1
+    tmp.replace(path)
+    return counts
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("output", type=Path, help="where to write the .tsv.gz file")
+    parser.add_argument("--rows", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--bad-rows", type=int, default=0, help="malformed rows to inject")
+    args = parser.parse_args(argv)
+    counts = write_sample(args.output, SampleSpec(args.rows, args.seed, args.bad_rows))
+    print(f"wrote {sum(counts.values())} rows to {args.output}: {counts}")
+
+
+if __name__ == "__main__":
+    main()

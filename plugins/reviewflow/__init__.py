@@ -1,0 +1,1 @@
+"""Airflow adapters for reviewflow: hooks (I/O), operators (orchestration), notifiers."""

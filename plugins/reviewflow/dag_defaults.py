@@ -1,0 +1,23 @@
+"""What every reviewflow DAG shares: owner, retries, paging, and the assets that chain them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from airflow.sdk import Asset
+
+from reviewflow.notifiers import ReviewflowFailureNotifier
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": "reviewflow",
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": True,
+    "on_failure_callback": ReviewflowFailureNotifier(),
+}
+
+
+# Assets are named, not located: each event's ``extra`` carries the snapshot's URI, so the
+# same DAGs run against any data root (a laptop folder, a test's tmp dir, S3).
+CURATED_REVIEWS = Asset(name="reviewflow_curated_reviews")

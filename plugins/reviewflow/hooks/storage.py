@@ -1,0 +1,142 @@
+"""Storage behind one interface: a local folder (``local``) or S3 (``aws``).
+
+URIs are plain strings: ``/abs/path``, ``file:///abs/path`` or ``s3://bucket/key``.
+Every write is atomic: local files go to a temporary name and are renamed into
+place; S3 ``PutObject``/``CopyObject`` are atomic per object.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+from include.config import Settings
+
+
+def join_uri(root: str, *parts: str) -> str:
+    """Join ``parts`` onto ``root`` with ``/`` (works for paths and URIs)."""
+    return "/".join([root.rstrip("/"), *(part.strip("/") for part in parts)])
+
+
+def is_s3(uri: str) -> bool:
+    return uri.startswith("s3://")
+
+
+def local_path(uri: str) -> Path:
+    """The filesystem path of a local URI; raises for ``s3://``."""
+    if is_s3(uri):
+        raise ValueError(f"{uri} is not a local path")
+    return Path(uri.removeprefix("file://"))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` → ``(bucket, key)``."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+class LocalStorage:
+    """Storage on the local filesystem."""
+
+    def exists(self, uri: str) -> bool:
+        return local_path(uri).exists()
+
+    def size(self, uri: str) -> int:
+        return local_path(uri).stat().st_size
+
+    def read_bytes(self, uri: str, length: int | None = None) -> bytes:
+        with local_path(uri).open("rb") as handle:
+            return handle.read() if length is None else handle.read(length)
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        path = local_path(uri)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        """Copy one file; the target appears complete or not at all."""
+        target = local_path(target_uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        shutil.copyfile(local_path(source_uri), tmp)
+        os.replace(tmp, target)
+
+    def delete_prefix(self, uri: str) -> None:
+        shutil.rmtree(local_path(uri), ignore_errors=True)
+
+
+class S3Storage:
+    """Storage on S3 through the provider's ``S3Hook``."""
+
+    def __init__(self, aws_conn_id: str = "aws_default") -> None:
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+
+    def exists(self, uri: str) -> bool:
+        bucket, key = split_s3(uri)
+        return self.hook.check_for_key(key, bucket_name=bucket)
+
+    def size(self, uri: str) -> int:
+        bucket, key = split_s3(uri)
+        return int(self.hook.head_object(key, bucket_name=bucket)["ContentLength"])
+
+    def read_bytes(self, uri: str, length: int | None = None) -> bytes:
+        bucket, key = split_s3(uri)
+        extra = {"Range": f"bytes=0-{length - 1}"} if length else {}
+        response = self.hook.get_conn().get_object(Bucket=bucket, Key=key, **extra)
+        return response["Body"].read()
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        bucket, key = split_s3(uri)
+        self.hook.load_bytes(data, key=key, bucket_name=bucket, replace=True)
+
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        source_bucket, source_key = split_s3(source_uri)
+        target_bucket, target_key = split_s3(target_uri)
+        self.hook.copy_object(source_key, target_key, source_bucket, target_bucket)
+
+    def delete_prefix(self, uri: str) -> None:
+        bucket, prefix = split_s3(uri)
+        keys = self.hook.list_keys(bucket_name=bucket, prefix=prefix.rstrip("/") + "/")
+        if keys:
+            self.hook.delete_objects(bucket=bucket, keys=keys)
+
+
+Storage = LocalStorage | S3Storage
+
+
+def storage_for(uri: str, aws_conn_id: str = "aws_default") -> Storage:
+    """The storage client able to read and write ``uri``."""
+    return S3Storage(aws_conn_id) if is_s3(uri) else LocalStorage()
+
+
+def read_json(storage: Storage, uri: str) -> dict[str, Any]:
+    return json.loads(storage.read_bytes(uri))
+
+
+def write_json(storage: Storage, uri: str, payload: dict[str, Any]) -> None:
+    storage.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
+
+
+def run_summary_uri(settings: Settings, run_key: str) -> str:
+    """Where the run summary JSON of ``run_key`` lives: ``<root>/reports/<run_key>/summary.json``."""
+    return join_uri(settings.data_root, "reports", run_key, "summary.json")
+
+
+def update_run_summary(settings: Settings, run_key: str, section: str, payload: dict[str, Any]) -> str:
+    """Set ``section`` of the run summary to ``payload`` (a retry overwrites its own section)."""
+    uri = run_summary_uri(settings, run_key)
+    storage = storage_for(uri)
+    summary = read_json(storage, uri) if storage.exists(uri) else {"run_key": run_key}
+    summary[section] = payload
+    write_json(storage, uri, summary)
+    return uri

@@ -1,0 +1,228 @@
+"""Operators of ``reviews_ingest``: stage raw input, curate it (DuckDB or Athena), publish.
+
+Both backends end in a task ``ingest`` returning the same XCom::
+
+    {"snapshot": ..., "curated_uri": ..., "rejected_uri": ..., "format": ..., "counts": {...}}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+from airflow.providers.amazon.aws.operators.athena import AthenaOperator
+from airflow.sdk import Asset, BaseOperator
+
+from include.config import load_aws_settings, load_settings
+from include.ingestion.athena import athena_statement, request_token
+from include.ingestion.counts import IngestCounts, RejectedShareError, check_counts
+from include.ingestion.local import ingest_with_duckdb
+from include.ingestion.schema import SourceError, check_tsv_header, source_format
+from reviewflow.hooks.storage import is_s3, join_uri, local_path, storage_for, update_run_summary
+from reviewflow.runs import run_key, run_key_of
+
+HEADER_PROBE_BYTES = 64 * 1024
+
+
+def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
+    """Where the curated and rejected datasets of ``snapshot`` live."""
+    return {
+        "curated_uri": join_uri(data_root, "curated", "reviews", f"snapshot={snapshot}"),
+        "rejected_uri": join_uri(data_root, "rejected", "reviews", f"snapshot={snapshot}"),
+    }
+
+
+class StageRawReviewsOperator(BaseOperator):
+    """Check a raw reviews file and copy it into the raw zone under the run's key.
+
+    :param source_uri: TSV, TSV.gz or Parquet file: a local path, ``file://`` or ``s3://`` URI. (templated)
+    """
+
+    template_fields: Sequence[str] = ("source_uri",)
+
+    def __init__(self, *, source_uri: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.source_uri = source_uri
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        source = self.source_uri.strip()
+        fmt = source_format(source)
+        if settings.backend == "aws" and not is_s3(source):
+            raise SourceError(f"{source}: the aws backend reads sources from S3; upload it and pass its s3:// URI")
+        storage = storage_for(source)
+        if not storage.exists(source):
+            raise SourceError(f"{source}: file not found")
+        size = storage.size(source)
+        if size == 0:
+            raise SourceError(f"{source}: file is empty")
+        if fmt == "tsv":
+            check_tsv_header(source, storage.read_bytes(source, HEADER_PROBE_BYTES))
+        raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={run_key(context)}")
+        raw_uri = join_uri(raw_dir, source.rstrip("/").rsplit("/", 1)[-1])
+        storage_for(raw_uri).copy(source, raw_uri)
+        self.log.info("staged %s (%d bytes) at %s", source, size, raw_uri)
+        return {"source_uri": source, "raw_uri": raw_uri, "raw_dir": raw_dir, "format": fmt, "bytes": size}
+
+
+class CurateReviewsLocalOperator(BaseOperator):
+    """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet.
+
+    :param staged: the XCom of the staging task. (templated)
+    :param categories: keep only these product categories (all when empty). (templated)
+    :param max_rejected_share: fail when more than this share of rows is rejected. (templated)
+    """
+
+    template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
+
+    def __init__(
+        self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.staged = staged
+        self.categories = categories
+        self.max_rejected_share = max_rejected_share
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        snapshot = run_key(context)
+        uris = snapshot_uris(settings.data_root, snapshot)
+        result = {"snapshot": snapshot, "format": self.staged["format"], **uris}
+        try:
+            outcome = ingest_with_duckdb(
+                [local_path(self.staged["raw_uri"])],
+                self.staged["format"],
+                local_path(uris["curated_uri"]),
+                local_path(uris["rejected_uri"]),
+                categories=list(self.categories or []),
+                max_rejected_share=float(self.max_rejected_share),
+            )
+        except RejectedShareError as error:
+            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": error.counts.to_dict()})
+            raise
+        return result | {"counts": outcome.counts.to_dict()}
+
+
+class RunScopedAthenaOperator(AthenaOperator):
+    """The provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
+
+    The token hashes DAG id, run id, task id and the rendered query, so a retry of the
+    task reconnects to the query it started instead of running it a second time.
+    """
+
+    def execute(self, context: Any) -> str | None:
+        ti = context["ti"]
+        self.client_request_token = request_token(ti.dag_id, ti.run_id, ti.task_id, self.query)
+        return super().execute(context)
+
+
+def aws_setting(name: str) -> str:
+    """Jinja macro returning one AWS setting (an Airflow Variable) inside a running task."""
+    return getattr(load_aws_settings(load_settings()), name)
+
+
+def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: list[str] | None = None) -> str:
+    """Jinja macro rendering an ingestion statement for Athena inside a running task."""
+    settings = load_settings()
+    return athena_statement(
+        statement,
+        database=load_aws_settings(settings).athena_database,
+        data_root=settings.data_root,
+        run_key=run_key_of(run_id),
+        fmt=staged["format"],
+        categories=categories,
+    )
+
+
+class AthenaCommitOperator(BaseOperator):
+    """``aws`` backend: count the run's rows by outcome, check them, then point ``reviews_curated`` at the snapshot.
+
+    :param staged: the XCom of the staging task. (templated)
+    :param categories: the categories the curated CTAS kept. (templated)
+    :param max_rejected_share: fail when more than this share of rows is rejected. (templated)
+    """
+
+    template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
+
+    def __init__(
+        self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        self.staged = staged
+        self.categories = categories
+        self.max_rejected_share = max_rejected_share
+        self.query_execution_id: str | None = None
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        aws = load_aws_settings(settings)
+        snapshot = run_key(context)
+        hook = AthenaHook(aws_conn_id=aws.aws_conn_id)
+        counts_sql = athena_sql("count_reviews", context["ti"].run_id, self.staged, list(self.categories or []))
+        rows = self._run(hook, context, counts_sql, aws, fetch=True)
+        counts = IngestCounts.from_outcomes(rows)
+        result = {"snapshot": snapshot, "format": self.staged["format"], **snapshot_uris(settings.data_root, snapshot)}
+        try:
+            check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share))
+        except RejectedShareError as error:
+            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
+            raise
+        self._run(hook, context, athena_sql("point_curated_view", context["ti"].run_id, self.staged), aws)
+        return result | {"counts": counts.to_dict()}
+
+    def _run(self, hook: AthenaHook, context: Any, query: str, aws: Any, fetch: bool = False) -> list[tuple[str, int]]:
+        ti = context["ti"]
+        self.query_execution_id = hook.run_query(
+            query=query,
+            query_context={"Database": aws.athena_database},
+            result_configuration={"OutputLocation": aws.athena_output_location},
+            client_request_token=request_token(ti.dag_id, ti.run_id, ti.task_id, query),
+            workgroup=aws.athena_workgroup,
+        )
+        state = hook.poll_query_status(self.query_execution_id)
+        if state != "SUCCEEDED":
+            reason = hook.get_state_change_reason(self.query_execution_id)
+            raise RuntimeError(f"Athena query {self.query_execution_id} ended {state}: {reason}")
+        if not fetch:
+            return []
+        results = hook.get_query_results(self.query_execution_id) or {}
+        data = results.get("ResultSet", {}).get("Rows", [])[1:]  # first row is the header
+        return [(row["Data"][0]["VarCharValue"], int(row["Data"][1]["VarCharValue"])) for row in data]
+
+    def on_kill(self) -> None:
+        if self.query_execution_id:
+            AthenaHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id).stop_query(self.query_execution_id)
+
+
+class PublishCuratedReviewsOperator(BaseOperator):
+    """Record the ingestion in the run summary and emit the curated-reviews asset.
+
+    :param ingested: the XCom of the ``ingest`` task. (templated)
+    :param staged: the XCom of the staging task. (templated)
+    :param asset: the curated-reviews asset this task updates (also set as its outlet).
+    """
+
+    template_fields: Sequence[str] = ("ingested", "staged")
+
+    def __init__(self, *, ingested: Any, staged: Any, asset: Asset, **kwargs: Any) -> None:
+        super().__init__(outlets=[asset], **kwargs)
+        self.ingested = ingested
+        self.staged = staged
+        self.asset = asset
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        section = {"status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"], **self.ingested}
+        summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section)
+        context["outlet_events"][self.asset].extra = {
+            "snapshot": self.ingested["snapshot"],
+            "curated_uri": self.ingested["curated_uri"],
+            "summary_uri": summary_uri,
+        }
+        counts = self.ingested["counts"]
+        self.log.info(
+            "curated %d rows at %s; rejected %d at %s; summary %s",
+            counts["accepted"], self.ingested["curated_uri"], counts["rejected"], self.ingested["rejected_uri"], summary_uri,
+        )
+        return {"summary_uri": summary_uri, **self.ingested}

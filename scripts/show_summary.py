@@ -1,0 +1,47 @@
+"""Print where the newest run's outputs landed, from its run summary JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from include.config import load_settings
+
+
+def main() -> int:
+    settings = load_settings()
+    if settings.data_root.startswith("s3://"):
+        print(f"Run summaries are under {settings.data_root}/reports/<run>/summary.json")
+        return 0
+    reports = Path(settings.data_root.removeprefix("file://")) / "reports"
+    summaries = sorted(reports.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    if not summaries:
+        print(f"No run summary under {reports} yet.")
+        return 1
+    path = summaries[-1]
+    summary = json.loads(path.read_text())
+    print(f"\nRun {summary['run_key']}")
+    for section, payload in summary.items():
+        if not isinstance(payload, dict):
+            continue
+        print(f"  {section}: {payload.get('status', '')}")
+        for key, value in payload.items():
+            if key.endswith(("_uri", "_dir", "_path")):
+                print(f"    {key:<16} {value}")
+        if "counts" in payload:
+            counts = payload["counts"]
+            print(
+                f"    rows             {counts['input_rows']} in = {counts['accepted']} accepted"
+                f" + {counts['excluded']} excluded + {counts['rejected']} rejected"
+            )
+            for reason, rows in counts["rejected_by_reason"].items():
+                print(f"      {rows:>6}  {reason}")
+        if payload.get("error"):
+            print(f"    error            {payload['error']}")
+    print(f"  summary            {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

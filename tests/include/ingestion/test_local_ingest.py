@@ -1,0 +1,174 @@
+"""The ingestion SQL on DuckDB: every row accepted, excluded or rejected with its reason."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from include.ingestion.counts import RejectedShareError
+from include.ingestion.local import ingest_with_duckdb
+from include.ingestion.schema import REVIEW_COLUMNS, SourceError, check_tsv_header, source_format
+from include.sample_data import BAD_ROW_KINDS, SampleSpec, generate_rows, write_sample
+
+EXPECTED_REASON = {
+    "column_count": "row: expected 15 tab-separated columns, found 13",
+    "star_rating": "star_rating: not an integer 1..5",
+    "empty_review_id": "review_id: empty",
+    "empty_body": "review_body: empty",
+    "review_date": "review_date: not a YYYY-MM-DD date",
+    "invalid_utf8": "row: invalid UTF-8",
+    "votes": "helpful_votes: greater than total_votes",
+}
+
+
+def ingest(tmp_path: Path, source: Path, **kwargs: object):
+    return ingest_with_duckdb(
+        [source], source_format(str(source)), tmp_path / "curated" / "snapshot=s", tmp_path / "rejected" / "snapshot=s", **kwargs
+    )
+
+
+def write_tsv(path: Path, lines: list[str]) -> Path:
+    path.write_bytes(("\t".join(REVIEW_COLUMNS) + "\n" + "".join(line + "\n" for line in lines)).encode())
+    return path
+
+
+def good_rows(n: int) -> list[list[str]]:
+    return [list(row) for row in generate_rows(SampleSpec(rows=n, seed=5))]
+
+
+def test_every_injected_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv.gz"
+    written = write_sample(source, SampleSpec(rows=2_000, bad_rows=14))
+    result = ingest(tmp_path, source)
+    assert result.counts.accepted == written["good"] == 1_986
+    assert result.counts.rejected_by_reason == {EXPECTED_REASON[k]: written[k] for k in BAD_ROW_KINDS}
+    assert result.counts.input_rows == 2_000
+    rejected = pq.read_table(result.rejected_dir / "rejected.parquet").to_pylist()
+    assert len(rejected) == 14
+    assert all(r["source_file"] == str(source) and r["reject_reason"] for r in rejected)
+    utf8 = [r for r in rejected if r["reject_reason"] == "row: invalid UTF-8"]
+    assert all(r["source_line"] and r["source_line"] > 1 and r["review_id"].startswith("R") for r in utf8)
+    assert {r["reject_field"] for r in rejected} >= {"star_rating", "review_id", "review_body", "review_date", "row"}
+
+
+def test_curated_is_typed_and_partitioned_by_category(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv.gz"
+    write_sample(source, SampleSpec(rows=1_000))
+    result = ingest(tmp_path, source)
+    partitions = sorted(p.name for p in result.curated_dir.iterdir())
+    assert partitions and all(p.startswith("product_category=") for p in partitions)
+    schema = pq.read_schema(next(result.curated_dir.glob("*/*.parquet")))
+    assert str(schema.field("star_rating").type) == "int32"
+    assert str(schema.field("review_date").type) == "date32[day]"
+    assert "product_category" not in schema.names
+    total = duckdb.sql(f"SELECT count(*) FROM read_parquet('{result.curated_dir}/*/*.parquet', hive_partitioning=true)").fetchall()[0][0]
+    assert total == 1_000
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("star_rating", "0", "star_rating: not an integer 1..5"),
+        ("star_rating", "4.5", "star_rating: not an integer 1..5"),
+        ("star_rating", "", "star_rating: not an integer 1..5"),
+        ("review_date", "26/11/2015", "review_date: not a YYYY-MM-DD date"),
+        ("helpful_votes", "-1", "helpful_votes: not a non-negative integer"),
+        ("helpful_votes", "2.5", "helpful_votes: not a non-negative integer"),
+        ("total_votes", "many", "total_votes: not a non-negative integer"),
+        ("review_body", "   ", "review_body: empty"),
+        ("product_category", "", "product_category: empty"),
+    ],
+)
+def test_each_field_rule(tmp_path: Path, field: str, value: str, reason: str) -> None:
+    rows = good_rows(40)
+    rows[3][REVIEW_COLUMNS.index(field)] = value
+    source = write_tsv(tmp_path / "in.tsv", ["\t".join(r) for r in rows])
+    result = ingest(tmp_path, source, max_rejected_share=0.5)
+    assert result.counts.rejected_by_reason == {reason: 1}
+    assert result.counts.accepted == 39
+
+
+def test_too_many_columns_is_rejected(tmp_path: Path) -> None:
+    rows = ["\t".join(r) for r in good_rows(30)]
+    rows[0] += "\textra"
+    result = ingest(tmp_path, write_tsv(tmp_path / "in.tsv", rows), max_rejected_share=0.5)
+    assert result.counts.rejected_by_reason == {"row: expected 15 tab-separated columns, found 16": 1}
+
+
+def test_categories_exclude_other_rows_and_counts_add_up(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv.gz"
+    write_sample(source, SampleSpec(rows=1_000, bad_rows=7))
+    result = ingest(tmp_path, source, categories=["Books", "Toys"])
+    counts = result.counts
+    assert counts.accepted + counts.excluded + counts.rejected == 1_000
+    assert 0 < counts.accepted < 500 and counts.excluded > 500
+    assert sorted(p.name for p in result.curated_dir.iterdir()) == ["product_category=Books", "product_category=Toys"]
+
+
+def test_threshold_fails_after_quarantining(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv.gz"
+    write_sample(source, SampleSpec(rows=200, bad_rows=20))
+    with pytest.raises(RejectedShareError, match=r"rejected 20 of 200 rows \(10.0%\), above the 5.0% threshold"):
+        ingest(tmp_path, source)
+    assert (tmp_path / "rejected" / "snapshot=s" / "rejected.parquet").exists()
+    assert not (tmp_path / "curated" / "snapshot=s").exists()
+
+
+def test_header_only_file_fails_clearly(tmp_path: Path) -> None:
+    with pytest.raises(RejectedShareError, match="no data rows"):
+        ingest(tmp_path, write_tsv(tmp_path / "empty.tsv", []))
+
+
+def test_rerun_replaces_its_own_output(tmp_path: Path) -> None:
+    source = tmp_path / "in.tsv.gz"
+    write_sample(source, SampleSpec(rows=500))
+    first = ingest(tmp_path, source)
+    files_before = sorted(p.relative_to(first.curated_dir) for p in first.curated_dir.rglob("*.parquet"))
+    second = ingest(tmp_path, source)
+    files_after = sorted(p.relative_to(second.curated_dir) for p in second.curated_dir.rglob("*.parquet"))
+    assert files_before == files_after
+    total = duckdb.sql(f"SELECT count(*) FROM read_parquet('{second.curated_dir}/*/*.parquet')").fetchall()[0][0]
+    assert total == 500
+    assert not [p for p in (tmp_path / "curated").iterdir() if p.name.startswith(".")]
+
+
+def test_parquet_source(tmp_path: Path) -> None:
+    tsv = tmp_path / "in.tsv.gz"
+    write_sample(tsv, SampleSpec(rows=300))
+    parquet = tmp_path / "in.parquet"
+    duckdb.sql(
+        f"COPY (SELECT * REPLACE (CAST(star_rating AS INTEGER) AS star_rating, CAST(review_date AS DATE) AS review_date) "
+        f"FROM read_csv('{tsv}', delim='\t', header=true, quote='', all_varchar=true)) TO '{parquet}' (FORMAT PARQUET)"
+    )
+    result = ingest(tmp_path, parquet)
+    assert result.counts.accepted == 300 and result.counts.rejected == 0
+
+
+def test_parquet_without_the_schema_fails(tmp_path: Path) -> None:
+    parquet = tmp_path / "other.parquet"
+    duckdb.sql(f"COPY (SELECT 1 AS id, 'x' AS review_body) TO '{parquet}' (FORMAT PARQUET)")
+    with pytest.raises(SourceError, match="lacks column"):
+        ingest(tmp_path, parquet)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"id\ttext\n1\thello\n", "not the Amazon Customer Reviews schema"),
+        (gzip.compress(b"a,b,c\n"), "not the Amazon Customer Reviews schema"),
+        (b"\xff\xfe\x00bad\n", "invalid UTF-8"),
+    ],
+)
+def test_header_check_names_the_problem(content: bytes, message: str) -> None:
+    with pytest.raises(SourceError, match=message):
+        check_tsv_header("s3://b/k.tsv", content)
+
+
+def test_unsupported_extension() -> None:
+    with pytest.raises(SourceError, match="unsupported file type"):
+        source_format("/data/reviews.csv")
