@@ -1,0 +1,99 @@
+"""Benchmark: DuckDB ingestion vs. pandas read_csv + to_parquet, on 100k and 1M generated rows.
+
+Writes benchmarks/results/ingest.json. Each measurement runs in a fresh subprocess so its
+peak RSS is its own; the baseline runs in the same benchmark run on the same file.
+Targets: speedup >= 3 and peak memory < 2 GB at 1M rows.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "ingest.json"
+SIZES = (100_000, 1_000_000)
+TARGET_SPEEDUP = 3.0
+TARGET_PEAK_RSS_MB = 2048
+
+
+def run_ours(source: Path, out: Path) -> None:
+    from include.ingestion.local import ingest_with_duckdb
+
+    ingest_with_duckdb([source], "tsv", out / "curated", out / "rejected")
+
+
+def run_baseline(source: Path, out: Path) -> None:
+    import csv
+
+    import pandas as pd
+
+    frame = pd.read_csv(
+        source, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, encoding_errors="replace", on_bad_lines="skip"
+    )
+    frame.to_parquet(out / "curated", partition_cols=["product_category"], index=False)
+
+
+def measure(kind: str, source: Path) -> dict[str, float]:
+    """Run one measurement in this (fresh) process; print seconds and peak RSS as JSON."""
+    with tempfile.TemporaryDirectory(dir=source.parent) as out:
+        start = time.perf_counter()
+        (run_ours if kind == "ours" else run_baseline)(source, Path(out))
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def in_subprocess(kind: str, source: Path) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, __file__, "--measure", kind, str(source)], capture_output=True, text=True, check=True
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    from include.sample_data import SampleSpec, write_sample
+
+    runs = []
+    with tempfile.TemporaryDirectory() as work:
+        for rows in SIZES:
+            source = Path(work) / f"reviews_{rows}.tsv.gz"
+            write_sample(source, SampleSpec(rows=rows, seed=1, bad_rows=rows // 1000))
+            ours = in_subprocess("ours", source)
+            baseline = in_subprocess("baseline", source)
+            runs.append(
+                {
+                    "rows": rows,
+                    "seconds": round(ours["seconds"], 3),
+                    "rows_per_s": round(rows / ours["seconds"]),
+                    "peak_rss_mb": round(ours["peak_rss_mb"], 1),
+                    "baseline_seconds": round(baseline["seconds"], 3),
+                    "baseline_rows_per_s": round(rows / baseline["seconds"]),
+                    "baseline_peak_rss_mb": round(baseline["peak_rss_mb"], 1),
+                    "speedup": round(baseline["seconds"] / ours["seconds"], 2),
+                }
+            )
+            print(json.dumps(runs[-1]))
+    largest = runs[-1]
+    report = {
+        "benchmark": "ingest",
+        "engine": "duckdb",
+        "baseline": "pandas read_csv + to_parquet(partition_cols=['product_category'])",
+        "runs": runs,
+        "targets": {"speedup_min": TARGET_SPEEDUP, "peak_rss_mb_max_at_1m": TARGET_PEAK_RSS_MB},
+        "meets_targets": largest["speedup"] >= TARGET_SPEEDUP and largest["peak_rss_mb"] < TARGET_PEAK_RSS_MB,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {RESULTS}: meets_targets={report['meets_targets']}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--measure":
+        print(json.dumps(measure(sys.argv[2], Path(sys.argv[3]))))
+    else:
+        main()
