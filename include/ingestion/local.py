@@ -13,10 +13,12 @@ from include.ingestion.sql import classified_relation, duckdb_raw_relation, quot
 
 log = logging.getLogger(__name__)
 
-# Reasons for lines the CSV reader itself could not split into a row.
+# Why DuckDB's reader could not turn a line into a row, by its error type.
 READER_REJECT_REASONS = {
-    "INVALID ENCODING": "row: invalid UTF-8",
-    "LINE SIZE OVER MAXIMUM": "row: line longer than 4 MiB",
+    "INVALID ENCODING": "'row: invalid UTF-8'",
+    "MISSING COLUMNS": "'row: expected 15 tab-separated columns, found ' || CAST(len(string_split(e.csv_line, chr(9))) AS VARCHAR)",
+    "TOO MANY COLUMNS": "'row: expected 15 tab-separated columns, found ' || CAST(len(string_split(e.csv_line, chr(9))) AS VARCHAR)",
+    "LINE SIZE OVER MAXIMUM": "'row: line longer than 4 MiB'",
 }
 
 
@@ -74,15 +76,20 @@ def ingest_with_duckdb(
 
 
 def _add_reader_rejects(con: object) -> None:
-    """Add the lines DuckDB's reader rejected (e.g. invalid UTF-8) to ``classified``."""
-    reasons = " ".join(f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in READER_REJECT_REASONS.items())
+    """Add the lines DuckDB's reader rejected to ``classified``, one row per line with its reason.
+
+    The reader logs one error per missing column, so a line can have several errors.
+    """
+    reasons = " ".join(f"WHEN {quote_literal(k)} THEN {v}" for k, v in READER_REJECT_REASONS.items())
     con.execute(  # type: ignore[attr-defined]
         f"""
         INSERT INTO classified BY NAME
-        SELECT s.file_path AS source_file,
+        SELECT DISTINCT ON (s.file_path, e.line)
+               s.file_path AS source_file,
                CAST(e.line AS BIGINT) AS source_line,
                CASE CAST(e.error_type AS VARCHAR) {reasons} ELSE 'row: ' || e.error_message END AS reject_reason,
                string_split(e.csv_line, chr(9))[3] AS review_id
         FROM reject_errors e JOIN reject_scans s USING (scan_id, file_id)
+        ORDER BY s.file_path, e.line, e.column_idx
         """
     )

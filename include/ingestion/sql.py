@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from include.ingestion.schema import SourceFormat
+from include.ingestion.schema import REVIEW_COLUMNS, SourceFormat
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -49,7 +49,8 @@ def selects(classified: str, categories: list[str] | None) -> dict[str, str]:
 def duckdb_raw_relation(fmt: SourceFormat, source_files: list[str]) -> str:
     """The DuckDB relation exposing raw ``source_files`` as string columns."""
     files = "[" + ", ".join(quote_literal(f) for f in source_files) + "]"
-    return "(" + sql_template(f"duckdb/raw_reviews_{fmt}").format(source_files=files) + ")"
+    columns = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in REVIEW_COLUMNS) + "}"
+    return "(" + sql_template(f"duckdb/raw_reviews_{fmt}").format(source_files=files, columns=columns) + ")"
 
 
 def athena_raw_relation(fmt: SourceFormat, database: str, raw_table: str) -> str:

@@ -50,8 +50,9 @@ def test_every_injected_bad_row_is_quarantined_with_its_reason(tmp_path: Path) -
     rejected = pq.read_table(result.rejected_dir / "rejected.parquet").to_pylist()
     assert len(rejected) == 14
     assert all(r["source_file"] == str(source) and r["reject_reason"] for r in rejected)
-    utf8 = [r for r in rejected if r["reject_reason"] == "row: invalid UTF-8"]
-    assert all(r["source_line"] and r["source_line"] > 1 and r["review_id"].startswith("R") for r in utf8)
+    unreadable = [r for r in rejected if r["reject_field"] == "row"]
+    assert len(unreadable) == written["invalid_utf8"] + written["column_count"]
+    assert all(r["source_line"] > 1 and r["review_id"].startswith("R") for r in unreadable)
     assert {r["reject_field"] for r in rejected} >= {"star_rating", "review_id", "review_body", "review_date", "row"}
 
 
