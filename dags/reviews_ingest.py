@@ -3,8 +3,10 @@
 Daily, or by hand from the trigger form. ``stage_raw`` checks the source and copies it into
 the raw zone under the run's key; ``ingest`` classifies every row (accepted, excluded by
 category, or rejected with its reason) with DuckDB (``local``) or Athena CTAS (``aws``)
-and fails when too many rows are rejected; ``publish`` writes the run summary and
-emits the curated-reviews asset that starts ``reviews_train``.
+and fails when too many rows are rejected; ``quality_gate`` runs the Deequ check suite and
+fails the run on any Error-level check (Warning-level ones page and continue);
+``publish`` writes the run summary and emits the curated-reviews asset that starts
+``reviews_train``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from reviewflow.operators.ingest import (
     athena_sql,
     aws_setting,
 )
+from reviewflow.operators.quality import DataQualityGateOperator
 
 settings = load_settings()
 STAGED = "{{ ti.xcom_pull(task_ids='stage_raw') }}"
@@ -66,6 +69,19 @@ with DAG(
             title="Maximum rejected share",
             description="Fail the run when a larger share of rows is malformed.",
         ),
+        "min_rows": Param(
+            1000,
+            type="integer",
+            minimum=0,
+            title="Minimum rows",
+            description="The quality gate's hasSize check: fewer curated rows fail the run.",
+        ),
+        "quality_engine": Param(
+            "auto",
+            enum=["auto", "deequ", "spark"],
+            title="Quality engine",
+            description="deequ: PyDeequ with the Deequ jar; spark: the built-in single-pass engine; auto: deequ when its jar loads.",
+        ),
     },
 ) as dag:
     stage_raw = StageRawReviewsOperator(task_id="stage_raw", source_uri="{{ params.source_uri }}")
@@ -92,10 +108,16 @@ with DAG(
     else:
         ingest = CurateReviewsLocalOperator(task_id="ingest", **ingest_args)
         stage_raw >> ingest
+    quality_gate = DataQualityGateOperator(
+        task_id="quality_gate",
+        curated_uri="{{ ti.xcom_pull(task_ids='ingest')['curated_uri'] }}",
+        engine="{{ params.quality_engine }}",
+        min_size="{{ params.min_rows }}",
+    )
     publish = PublishCuratedReviewsOperator(
         task_id="publish",
         ingested="{{ ti.xcom_pull(task_ids='ingest') }}",
         staged=STAGED,
         asset=CURATED_REVIEWS,
     )
-    ingest >> publish
+    ingest >> quality_gate >> publish

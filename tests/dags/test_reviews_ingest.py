@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -41,8 +42,30 @@ def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_pa
     assert rejected == 28
     assert (data_root / "raw" / "reviews" / f"run={ingest['snapshot']}" / "reviews.tsv.gz").exists()
 
-    publish = next(ti for ti in dag_run.get_task_instances() if ti.task_id == "publish")
-    assert publish.xcom_pull(task_ids="publish")["summary_uri"] == str(summaries[0])
+    summary = json.loads(summaries[0].read_text())
+    assert summary["quality"]["gate"] == "passed"
+    assert Path(summary["quality"]["report_html"]).exists()
+
+
+def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: Path, tmp_path: Path) -> None:
+    """Duplicated review ids are valid rows for ingestion but fail the gate's isUnique check."""
+    sample = tmp_path / "sample.tsv.gz"
+    write_sample(sample, SampleSpec(rows=1_500, seed=3))
+    lines = gzip.decompress(sample.read_bytes()).splitlines(keepends=True)
+    source = tmp_path / "duplicated.tsv"
+    source.write_bytes(b"".join(lines + lines[1:301]))
+    dag = dag_bag.dags["reviews_ingest"]
+
+    dag_run = dag.test(run_conf={"source_uri": str(source)})
+
+    states = task_states(dag_run)
+    assert states["ingest"] == "success"
+    assert states["quality_gate"] == "failed" and states["publish"] == "upstream_failed"
+    summary = json.loads(next((data_root / "reports").glob("*/summary.json")).read_text())
+    assert summary["quality"]["gate"] == "failed"
+    assert any("review_id" in name for name in summary["quality"]["failures"])
+    assert "publish" not in {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "success"}
+    assert Path(summary["quality"]["report_html"]).exists()
 
 
 def test_too_many_bad_rows_fails_pages_and_publishes_nothing(dag_bag, data_root: Path, tmp_path: Path) -> None:

@@ -4,50 +4,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
-from moto import mock_aws
 from moto.athena.models import QueryResults, athena_backends
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from include.ingestion.athena import request_token
 from include.sample_data import SampleSpec, write_sample
-
-BUCKET = "reviewflow-test"
-REGION = "us-east-1"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """moto for S3 + Athena, the aws backend configured, and a log of every AWS API call."""
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
-        "REVIEWFLOW_BACKEND": "aws",
-        "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/reviewflow",
-        "REVIEWFLOW_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
-        "AIRFLOW_VAR_REVIEWFLOW_ATHENA_DATABASE": "reviews_db",
-        "AIRFLOW_VAR_REVIEWFLOW_ATHENA_WORKGROUP": "primary",
-    }.items():
-        monkeypatch.setenv(key, value)
-    calls: list[tuple[str, dict[str, Any]]] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.append((operation, params))
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
-    with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
-        yield calls
+from tests.plugins.conftest import BUCKET, REGION
 
 
 def queue_athena_results(rows: list[tuple[str, int]]) -> None:
@@ -78,10 +45,12 @@ def test_aws_dag_runs_athena_statements_in_order_with_run_tokens(aws, tmp_path: 
     queue_athena_results([("accepted", 197), ("star_rating: not an integer 1..5", 3)])
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags["reviews_ingest"]
     assert [t.task_id for t in dag.topological_sort()] == [
-        "stage_raw", "athena_create_raw_table", "athena_ctas_rejected", "athena_ctas_curated", "ingest", "publish"
+        "stage_raw", "athena_create_raw_table", "athena_ctas_rejected", "athena_ctas_curated", "ingest",
+        "quality_gate", "publish",
     ]
 
-    dag_run = dag.test(run_conf={"source_uri": source})
+    # The gate's SageMaker/EMR submission has its own tests (test_quality_operator.py).
+    dag_run = dag.test(run_conf={"source_uri": source}, mark_success_pattern="quality_gate")
 
     assert dag_run.state == "success", {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
     starts = [params for op, params in aws if op == "StartQueryExecution"]
@@ -132,8 +101,9 @@ def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> 
 
 
 def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
-    from include.ingestion.schema import SourceError
     from reviewflow.operators.ingest import StageRawReviewsOperator
+
+    from include.ingestion.schema import SourceError
 
     local = tmp_path / "reviews.tsv.gz"
     local.write_bytes(gzip.compress(b"x"))

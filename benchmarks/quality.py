@@ -1,0 +1,109 @@
+"""Benchmark: the default quality suite on 1M rows, single-pass engine vs one query per constraint.
+
+Writes ``benchmarks/results/quality.json`` with ``rows``, ``seconds`` (single pass),
+``baseline_seconds`` (the same metric definitions, one Spark query per constraint, as a
+naive gate would run them) and ``speedup``. Both runs read the same Parquet snapshot in
+the same SparkSession after one untimed warm-up query.
+
+Run: ``PYTHONPATH=.:plugins python benchmarks/quality.py [--rows N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from include.quality import DEFAULT_SUITE_PATH
+from include.quality.spark_engine import compute_metrics
+from include.quality.suite import load_suite
+from include.sample_data import COLUMNS, SampleSpec, generate_rows
+
+RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
+INT_COLUMNS = ("star_rating", "helpful_votes", "total_votes")
+BATCH = 100_000
+
+
+def _batch(rows: list[tuple[str, ...]]) -> pa.Table:
+    data = {}
+    for name, values in zip(COLUMNS, zip(*rows), strict=True):
+        if name in INT_COLUMNS:
+            data[name] = pa.array([int(v) for v in values], pa.int32())
+        elif name == "review_date":
+            data[name] = pa.array([dt.date.fromisoformat(v) for v in values], pa.date32())
+        else:
+            data[name] = pa.array(values, pa.string())
+    return pa.table(data)
+
+
+def write_snapshot(folder: Path, rows: int) -> str:
+    """A curated-layout snapshot of ``rows`` generated reviews, partitioned by category."""
+    snapshot = folder / "curated" / "reviews" / "snapshot=bench"
+    generator = generate_rows(SampleSpec(rows, seed=7))
+    for part in range(0, rows, BATCH):
+        chunk = [next(generator) for _ in range(min(BATCH, rows - part))]
+        ds.write_dataset(
+            _batch(chunk),
+            snapshot,
+            format="parquet",
+            partitioning=["product_category"],
+            partitioning_flavor="hive",
+            basename_template=f"part-{part // BATCH:04d}-{{i}}.parquet",
+            existing_data_behavior="overwrite_or_ignore",
+        )
+    return str(snapshot)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    args = parser.parse_args()
+
+    from include.spark import local_spark_session
+
+    suite = load_suite(DEFAULT_SUITE_PATH, {"min_size": 1})
+    with tempfile.TemporaryDirectory(prefix="quality-bench-") as folder:
+        started = time.perf_counter()
+        uri = write_snapshot(Path(folder), args.rows)
+        print(f"wrote {args.rows} rows in {time.perf_counter() - started:.1f}s")
+        spark = local_spark_session("reviewflow-bench-quality")
+        df = spark.read.parquet(uri)
+        metrics = suite.metrics()
+        compute_metrics(df, metrics)  # warm-up: JIT, file listing, page cache
+
+        started = time.perf_counter()
+        baseline = {}
+        for constraint in suite.constraints:
+            baseline.update(compute_metrics(df, [constraint.metric]))
+        baseline_seconds = time.perf_counter() - started
+
+        started = time.perf_counter()
+        single = compute_metrics(df, metrics)
+        seconds = time.perf_counter() - started
+        spark.stop()
+
+    mismatched = [key for key in baseline if baseline[key] != single[key] and "ApproxCountDistinct" not in key]
+    if mismatched:
+        raise SystemExit(f"single-pass and baseline metrics differ: {mismatched}")
+    result = {
+        "rows": args.rows,
+        "constraints": len(suite.constraints),
+        "metrics": len(metrics),
+        "seconds": round(seconds, 3),
+        "baseline_seconds": round(baseline_seconds, 3),
+        "speedup": round(baseline_seconds / seconds, 2),
+        "target_speedup": 3.0,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

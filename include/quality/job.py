@@ -1,0 +1,304 @@
+"""Run the quality suite on one curated snapshot: the ``spark-submit`` entry point.
+
+The same function runs in-process on a local SparkSession (``local`` backend) and as a
+SageMaker Processing / EMR Serverless Spark job (``aws`` backend)::
+
+    spark-submit --py-files quality.zip include/quality/job.py \\
+        --snapshot-uri s3://bucket/curated/reviews/snapshot=2026-11-26 \\
+        --suite-uri s3://bucket/code/quality/reviews_suite.yaml \\
+        --report-prefix s3://bucket/reports/<run key>/quality \\
+        --metrics-root s3://bucket/quality/metrics [--engine auto] [--param min_size=1000]
+
+It writes ``report.json`` and ``report.html`` under the report prefix and the run's
+metrics to ``<metrics root>/<dataset>/<snapshot>.json``; every file is read and written
+through Spark's Hadoop file system, so local paths, ``file://``, ``s3://`` (EMR) and
+``s3a://`` all work. The job itself succeeds whenever it produced a report: the gate
+decision (fail on Error-level failures) belongs to the caller, who reads ``report.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import re
+import sys
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from include.quality.bias import bias_metrics, bias_results, label_counts
+from include.quality.deequ_engine import (
+    DeequUnavailableError,
+    deequ_loaded,
+    deequ_spark_conf,
+    run_deequ,
+    unavailable_message,
+)
+from include.quality.history import evaluate_anomalies, metrics_record, previous_record
+from include.quality.report import build_report, render_html
+from include.quality.results import evaluate_constraint
+from include.quality.spark_engine import compute_metrics
+from include.quality.suite import NUMERIC_TYPES, Suite, parse_suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+ENGINES: tuple[str, ...] = ("auto", "deequ", "spark")
+_SNAPSHOT = re.compile(r"/(?P<dataset>[^/]+)/snapshot=(?P<snapshot>[^/]+)/*$")
+
+
+class QualityInputError(ValueError):
+    """The snapshot cannot be checked (wrong location, missing or mistyped column)."""
+
+
+def parse_snapshot_uri(uri: str) -> tuple[str, str]:
+    """``…/curated/<dataset>/snapshot=<id>`` → ``(dataset, id)``."""
+    match = _SNAPSHOT.search(uri)
+    if not match:
+        raise QualityInputError(f"{uri} is not a snapshot folder (expected …/<dataset>/snapshot=<id>)")
+    return match["dataset"], match["snapshot"]
+
+
+def choose_engine(requested: str, spark: SparkSession) -> str:
+    """Resolve ``auto`` to ``deequ`` when the Deequ jar loads, else ``spark``; log the choice."""
+    if requested not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {requested!r}")
+    loaded = requested != "spark" and deequ_loaded(spark)
+    if requested == "deequ" and not loaded:
+        raise DeequUnavailableError(unavailable_message("the Spark session cannot load com.amazon.deequ"))
+    engine = "deequ" if loaded else "spark"
+    if loaded:
+        reason = "Deequ jar loaded"
+    else:
+        reason = "built-in engine chosen" if requested == "spark" else "Deequ jar not loadable"
+    log.info("quality engine: %s (requested %s; %s)", engine, requested, reason)
+    return engine
+
+
+def quality_session(engine: str, deequ_jar: str | None = None) -> SparkSession:
+    """A local SparkSession for the gate; with ``auto``/``deequ`` it first tries to put Deequ
+    on the classpath (``deequ_jar`` or Maven) and, for ``auto`` only, falls back to plain Spark."""
+    from pyspark.errors import PySparkRuntimeError
+
+    from include.spark import local_spark_session
+
+    if engine == "spark":
+        return local_spark_session("reviewflow-quality")
+    try:
+        return local_spark_session("reviewflow-quality", deequ_spark_conf(deequ_jar))
+    except PySparkRuntimeError as error:
+        if engine == "deequ":
+            raise DeequUnavailableError(unavailable_message(f"Spark could not start with it: {error}")) from None
+        log.warning("Spark could not load Deequ (%s); continuing without it", error)
+        return local_spark_session("reviewflow-quality")
+
+
+_SPARK_TYPES = {
+    "string": ("string",),
+    "int": ("tinyint", "smallint", "int", "bigint"),
+    "double": ("tinyint", "smallint", "int", "bigint", "float", "double"),
+    "date": ("date",),
+}
+
+
+def check_columns(df: DataFrame, suite: Suite, snapshot_uri: str) -> None:
+    """Every column the suite declares exists in ``df`` with a matching type."""
+    actual = {field.name: field.dataType.simpleString() for field in df.schema.fields}
+    missing = [name for name in suite.columns if name not in actual]
+    if missing:
+        raise QualityInputError(
+            f"{snapshot_uri} lacks column(s) {missing} declared in {suite.source}; it has {sorted(actual)}"
+        )
+    for name, kind in suite.columns.items():
+        spark_type = actual[name]
+        if spark_type not in _SPARK_TYPES[kind] and not (kind in NUMERIC_TYPES and spark_type.startswith("decimal")):
+            raise QualityInputError(
+                f"{snapshot_uri}: column {name!r} is {spark_type}, {suite.source} declares it {kind}"
+            )
+
+
+def run_suite(
+    spark: SparkSession,
+    df: DataFrame,
+    suite: Suite,
+    *,
+    engine: str,
+    history: list[dict[str, Any]],
+    snapshot: str,
+    snapshot_uri: str,
+    now: dt.datetime,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run constraints (with ``engine``), anomaly checks and bias metrics on ``df``.
+
+    :returns: the report document and the metrics-history record of this run.
+    """
+    if engine == "deequ":
+        results, metrics = run_deequ(spark, df, suite)
+        missing = [m for m in suite.metrics() if m.key not in metrics]
+        if missing:  # metrics only anomaly checks use: same definitions, built-in engine
+            metrics.update(compute_metrics(df, missing))
+    else:
+        metrics = compute_metrics(df, suite.metrics())
+        results = [evaluate_constraint(c, metrics[c.metric.key]) for c in suite.constraints]
+    previous = previous_record(history, snapshot)
+    results += evaluate_anomalies(suite.anomalies, metrics, previous)
+    bias = None
+    if suite.bias is not None:
+        counts, excluded = label_counts(df, suite.bias)
+        per_facet = bias_metrics(counts, list(suite.bias.labels))
+        results += bias_results(per_facet, suite.bias)
+        bias = {"facet": suite.bias.facet, "excluded_rows": excluded, "facets": per_facet}
+    generated_at = now.isoformat()
+    report = build_report(
+        dataset=suite.dataset,
+        snapshot=snapshot,
+        snapshot_uri=snapshot_uri,
+        suite_source=suite.source,
+        engine=engine,
+        generated_at=generated_at,
+        results=results,
+        metrics=metrics,
+        bias=bias,
+        previous_snapshot=None if previous is None else previous["snapshot"],
+    )
+    return report, metrics_record(suite.dataset, snapshot, engine, metrics, generated_at)
+
+
+# --- files through Spark's Hadoop file system ------------------------------------------------
+
+
+def _filesystem(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
+    filesystem = path.getFileSystem(spark._jsc.hadoopConfiguration())
+    filesystem.setWriteChecksum(False)
+    return filesystem, path
+
+
+def read_text(spark: SparkSession, uri: str) -> str:
+    filesystem, path = _filesystem(spark, uri)
+    stream = filesystem.open(path)
+    try:
+        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode("utf-8")
+    finally:
+        stream.close()
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write ``uri`` whole: local files via a temporary name and a rename, objects by one PUT."""
+    filesystem, path = _filesystem(spark, uri)
+    if filesystem.getScheme() == "file":
+        target = Path(path.toUri().getPath())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        staging.write_text(text, encoding="utf-8")
+        os.replace(staging, target)
+        return
+    stream = filesystem.create(path, True)
+    try:
+        stream.write(text.encode("utf-8"))
+    finally:
+        stream.close()
+
+
+def read_history(spark: SparkSession, folder: str) -> list[dict[str, Any]]:
+    """Every ``*.json`` record in ``folder`` (empty when the folder does not exist)."""
+    filesystem, path = _filesystem(spark, folder)
+    if not filesystem.exists(path):
+        return []
+    records = []
+    for status in filesystem.listStatus(path):
+        name = status.getPath().getName()
+        if name.endswith(".json") and not name.startswith("."):
+            records.append(json.loads(read_text(spark, status.getPath().toString())))
+    return records
+
+
+def run_gate_job(
+    spark: SparkSession,
+    suite: Suite,
+    *,
+    snapshot_uri: str,
+    engine: str,
+    report_prefix: str,
+    metrics_root: str,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """Check the snapshot at ``snapshot_uri``, write report and metrics record; return the report."""
+    dataset, snapshot = parse_snapshot_uri(snapshot_uri)
+    if dataset != suite.dataset:
+        raise QualityInputError(f"{snapshot_uri} holds dataset {dataset!r}, {suite.source} checks {suite.dataset!r}")
+    chosen = choose_engine(engine, spark)
+    df = spark.read.parquet(snapshot_uri)
+    check_columns(df, suite, snapshot_uri)
+    history_folder = f"{metrics_root.rstrip('/')}/{dataset}"
+    report, record = run_suite(
+        spark,
+        df,
+        suite,
+        engine=chosen,
+        history=read_history(spark, history_folder),
+        snapshot=snapshot,
+        snapshot_uri=snapshot_uri,
+        now=now or dt.datetime.now(dt.timezone.utc),
+    )
+    prefix = report_prefix.rstrip("/")
+    write_text(spark, f"{prefix}/report.json", json.dumps(report, indent=2, sort_keys=True))
+    write_text(spark, f"{prefix}/report.html", render_html(report))
+    write_text(spark, f"{history_folder}/{snapshot}.json", json.dumps(record, indent=2, sort_keys=True))
+    counts = report["counts"]
+    log.info(
+        "quality of %s: %s (%d/%d passed, %d Error and %d Warning failures); report %s/report.html",
+        snapshot_uri,
+        "PASSED" if report["passed"] else "FAILED",
+        counts["passed"],
+        counts["total"],
+        counts["error_failures"],
+        counts["warning_failures"],
+        prefix,
+    )
+    return report
+
+
+def _param(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--param takes NAME=VALUE, got {text!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run the data-quality suite on a curated snapshot.")
+    parser.add_argument("--snapshot-uri", required=True)
+    parser.add_argument("--suite-uri", required=True, help="suite YAML (path or URI)")
+    parser.add_argument("--report-prefix", required=True)
+    parser.add_argument("--metrics-root", required=True)
+    parser.add_argument("--engine", choices=ENGINES, default="auto")
+    parser.add_argument("--param", type=_param, action="append", default=[], help="suite parameter NAME=VALUE")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from pyspark.sql import SparkSession
+
+    spark = SparkSession.builder.appName("reviewflow-quality").getOrCreate()
+    suite = parse_suite(read_text(spark, args.suite_uri), args.suite_uri, dict(args.param))
+    report = run_gate_job(
+        spark,
+        suite,
+        snapshot_uri=args.snapshot_uri,
+        engine=args.engine,
+        report_prefix=args.report_prefix,
+        metrics_root=args.metrics_root,
+    )
+    print(json.dumps({"passed": report["passed"], "counts": report["counts"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

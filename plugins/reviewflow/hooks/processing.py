@@ -1,0 +1,236 @@
+"""Run a ``spark-submit``-able script on AWS: a SageMaker Processing job (the SageMaker Spark
+container, ``smspark-submit``) or an EMR Serverless job run.
+
+A thin, stateless client over the provider's ``SageMakerHook`` / ``EmrServerlessHook``
+boto3 clients. Submissions are idempotent: a job is named after the DAG run, and a retry
+reattaches to a running or completed job of that name instead of starting another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import zipfile
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from include.config import REPO_ROOT
+from reviewflow.hooks.storage import join_uri, storage_for
+
+PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
+PROCESSING_JARS_DIR = "/opt/ml/processing/input/jars"
+SPARK_CONTAINER_VERSION = "3.5"
+# Processing job states in which a job of this run is still useful (reattach instead of resubmitting).
+PROCESSING_LIVE_OR_DONE = ("InProgress", "Completed")
+EMR_LIVE_OR_DONE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS", "QUEUED")
+
+
+def code_bundle(package: str, extra_modules: tuple[str, ...] = ()) -> bytes:
+    """A byte-stable zip for ``--py-files``: ``include/__init__.py``, the ``include.<package>``
+    sources and data files, and the pure-Python ``extra_modules`` (e.g. ``yaml``, ``pydeequ``)
+    found in this environment, which the Spark container may lack."""
+    files: list[tuple[str, Path]] = [("include/__init__.py", REPO_ROOT / "include" / "__init__.py")]
+    package_dir = REPO_ROOT / "include" / package
+    files += [(str(p.relative_to(REPO_ROOT)), p) for p in sorted(package_dir.rglob("*"))]
+    for module in extra_modules:
+        spec = importlib.util.find_spec(module)
+        if spec is None or not spec.submodule_search_locations:
+            raise ModuleNotFoundError(f"cannot bundle {module!r}: it is not an installed package")
+        root = Path(next(iter(spec.submodule_search_locations)))
+        files += [(str(Path(module) / p.relative_to(root)), p) for p in sorted(root.rglob("*.py"))]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in files:
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".yaml", ".json"):
+                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), path.read_bytes())
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class StagedCode:
+    """Where a job's code was uploaded (content-addressed, so re-staging is a no-op change)."""
+
+    root: str
+    entry_point: str
+    py_files: str
+
+
+def stage_code(code_root: str, entry_point: Path, bundle: bytes, aws_conn_id: str | None = "aws_default") -> StagedCode:
+    """Upload ``entry_point`` and ``bundle`` under ``<code_root>/<content hash>/``."""
+    digest = hashlib.sha256(bundle + entry_point.read_bytes()).hexdigest()[:16]
+    root = join_uri(code_root, digest)
+    storage = storage_for(root, aws_conn_id or "aws_default")
+    staged = StagedCode(root, join_uri(root, entry_point.name), join_uri(root, "bundle.zip"))
+    storage.write_bytes(staged.py_files, bundle)
+    storage.write_bytes(staged.entry_point, entry_point.read_bytes())
+    return staged
+
+
+def run_job_name(prefix: str, *parts: str) -> str:
+    """A job name stable across retries of one task in one DAG run (≤ 60 characters)."""
+    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
+    return f"{prefix[:40]}-{digest}"
+
+
+def to_s3a(uri: str) -> str:
+    """``s3://`` → ``s3a://``: the Hadoop S3 connector scheme of the SageMaker Spark container."""
+    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
+
+
+class SparkJobHook:
+    """Submit, find and stop Spark jobs on SageMaker Processing and EMR Serverless.
+
+    :param aws_conn_id: Airflow connection for credentials and region (``None``: boto3 defaults).
+    """
+
+    def __init__(self, aws_conn_id: str | None = "aws_default") -> None:
+        self.aws_conn_id = aws_conn_id
+
+    @cached_property
+    def sagemaker(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        return SageMakerHook(aws_conn_id=self.aws_conn_id).get_conn()
+
+    @cached_property
+    def emr_serverless(self) -> Any:
+        from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
+
+        return EmrServerlessHook(aws_conn_id=self.aws_conn_id).conn
+
+    def spark_image_uri(self) -> str:
+        """The SageMaker Spark processing container of this region."""
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve("spark", region=self.sagemaker.meta.region_name, version=SPARK_CONTAINER_VERSION)
+
+    def find_processing_job(self, base_name: str) -> tuple[str | None, int]:
+        """The newest live or completed job named ``<base_name>-<n>`` and how many attempts exist."""
+        paginator = self.sagemaker.get_paginator("list_processing_jobs")
+        jobs = [
+            job
+            for page in paginator.paginate(NameContains=base_name)
+            for job in page["ProcessingJobSummaries"]
+            if job["ProcessingJobName"].rsplit("-", 1)[0] == base_name
+        ]
+        useful = [job for job in jobs if job["ProcessingJobStatus"] in PROCESSING_LIVE_OR_DONE]
+        newest = max(useful, key=lambda job: job["CreationTime"])["ProcessingJobName"] if useful else None
+        return newest, len(jobs)
+
+    def start_processing_job(
+        self,
+        base_name: str,
+        *,
+        code: StagedCode,
+        arguments: list[str],
+        role_arn: str,
+        instance_type: str,
+        jar_uri: str | None = None,
+        image_uri: str | None = None,
+        max_runtime_seconds: int = 3600,
+    ) -> str:
+        """Run ``code`` with ``smspark-submit`` as a Processing job; reattach if one of this run exists.
+
+        :param jar_uri: ``s3://`` URI of a jar (e.g. Deequ's) downloaded into the container and
+            passed as ``--jars``.
+        :returns: the job name.
+        """
+        existing, attempts = self.find_processing_job(base_name)
+        if existing:
+            return existing
+        name = f"{base_name}-{attempts + 1}"
+        entry = ["smspark-submit", "--py-files", f"{PROCESSING_CODE_DIR}/{Path(code.py_files).name}"]
+        inputs = [_s3_input("code", code.root, PROCESSING_CODE_DIR)]
+        if jar_uri:
+            entry += ["--jars", PROCESSING_JARS_DIR]
+            inputs.append(_s3_input("jars", jar_uri, PROCESSING_JARS_DIR))
+        entry.append(f"{PROCESSING_CODE_DIR}/{Path(code.entry_point).name}")
+        self.sagemaker.create_processing_job(
+            ProcessingJobName=name,
+            RoleArn=role_arn,
+            AppSpecification={
+                "ImageUri": image_uri or self.spark_image_uri(),
+                "ContainerEntrypoint": entry,
+                "ContainerArguments": arguments,
+            },
+            ProcessingInputs=inputs,
+            ProcessingResources={
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": instance_type, "VolumeSizeInGB": 30}
+            },
+            StoppingCondition={"MaxRuntimeInSeconds": max_runtime_seconds},
+        )
+        return name
+
+    def stop_processing_job(self, name: str) -> None:
+        self.sagemaker.stop_processing_job(ProcessingJobName=name)
+
+    def find_emr_job(self, application_id: str, name: str) -> str | None:
+        """The newest live or succeeded EMR Serverless job run called ``name``."""
+        paginator = self.emr_serverless.get_paginator("list_job_runs")
+        runs = [
+            run
+            for page in paginator.paginate(applicationId=application_id, states=list(EMR_LIVE_OR_DONE))
+            for run in page["jobRuns"]
+            if run.get("name") == name
+        ]
+        return max(runs, key=lambda run: run["createdAt"])["id"] if runs else None
+
+    def start_emr_job(
+        self,
+        name: str,
+        *,
+        application_id: str,
+        role_arn: str,
+        code: StagedCode,
+        arguments: list[str],
+        log_uri: str,
+        client_token: str,
+        jar_uri: str | None = None,
+        packages: str | None = None,
+    ) -> str:
+        """Run ``code`` on EMR Serverless; reattach to a live or succeeded run called ``name``.
+
+        :param jar_uri: jar for ``spark.jars``; else ``packages`` (Maven coordinates) if given.
+        :returns: the job run id.
+        """
+        existing = self.find_emr_job(application_id, name)
+        if existing:
+            return existing
+        parameters = [f"--conf spark.submit.pyFiles={code.py_files}"]
+        if jar_uri:
+            parameters.append(f"--conf spark.jars={jar_uri}")
+        elif packages:
+            parameters.append(f"--conf spark.jars.packages={packages}")
+        response = self.emr_serverless.start_job_run(
+            applicationId=application_id,
+            executionRoleArn=role_arn,
+            name=name,
+            clientToken=client_token,
+            jobDriver={
+                "sparkSubmit": {
+                    "entryPoint": code.entry_point,
+                    "entryPointArguments": arguments,
+                    "sparkSubmitParameters": " ".join(parameters),
+                }
+            },
+            configurationOverrides={"monitoringConfiguration": {"s3MonitoringConfiguration": {"logUri": log_uri}}},
+        )
+        return response["jobRunId"]
+
+    def cancel_emr_job(self, application_id: str, job_run_id: str) -> None:
+        self.emr_serverless.cancel_job_run(applicationId=application_id, jobRunId=job_run_id)
+
+
+def _s3_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {
+            "S3Uri": uri,
+            "LocalPath": local_path,
+            "S3DataType": "S3Prefix",
+            "S3InputMode": "File",
+        },
+    }

@@ -1,0 +1,314 @@
+"""The data-quality gate: the suite of :mod:`include.quality` on a curated snapshot.
+
+Error-level failures fail the task (no retry: the data will not change), so nothing
+downstream — the curated-reviews asset, training — happens. Warning-level failures page
+on-call through ``send_alert`` and the run continues.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.config import REPO_ROOT, ConfigError, Settings, load_aws_settings, load_settings
+from include.quality import DEFAULT_SUITE_PATH
+from include.quality.job import ENGINES
+from reviewflow.hooks.processing import SparkJobHook, StagedCode, code_bundle, run_job_name, stage_code, to_s3a
+from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.notifiers import send_alert
+from reviewflow.runs import run_key
+
+if TYPE_CHECKING:
+    from include.config import AwsSettings
+    from include.quality.suite import Suite
+
+AWS_COMPUTE = ("sagemaker", "emr")
+# The Spark version of the AWS containers the job runs in (SageMaker Spark 3.5, EMR 7.x).
+AWS_SPARK_VERSION = "3.5"
+
+
+def report_prefix(settings: Settings, key: str) -> str:
+    """``<data_root>/reports/<run_key>/quality``: where report.json and report.html go."""
+    return join_uri(settings.data_root, "reports", key, "quality")
+
+
+def metrics_root(settings: Settings) -> str:
+    """``<data_root>/quality/metrics``: the metrics history, one folder per dataset."""
+    return join_uri(settings.data_root, "quality", "metrics")
+
+
+def parse_min_size(value: int | str | None) -> int | None:
+    """``min_size`` from an int, ``None`` or a rendered template (``"None"``, ``""``, ``"1000"``)."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
+        return None
+    size = int(value)
+    if size < 0:
+        raise ValueError(f"min_size must be >= 0, got {size}")
+    return size
+
+
+class DataQualityGateOperator(BaseOperator):
+    """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
+
+    ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
+    backend: :mod:`include.quality.job` runs as a SageMaker Processing job (default) or an
+    EMR Serverless job named after the DAG run (a retry reattaches), and the task defers
+    until it finishes. Either way the job writes ``<data_root>/reports/<run_key>/quality/
+    report.{json,html}`` and ``<data_root>/quality/metrics/<dataset>/<snapshot>.json``.
+
+    :param curated_uri: curated snapshot folder (``…/curated/reviews/snapshot=<id>``).
+    :param suite_path: suite YAML (default: ``include/quality/reviews_suite.yaml``).
+    :param engine: ``auto`` (Deequ when its jar loads, else the built-in engine), ``deequ`` or ``spark``.
+    :param min_size: minimum row count (the suite's ``min_size`` parameter); ``None`` keeps the suite's.
+    :param deequ_jar: path or ``s3://`` URI of the Deequ jar; without it Spark fetches PyDeequ's
+        Maven coordinate (local, EMR), which needs Maven access.
+    :param aws_compute: (aws) ``sagemaker`` (Processing job) or ``emr`` (EMR Serverless).
+    :param waiter_delay: (aws) seconds between job status polls.
+    :param waiter_max_attempts: (aws) polls before giving up.
+    :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
+        "warning_failures", "engine", "snapshot"}``.
+    """
+
+    template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_size", "deequ_jar")
+
+    def __init__(
+        self,
+        *,
+        curated_uri: str,
+        suite_path: str | Path = DEFAULT_SUITE_PATH,
+        engine: str = "auto",
+        min_size: int | str | None = None,
+        deequ_jar: str | None = None,
+        aws_compute: str = "sagemaker",
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 240,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if aws_compute not in AWS_COMPUTE:
+            raise ValueError(f"aws_compute must be one of {AWS_COMPUTE}, got {aws_compute!r}")
+        self.curated_uri = curated_uri
+        self.suite_path = str(suite_path)
+        self.engine = engine
+        self.min_size = min_size
+        self.deequ_jar = deequ_jar
+        self.aws_compute = aws_compute
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.job_id: str | None = None  # Processing job name or EMR Serverless job run id
+        self.application_id: str | None = None
+
+    def _suite(self) -> Suite:
+        """Load and validate the suite (before any Spark work)."""
+        from include.quality.suite import load_suite
+
+        if self.engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        min_size = parse_min_size(self.min_size)
+        return load_suite(self.suite_path, None if min_size is None else {"min_size": min_size})
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        key = run_key(context)
+        suite = self._suite()
+        if settings.backend == "local":
+            from include.quality.job import quality_session, run_gate_job
+
+            report = run_gate_job(
+                quality_session(self.engine, self.deequ_jar),
+                suite,
+                snapshot_uri=self.curated_uri,
+                engine=self.engine,
+                report_prefix=report_prefix(settings, key),
+                metrics_root=metrics_root(settings),
+            )
+            return self._finish(context, settings, key, report)
+        return self._submit(context, settings, load_aws_settings(settings), key)
+
+    def _arguments(self, settings: Settings, key: str, suite_uri: str, uri: Callable[[str], str]) -> list[str]:
+        """The job's command line; ``uri`` maps each URI to the scheme the job's Hadoop reads."""
+        arguments = [
+            "--snapshot-uri", uri(self.curated_uri),
+            "--suite-uri", uri(suite_uri),
+            "--report-prefix", uri(report_prefix(settings, key)),
+            "--metrics-root", uri(metrics_root(settings)),
+            "--engine", self.engine,
+        ]  # fmt: skip
+        min_size = parse_min_size(self.min_size)
+        return arguments + ([] if min_size is None else ["--param", f"min_size={min_size}"])
+
+    def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
+        hook = SparkJobHook(aws_conn_id=aws.aws_conn_id)
+        if self.engine == "deequ" and self.aws_compute == "sagemaker" and not self.deequ_jar:
+            raise ConfigError("engine 'deequ' on SageMaker Processing needs deequ_jar: an s3:// URI of the Deequ jar")
+        # The exact suite this run checked is kept beside its report.
+        suite_uri = join_uri(report_prefix(settings, key), "suite.yaml")
+        storage_for(suite_uri, aws.aws_conn_id).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
+        code = stage_code(
+            join_uri(settings.data_root, "code", "quality"),
+            REPO_ROOT / "include" / "quality" / "job.py",
+            code_bundle("quality", extra_modules=("yaml", "pydeequ")),
+            aws.aws_conn_id,
+        )
+        name = run_job_name("reviewflow-quality", context["dag_run"].dag_id, key, self.task_id)
+        if self.aws_compute == "sagemaker":
+            return self._submit_processing(hook, aws, code, self._arguments(settings, key, suite_uri, to_s3a), name)
+        arguments = self._arguments(settings, key, suite_uri, lambda uri: uri)
+        return self._submit_emr(hook, settings, aws, code, arguments, name, context["ti"].try_number)
+
+    def _submit_processing(
+        self, hook: SparkJobHook, aws: AwsSettings, code: StagedCode, arguments: list[str], name: str
+    ) -> NoReturn:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+        if not aws.sagemaker_role_arn:
+            raise ConfigError(
+                "set the Airflow Variable reviewflow_sagemaker_role_arn to run the quality job on SageMaker"
+            )
+        self.job_id = hook.start_processing_job(
+            name,
+            code=code,
+            arguments=arguments,
+            role_arn=aws.sagemaker_role_arn,
+            instance_type=aws.processing_instance_type,
+            jar_uri=self.deequ_jar,
+        )
+        self.log.info("quality job: SageMaker Processing job %s", self.job_id)
+        self.defer(
+            trigger=SageMakerTrigger(
+                job_name=self.job_id,
+                job_type="processing",
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                aws_conn_id=aws.aws_conn_id,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        )
+
+    def _submit_emr(
+        self,
+        hook: SparkJobHook,
+        settings: Settings,
+        aws: AwsSettings,
+        code: StagedCode,
+        arguments: list[str],
+        name: str,
+        try_number: int,
+    ) -> NoReturn:
+        from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
+
+        from include.quality.deequ_engine import deequ_maven_coordinate
+
+        if not aws.emr_application_id or not aws.emr_execution_role_arn:
+            raise ConfigError(
+                "aws_compute='emr' needs the Airflow Variables reviewflow_emr_application_id and "
+                "reviewflow_emr_execution_role_arn"
+            )
+        self.application_id = aws.emr_application_id
+        self.job_id = hook.start_emr_job(
+            name,
+            application_id=aws.emr_application_id,
+            role_arn=aws.emr_execution_role_arn,
+            code=code,
+            arguments=arguments,
+            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
+            # A new token per try: a retry after a failed run starts a new one (live runs are reattached above).
+            client_token=hashlib.sha256(f"{name}/{try_number}".encode()).hexdigest()[:64],
+            jar_uri=self.deequ_jar,
+            packages=None if self.engine == "spark" else deequ_maven_coordinate(AWS_SPARK_VERSION),
+        )
+        self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
+        self.defer(
+            trigger=EmrServerlessStartJobTrigger(
+                application_id=aws.emr_application_id,
+                job_id=self.job_id,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                aws_conn_id=aws.aws_conn_id,
+                cancel_on_kill=True,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the job's trigger; the report location is recomputed from the run."""
+        if not event or event.get("status") != "success":
+            raise RuntimeError(f"the quality job did not succeed: {event}")
+        settings = load_settings()
+        key = run_key(context)
+        uri = join_uri(report_prefix(settings, key), "report.json")
+        storage = storage_for(uri, load_aws_settings(settings).aws_conn_id)
+        if not storage.exists(uri):
+            raise RuntimeError(f"the quality job succeeded but wrote no report at {uri}")
+        return self._finish(context, settings, key, read_json(storage, uri))
+
+    def _finish(self, context: Any, settings: Settings, key: str, report: dict[str, Any]) -> dict[str, Any]:
+        """Log and summarise the report, page on warnings, fail on errors."""
+        prefix = report_prefix(settings, key)
+        counts = report["counts"]
+        failures = [r for r in report["results"] if r["status"] == "Failure"]
+        result = {
+            "report_json": join_uri(prefix, "report.json"),
+            "report_html": join_uri(prefix, "report.html"),
+            "passed": counts["passed"],
+            "total": counts["total"],
+            "error_failures": counts["error_failures"],
+            "warning_failures": counts["warning_failures"],
+            "engine": report["engine"],
+            "snapshot": report["snapshot"],
+        }
+        self.log.info("quality report: %s (JSON: %s)", result["report_html"], result["report_json"])
+        update_run_summary(
+            settings,
+            key,
+            "quality",
+            {**result, "gate": "passed" if report["passed"] else "failed", "failures": [r["name"] for r in failures]},
+        )
+        warnings = [r for r in failures if r["level"] == "Warning"]
+        if warnings:
+            send_alert(
+                settings,
+                f"reviewflow data quality: {len(warnings)} warning(s) on snapshot {report['snapshot']}",
+                _describe(warnings) + f"\nThe run continues. Report: {result['report_html']}",
+                context,
+            )
+        errors = [r for r in failures if r["level"] == "Error"]
+        if errors:
+            raise AirflowFailException(
+                f"data-quality gate failed: {len(errors)} Error-level check(s) on {report['snapshot_uri']}:\n"
+                + _describe(errors)
+                + f"\nReport: {result['report_html']}. Fix the data and re-run ingestion; retrying this task "
+                "on the same snapshot gives the same verdict."
+            )
+        return result
+
+    def on_kill(self) -> None:
+        """Stop the AWS job of this try, or the local session's Spark jobs."""
+        if self.job_id:
+            hook = SparkJobHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id)
+            if self.application_id:
+                hook.cancel_emr_job(self.application_id, self.job_id)
+            else:
+                hook.stop_processing_job(self.job_id)
+            return
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.sparkContext.cancelAllJobs()
+
+
+def _describe(results: list[dict[str, Any]]) -> str:
+    lines = []
+    for r in results:
+        observed = "no value" if r["observed"] is None else f"{r['observed']:.6g}"
+        lines.append(f"- [{r['level']}] {r['name']}: observed {observed}, expected {r['threshold']}. {r['message']}")
+    return "\n".join(lines)

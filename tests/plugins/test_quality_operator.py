@@ -1,0 +1,273 @@
+"""DataQualityGateOperator: the local gate (pass, page on warnings, fail on errors) and the aws
+job submission (SageMaker Processing, EMR Serverless) against moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import boto3
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pytest
+import reviewflow.operators.quality as quality_module
+from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from reviewflow.operators.quality import DataQualityGateOperator, parse_min_size
+
+from include.quality.suite import SuiteError
+from include.sample_data import COLUMNS, SampleSpec, generate_rows
+from tests.plugins.conftest import BUCKET, REGION
+
+RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"
+RUN_KEY = "scheduled__2026-11-26T00-00-00-00-00"
+
+
+def context(try_number: int = 1) -> dict[str, Any]:
+    ti = SimpleNamespace(dag_id="reviews_ingest", task_id="quality_gate", run_id=RUN_ID, try_number=try_number)
+    return {"dag_run": SimpleNamespace(run_id=RUN_ID, dag_id="reviews_ingest"), "ti": ti}
+
+
+def write_snapshot(root: Path, rows: int = 300, mutate: Any = None) -> str:
+    records = [dict(zip(COLUMNS, row, strict=True)) for row in generate_rows(SampleSpec(rows, seed=5))]
+    if mutate:
+        mutate(records)
+    types = {name: pa.string() for name in COLUMNS}
+    types |= {"star_rating": pa.int32(), "helpful_votes": pa.int32(), "total_votes": pa.int32()}
+    columns = {}
+    for name in COLUMNS:
+        values = [r[name] for r in records]
+        if name == "review_date":
+            columns[name] = pa.array([dt.date.fromisoformat(v) for v in values], pa.date32())
+        else:
+            columns[name] = pa.array([int(v) if types[name] == pa.int32() else v for v in values], types[name])
+    folder = root / "curated" / "reviews" / "snapshot=20261126"
+    ds.write_dataset(
+        pa.table(columns), folder, format="parquet", partitioning=["product_category"], partitioning_flavor="hive"
+    )
+    return str(folder)
+
+
+@pytest.fixture
+def local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, list[tuple[str, str]]]:
+    """The local backend on a temporary data root; ``send_alert`` replaced by a recorder."""
+    root = tmp_path / "data"
+    monkeypatch.setenv("REVIEWFLOW_BACKEND", "local")
+    monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", str(root))
+    monkeypatch.setenv("REVIEWFLOW_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
+    alerts: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        quality_module, "send_alert", lambda settings, title, message, ctx: alerts.append((title, message))
+    )
+    return root, alerts
+
+
+def gate(uri: str, **kwargs: Any) -> DataQualityGateOperator:
+    return DataQualityGateOperator(task_id="quality_gate", curated_uri=uri, engine="auto", min_size=100, **kwargs)
+
+
+def summary(root: Path) -> dict[str, Any]:
+    return json.loads((root / "reports" / RUN_KEY / "summary.json").read_text())
+
+
+def test_clean_snapshot_passes_and_links_reports(spark, local) -> None:
+    root, alerts = local
+    result = gate(write_snapshot(root)).execute(context())
+    prefix = f"{root}/reports/{RUN_KEY}/quality"
+    assert result["report_json"] == f"{prefix}/report.json" and result["report_html"] == f"{prefix}/report.html"
+    assert result["error_failures"] == 0 and result["warning_failures"] == 0
+    assert result["passed"] == result["total"] and result["engine"] == "spark"
+    assert Path(result["report_html"]).exists()
+    assert summary(root)["quality"]["gate"] == "passed"
+    assert summary(root)["quality"]["report_html"] == result["report_html"]
+    assert (root / "quality" / "metrics" / "reviews" / "20261126.json").exists()
+    assert alerts == []
+
+
+def test_warning_failures_page_and_the_run_continues(spark, local) -> None:
+    root, alerts = local
+
+    def odd_ids(records: list[dict[str, Any]]) -> None:
+        for index, record in enumerate(records[:5]):
+            record["review_id"] = f"legacy-{index}"  # unique, but not the R… pattern: a Warning
+
+    result = gate(write_snapshot(root, mutate=odd_ids)).execute(context())
+    assert result["warning_failures"] == 1 and result["error_failures"] == 0
+    assert len(alerts) == 1
+    title, message = alerts[0]
+    assert "1 warning(s)" in title and "hasPattern(review_id)" in message and result["report_html"] in message
+    assert summary(root)["quality"]["failures"] == ["hasPattern(review_id)"]
+
+
+def test_error_failures_fail_the_task_without_retry(spark, local) -> None:
+    root, alerts = local
+
+    def duplicates(records: list[dict[str, Any]]) -> None:
+        records[1]["review_id"] = records[0]["review_id"]
+        records[2]["star_rating"] = "7"
+
+    with pytest.raises(AirflowFailException) as error:
+        gate(write_snapshot(root, mutate=duplicates)).execute(context())
+    text = str(error.value)
+    assert "2 Error-level check(s)" in text and "isUnique(review_id)" in text and "hasMax(star_rating)" in text
+    assert "report.html" in text
+    assert summary(root)["quality"]["gate"] == "failed"
+    assert json.loads((root / "reports" / RUN_KEY / "quality" / "report.json").read_text())["passed"] is False
+    assert alerts == []
+
+
+def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root, _ = local
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "dataset: reviews\nparams: {min_size: 1}\ncolumns: {review_id: string}\n"
+        "checks:\n  - {check: isFresh, level: Error}\n"
+    )
+    monkeypatch.setattr("include.quality.job.quality_session", lambda *a: pytest.fail("Spark was started"))
+    with pytest.raises(SuiteError, match=r"suite.yaml:5: check #1: unknown check 'isFresh'"):
+        gate(str(root / "curated" / "reviews" / "snapshot=x"), suite_path=suite).execute(context())
+    with pytest.raises(ValueError, match="engine must be one of"):
+        DataQualityGateOperator(task_id="g", curated_uri="x", engine="fast").execute(context())
+
+
+def test_min_size_from_templates() -> None:
+    assert parse_min_size("1000") == 1000 and parse_min_size(None) is None and parse_min_size("None") is None
+    with pytest.raises(ValueError):
+        parse_min_size("-1")
+    assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_size"}
+
+
+# --- aws ----------------------------------------------------------------------------------
+
+
+SNAPSHOT = f"s3://{BUCKET}/reviewflow/curated/reviews/snapshot=20261126"
+
+
+def test_sagemaker_processing_job_is_submitted_once_per_run(aws) -> None:
+    operator = gate(SNAPSHOT, deequ_jar=f"s3://{BUCKET}/jars/deequ-2.0.21-spark-3.5.jar")
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute(context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, SageMakerTrigger) and trigger.job_type == "processing"
+    name = trigger.job_name
+    assert name.startswith("reviewflow-quality-") and name.endswith("-1") and len(name) <= 63
+
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    job = sagemaker.describe_processing_job(ProcessingJobName=name)
+    spec = job["AppSpecification"]
+    assert spec["ImageUri"].endswith("sagemaker-spark-processing:3.5-cpu")
+    entry = spec["ContainerEntrypoint"]
+    assert entry[0] == "smspark-submit" and entry[-1] == "/opt/ml/processing/input/code/job.py"
+    assert entry[entry.index("--jars") + 1] == "/opt/ml/processing/input/jars"
+    args = spec["ContainerArguments"]
+    assert args[args.index("--snapshot-uri") + 1] == SNAPSHOT.replace("s3://", "s3a://")
+    assert args[args.index("--report-prefix") + 1] == f"s3a://{BUCKET}/reviewflow/reports/{RUN_KEY}/quality"
+    assert args[args.index("--metrics-root") + 1] == f"s3a://{BUCKET}/reviewflow/quality/metrics"
+    assert args[args.index("--param") + 1] == "min_size=100"
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job["ProcessingInputs"]}
+    assert inputs["jars"].endswith("deequ-2.0.21-spark-3.5.jar")
+    (created,) = [params for operation, params in aws if operation == "CreateProcessingJob"]
+    assert created["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.2xlarge"
+    assert created["RoleArn"] == "arn:aws:iam::123456789012:role/sm"
+
+    s3 = boto3.client("s3", region_name=REGION)
+    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]}
+    code_prefix = inputs["code"].removeprefix(f"s3://{BUCKET}/")
+    assert {f"{code_prefix}/job.py", f"{code_prefix}/bundle.zip"} <= keys
+    assert f"reviewflow/reports/{RUN_KEY}/quality/suite.yaml" in keys
+
+    # A retry reattaches to the completed job of this run instead of submitting another.
+    with pytest.raises(TaskDeferred) as again:
+        gate(SNAPSHOT).execute(context(try_number=2))
+    assert again.value.trigger.job_name == name
+    assert [operation for operation, _ in aws].count("CreateProcessingJob") == 1
+    # After the job was stopped, the next try starts attempt 2.
+    sagemaker.stop_processing_job(ProcessingJobName=name)
+    with pytest.raises(TaskDeferred) as third:
+        gate(SNAPSHOT).execute(context(try_number=3))
+    assert third.value.trigger.job_name == name[:-1] + "2"
+
+
+def test_deequ_on_sagemaker_needs_a_jar(aws) -> None:
+    from include.config import ConfigError
+
+    with pytest.raises(ConfigError, match="needs deequ_jar"):
+        DataQualityGateOperator(task_id="g", curated_uri=SNAPSHOT, engine="deequ").execute(context())
+
+
+def test_emr_serverless_job_run(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    emr = boto3.client("emr-serverless", region_name=REGION)
+    application = emr.create_application(name="reviewflow", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
+    # Another job on the shared application (moto also lists runs only once an application has one).
+    emr.start_job_run(
+        applicationId=application, executionRoleArn="arn:aws:iam::123456789012:role/emr", name="features",
+        clientToken="other", jobDriver={"sparkSubmit": {"entryPoint": "s3://b/other.py"}},
+    )  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEWFLOW_EMR_APPLICATION_ID", application)
+    monkeypatch.setenv("AIRFLOW_VAR_REVIEWFLOW_EMR_EXECUTION_ROLE_ARN", "arn:aws:iam::123456789012:role/emr")
+    with pytest.raises(TaskDeferred) as deferred:
+        gate(SNAPSHOT, aws_compute="emr").execute(context())
+    trigger = deferred.value.trigger
+    assert isinstance(trigger, EmrServerlessStartJobTrigger)
+    job_id = trigger.job_id
+    run = emr.get_job_run(applicationId=application, jobRunId=job_id)["jobRun"]
+    driver = run["jobDriver"]["sparkSubmit"]
+    assert driver["entryPoint"].endswith("/job.py")
+    assert driver["entryPointArguments"][driver["entryPointArguments"].index("--snapshot-uri") + 1] == SNAPSHOT
+    assert "spark.submit.pyFiles=s3://" in driver["sparkSubmitParameters"]
+    assert "spark.jars.packages=com.amazon.deequ:deequ:" in driver["sparkSubmitParameters"]
+    assert "spark-3.5" in driver["sparkSubmitParameters"]
+    with pytest.raises(TaskDeferred) as again:
+        gate(SNAPSHOT, aws_compute="emr").execute(context(try_number=2))
+    assert again.value.trigger.job_id == job_id
+    starts = [p for operation, p in aws if operation == "StartJobRun" and p["name"].startswith("reviewflow-quality")]
+    assert len(starts) == 1
+
+
+def test_execute_complete_reads_the_report_from_s3(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    alerts: list[str] = []
+    monkeypatch.setattr(quality_module, "send_alert", lambda settings, title, message, ctx: alerts.append(title))
+    result = {
+        "name": "isUnique(review_id)", "kind": "constraint", "level": "Error", "status": "Failure",
+        "metric": "Uniqueness(review_id)", "observed": 0.98, "threshold": "== 1", "message": "", "line": 31,
+    }  # fmt: skip
+    report = {
+        "snapshot": "20261126", "snapshot_uri": SNAPSHOT, "engine": "deequ", "passed": False,
+        "counts": {"total": 1, "passed": 0, "error_failures": 1, "warning_failures": 0}, "results": [result],
+    }  # fmt: skip
+    s3 = boto3.client("s3", region_name=REGION)
+    key = f"reviewflow/reports/{RUN_KEY}/quality/report.json"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(report).encode())
+    operator = gate(SNAPSHOT)
+    with pytest.raises(AirflowFailException, match="isUnique"):
+        operator.execute_complete(context(), {"status": "success"})
+    with pytest.raises(RuntimeError, match="did not succeed"):
+        operator.execute_complete(context(), {"status": "failure", "message": "container exited 1"})
+    report["results"] = [result | {"level": "Warning"}]
+    report["counts"] = {"total": 1, "passed": 0, "error_failures": 0, "warning_failures": 1}
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(report).encode())
+    returned = operator.execute_complete(context(), {"status": "success"})
+    assert returned["warning_failures"] == 1 and returned["engine"] == "deequ" and len(alerts) == 1
+    summary_body = s3.get_object(Bucket=BUCKET, Key=f"reviewflow/reports/{RUN_KEY}/summary.json")["Body"].read()
+    expected_html = f"s3://{BUCKET}/reviewflow/reports/{RUN_KEY}/quality/report.html"
+    assert json.loads(summary_body)["quality"]["report_html"] == expected_html
+
+
+def test_code_bundle_is_byte_stable_and_self_contained() -> None:
+    import io
+    import zipfile
+
+    from reviewflow.hooks.processing import code_bundle, run_job_name, to_s3a
+
+    bundle = code_bundle("quality", ("yaml", "pydeequ"))
+    assert bundle == code_bundle("quality", ("yaml", "pydeequ"))
+    names = set(zipfile.ZipFile(io.BytesIO(bundle)).namelist())
+    assert {"include/__init__.py", "include/quality/job.py", "include/quality/reviews_suite.yaml"} <= names
+    assert {"yaml/__init__.py", "pydeequ/checks.py"} <= names
+    assert not any(name.startswith("include/features") for name in names)
+    assert run_job_name("p", "a", "b") == run_job_name("p", "a", "b") != run_job_name("p", "a", "c")
+    assert to_s3a("s3://b/k") == "s3a://b/k" and to_s3a("/local/k") == "/local/k"

@@ -1,0 +1,255 @@
+"""Training and evaluation operators: local subprocess (timeout, kill, resume) and SageMaker (mocked AWS)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from reviewflow.hooks.storage import run_summary_uri
+from reviewflow.operators import training as ops
+
+from include.config import AwsSettings, load_settings
+
+TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
+
+
+def context(run_id: str) -> dict[str, Any]:
+    return {"dag_run": SimpleNamespace(run_id=run_id)}
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from include.training.sample_features import write_sample_features, write_tiny_bert
+
+    base = tmp_path_factory.mktemp("training-op")
+    return {
+        "features": write_sample_features(base / "features", rows=300, max_seq_length=64),
+        "tiny": write_tiny_bert(base / "tiny"),
+    }
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, shared: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> Path:
+    import shutil
+
+    for key in ("run-0", "run-1"):
+        shutil.copytree(shared["features"], tmp_path / "features" / key)
+    monkeypatch.setenv("REVIEWFLOW_BACKEND", "local")
+    monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def summary(root: Path, key: str) -> dict[str, Any]:
+    return json.loads(Path(run_summary_uri(load_settings(), key)).read_text())
+
+
+def test_factory_chooses_the_backend_class() -> None:
+    assert isinstance(ops.TrainModelOperator(task_id="t", backend="local", use_spot=True), ops.LocalTrainModelOperator)
+    aws = ops.TrainModelOperator(task_id="t", backend="aws", use_spot=True, max_wait_seconds=7200)
+    assert isinstance(aws, ops.SageMakerTrainModelOperator) and aws.use_spot
+
+
+def test_local_training_then_evaluation_against_the_champion(data_root: Path, shared: dict[str, Path]) -> None:
+    hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "max_steps": 6}
+    for key in ("run-0", "run-1"):
+        result = ops.TrainModelOperator(task_id="train", hyperparameters=hyper).execute(context(key))
+        model = data_root / "models" / key
+        assert result["model_uri"] == str(model / "model") and result["global_step"] == 6
+        for name in ("model/model.safetensors", "model/label_map.json", "metrics.json", "plots/loss_curves.png"):
+            assert (model / name).is_file(), name
+        assert not (data_root / "checkpoints" / key).exists() and not list((data_root / "models").glob(".*staging"))
+        assert summary(data_root, key)["training"] == json.loads(json.dumps(result))
+
+    evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+    assert evaluated["champion_macro_f1"] is None and evaluated["challenger_wins"] is True
+
+    (data_root / "models/champion.json").write_text(json.dumps({"model_dir": "models/run-0/model"}))
+    evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+    comparison = json.loads(Path(evaluated["evaluation_uri"]).read_text())
+    assert comparison["champion_dir"] == str(data_root / "models/run-0/model")
+    assert evaluated["delta_macro_f1"] == pytest.approx(evaluated["challenger_macro_f1"] - evaluated["champion_macro_f1"])
+    assert summary(data_root, "run-1")["evaluation"]["deltas"] == comparison["deltas"]
+    trained = json.loads((data_root / "models/run-1/metrics.json").read_text())
+    assert comparison["challenger"]["confusion_matrix"] == trained["test"]["confusion_matrix"]
+
+
+def _when_checkpointed(root: Path, key: str, action: Any) -> threading.Thread:
+    """Run ``action`` once the run's first checkpoint exists (from a helper thread)."""
+
+    def watch() -> None:
+        deadline = time.monotonic() + 120
+        while not list((root / "checkpoints" / key).glob("checkpoint-*")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        action()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_execution_timeout_stops_train_py_and_the_retry_resumes(data_root: Path, shared: dict[str, Path]) -> None:
+    import signal
+
+    from airflow.sdk.exceptions import AirflowTaskTimeout
+    from airflow.sdk.execution_time.timeout import timeout
+
+    hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "epochs": 3, "checkpoint_steps": 2}
+    hyper["early_stopping_patience"] = 0
+    operator = ops.TrainModelOperator(task_id="train", hyperparameters=hyper)
+    # The Airflow task runner's timeout is a SIGALRM; fire it as soon as a checkpoint exists.
+    watcher = _when_checkpointed(data_root, "run-1", lambda: signal.setitimer(signal.ITIMER_REAL, 0.01))
+    with pytest.raises(AirflowTaskTimeout), timeout(600):
+        operator.execute(context("run-1"))
+    watcher.join()
+    assert operator._process is not None and operator._process.poll() == 143  # checkpointed, then exited
+    assert not (data_root / "models/run-1").exists()
+
+    result = ops.TrainModelOperator(task_id="train", hyperparameters=hyper).execute(context("run-1"))
+    metrics = json.loads((data_root / "models/run-1/metrics.json").read_text())
+    assert metrics["training"]["resumed_from_step"] >= 2
+    assert result["global_step"] == metrics["training"]["global_step"] == 3 * 13
+
+
+def test_on_kill_stops_the_subprocess(data_root: Path, shared: dict[str, Path]) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "epochs": 8, "checkpoint_steps": 1}
+    operator = ops.TrainModelOperator(task_id="train", hyperparameters=hyper)
+    watcher = _when_checkpointed(data_root, "run-0", operator.on_kill)
+    with pytest.raises(AirflowException, match="exited with code 143"):
+        operator.execute(context("run-0"))
+    watcher.join()
+
+
+def test_missing_features_name_the_manifest(data_root: Path) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    with pytest.raises(AirflowException, match=r"features/run-9/manifest.json does not exist"):
+        ops.TrainModelOperator(task_id="train").execute(context("run-9"))
+
+
+# ---------------------------------------------------------------- SageMaker, with moto
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, shared: dict[str, Path]) -> Any:
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}))
+    monkeypatch.setenv("REVIEWFLOW_BACKEND", "aws")
+    monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", "s3://lake/reviewflow")
+    settings = AwsSettings(
+        aws_conn_id="aws_default", athena_database="d", athena_workgroup="w", athena_output_location="s3://lake/a",
+        sagemaker_role_arn="arn:aws:iam::123456789012:role/sagemaker", processing_instance_type="ml.m5.xlarge",
+        training_instance_type="ml.g5.xlarge", emr_application_id=None, emr_execution_role_arn=None,
+    )
+    monkeypatch.setattr(ops, "load_aws_settings", lambda _settings: settings)
+    with mock_aws():
+        import boto3
+
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for path in shared["features"].rglob("*"):
+            if path.is_file():
+                key = f"reviewflow/features/run-1/{path.relative_to(shared['features'])}"
+                s3.put_object(Bucket="lake", Key=key, Body=path.read_bytes())
+        yield SimpleNamespace(s3=s3, sm=boto3.client("sagemaker", region_name="eu-west-1"))
+
+
+def _put_job_outputs(s3: Any, job_name: str) -> None:
+    """What SageMaker uploads when train.py ends: output.tar.gz with metrics and plots."""
+    metrics = {"training": {"global_step": 40, "samples_per_second": 300.0, "stopped_early": False},
+               "test": {"macro_f1": 0.8, "accuracy": 0.9}, "validation": {"macro_f1": 0.7}}
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("metrics.json", json.dumps(metrics).encode()), ("plots/loss_curves.png", b"\x89PNG")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    key = f"reviewflow/models/run-1/sagemaker/{job_name}/output/output.tar.gz"
+    s3.put_object(Bucket="lake", Key=key, Body=buffer.getvalue())
+
+
+def _operator(**kwargs: Any) -> ops.SageMakerTrainModelOperator:
+    return ops.TrainModelOperator(
+        task_id="train", print_log=False, check_interval=0, hyperparameters={"epochs": 2}, **kwargs
+    )  # type: ignore[return-value]
+
+
+def test_sagemaker_job_is_created_from_settings(aws: Any) -> None:
+    from include.training.jobs import training_job_name
+
+    name = training_job_name("run-1")
+    _put_job_outputs(aws.s3, name)
+    operator = _operator(use_spot=True, max_wait_seconds=4 * 3600)
+    result = operator.execute(context("run-1"))
+
+    job = aws.sm.describe_training_job(TrainingJobName=name)
+    assert job["AlgorithmSpecification"]["TrainingImage"].startswith(
+        "763104351884.dkr.ecr.eu-west-1.amazonaws.com/huggingface-pytorch-training:"
+    )
+    assert job["RoleArn"] == "arn:aws:iam::123456789012:role/sagemaker"
+    assert job["ResourceConfig"]["InstanceType"] == "ml.g5.xlarge"
+    assert job["HyperParameters"]["sagemaker_program"] == '"train.py"' and job["HyperParameters"]["epochs"] == '"2"'
+    assert job["CheckpointConfig"]["S3Uri"] == "s3://lake/reviewflow/checkpoints/run-1/"
+    assert job["EnableManagedSpotTraining"] is True and job["StoppingCondition"]["MaxWaitTimeInSeconds"] == 4 * 3600
+    source = aws.s3.get_object(Bucket="lake", Key="reviewflow/code/run-1/sourcedir.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(source)) as tar:
+        assert "train.py" in tar.getnames()
+
+    assert result["training_job_name"] == name and result["test_macro_f1"] == 0.8
+    assert result["model_uri"] == f"s3://lake/reviewflow/models/run-1/sagemaker/{name}/output/model.tar.gz"
+    copied = aws.s3.get_object(Bucket="lake", Key="reviewflow/models/run-1/metrics.json")["Body"].read()
+    assert json.loads(copied)["test"]["macro_f1"] == 0.8
+    summary_body = aws.s3.get_object(Bucket="lake", Key="reviewflow/reports/run-1/summary.json")["Body"].read()
+    assert json.loads(summary_body)["training"]["training_job_name"] == name
+
+
+def test_sagemaker_retry_reattaches_instead_of_starting_a_second_job(aws: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+
+    from include.training.jobs import training_job_name
+
+    name = training_job_name("run-1")
+    _put_job_outputs(aws.s3, name)
+    _operator().execute(context("run-1"))
+    job = sagemaker_backends["123456789012"]["eu-west-1"].training_jobs[name]
+    job.training_job_status = "InProgress"  # the worker died while the job was running
+
+    waited: list[str] = []
+
+    def wait(self: Any, job_name: str, *args: Any) -> None:
+        waited.append(job_name)
+        job.training_job_status = "Completed"
+
+    monkeypatch.setattr(type(_operator().hook), "check_training_status_with_log", wait)
+    result = _operator().execute(context("run-1"))
+    assert waited == [name] and result["training_job_name"] == name
+    assert [j["TrainingJobName"] for j in aws.sm.list_training_jobs()["TrainingJobSummaries"]] == [name]
+
+
+def test_sagemaker_retry_after_a_failed_job_starts_the_next_attempt(aws: Any) -> None:
+    from moto.sagemaker.models import sagemaker_backends
+
+    from include.training.jobs import training_job_name
+
+    first, second = training_job_name("run-1"), training_job_name("run-1", 1)
+    _put_job_outputs(aws.s3, first)
+    _put_job_outputs(aws.s3, second)
+    _operator().execute(context("run-1"))
+    sagemaker_backends["123456789012"]["eu-west-1"].training_jobs[first].training_job_status = "Failed"
+    result = _operator().execute(context("run-1"))
+    assert result["training_job_name"] == second
+    again = _operator().execute(context("run-1"))  # a further retry attaches to the completed second job
+    assert again["training_job_name"] == second
+    assert sorted(j["TrainingJobName"] for j in aws.sm.list_training_jobs()["TrainingJobSummaries"]) == [first, second]
