@@ -25,9 +25,11 @@ def main() -> int:
     for section, payload in summary.items():
         if not isinstance(payload, dict):
             continue
-        print(f"  {section}: {payload.get('status', '')}")
+        print(f"  {section}: {payload.get('status') or payload.get('gate', '')}")
+        if "passed" in payload and "total" in payload:
+            print(f"    checks           {payload['passed']}/{payload['total']} passed ({payload['engine']} engine)")
         for key, value in payload.items():
-            if key.endswith(("_uri", "_dir", "_path")):
+            if isinstance(value, str) and value.startswith(("/", "s3://", "file://")):
                 print(f"    {key:<16} {value}")
         if "counts" in payload:
             counts = payload["counts"]
