@@ -14,7 +14,14 @@ def local_spark_session(app_name: str, extra_conf: dict[str, str] | None = None)
     On EMR or SageMaker Processing ``spark-submit`` provides the session and this
     function is not called; job scripts use ``SparkSession.builder.getOrCreate()``.
     """
+    import os
+    import sys
+
     from pyspark.sql import SparkSession
+
+    # Python workers must run this interpreter (and see its packages), not whatever python3
+    # is first on PATH; PySpark reads the worker executable from this variable.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     builder = (
         SparkSession.builder.master("local[2]")

@@ -10,6 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
+from reviewflow.hooks.processing import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
 
 from include.config import ConfigError
@@ -126,7 +127,8 @@ def test_aws_backend_submits_one_emr_serverless_job_per_run(aws: Any) -> None:
 
 def _our_runs(aws: Any) -> list[dict[str, Any]]:
     runs = aws.emr.list_job_runs(applicationId=aws.application_id)["jobRuns"]
-    return [r for r in runs if r["name"] == f"reviewflow-features-{RUN_KEY}"]
+    name = run_job_name("reviewflow-features", "reviews_train", RUN_KEY, "build_features")
+    return [r for r in runs if r["name"] == name]
 
 
 def test_aws_backend_resumes_from_the_manifest(aws: Any) -> None:

@@ -190,16 +190,19 @@ class SparkJobHook:
         client_token: str,
         jar_uri: str | None = None,
         packages: str | None = None,
+        spark_conf: dict[str, str] | None = None,
     ) -> str:
         """Run ``code`` on EMR Serverless; reattach to a live or succeeded run called ``name``.
 
         :param jar_uri: jar for ``spark.jars``; else ``packages`` (Maven coordinates) if given.
+        :param spark_conf: further ``--conf`` settings (e.g. a packed Python environment).
         :returns: the job run id.
         """
         existing = self.find_emr_job(application_id, name)
         if existing:
             return existing
         parameters = [f"--conf spark.submit.pyFiles={code.py_files}"]
+        parameters += [f"--conf {key}={value}" for key, value in (spark_conf or {}).items()]
         if jar_uri:
             parameters.append(f"--conf spark.jars={jar_uri}")
         elif packages:

@@ -19,10 +19,23 @@ from include.ingestion.athena import athena_statement, request_token
 from include.ingestion.counts import IngestCounts, RejectedShareError, check_counts
 from include.ingestion.local import ingest_with_duckdb
 from include.ingestion.schema import SourceError, check_tsv_header, source_format
-from reviewflow.hooks.storage import is_s3, join_uri, local_path, storage_for, update_run_summary
+from reviewflow.hooks.storage import (
+    is_s3,
+    join_uri,
+    local_path,
+    read_json,
+    storage_for,
+    update_run_summary,
+    write_json,
+)
 from reviewflow.runs import run_key, run_key_of
 
 HEADER_PROBE_BYTES = 64 * 1024
+
+
+def latest_snapshot_uri(data_root: str) -> str:
+    """The pointer to the newest published curated snapshot (``_`` keeps Spark and Hive from reading it as data)."""
+    return join_uri(data_root, "curated", "reviews", "_latest.json")
 
 
 def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
@@ -215,14 +228,51 @@ class PublishCuratedReviewsOperator(BaseOperator):
         settings = load_settings()
         section = {"status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"], **self.ingested}
         summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section)
-        context["outlet_events"][self.asset].extra = {
+        published = {
             "snapshot": self.ingested["snapshot"],
             "curated_uri": self.ingested["curated_uri"],
             "summary_uri": summary_uri,
         }
+        pointer = latest_snapshot_uri(settings.data_root)
+        write_json(storage_for(pointer), pointer, published)
+        context["outlet_events"][self.asset].extra = published
         counts = self.ingested["counts"]
         self.log.info(
             "curated %d rows at %s; rejected %d at %s; summary %s",
             counts["accepted"], self.ingested["curated_uri"], counts["rejected"], self.ingested["rejected_uri"], summary_uri,
         )
         return {"summary_uri": summary_uri, **self.ingested}
+
+
+class ResolveCuratedSnapshotOperator(BaseOperator):
+    """Decide which curated snapshot a run works on, and return its URI and id.
+
+    In order: the ``curated_uri`` given (trigger form), the snapshot of the asset event
+    that triggered the run, the newest published snapshot (``curated/reviews/_latest.json``).
+
+    :param curated_uri: an explicit snapshot folder; empty to choose automatically. (templated)
+    """
+
+    template_fields: Sequence[str] = ("curated_uri",)
+
+    def __init__(self, *, curated_uri: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.curated_uri = curated_uri
+
+    def execute(self, context: Any) -> dict[str, str]:
+        settings = load_settings()
+        chosen = (self.curated_uri or "").strip()
+        how = "given"
+        if not chosen:
+            events = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
+            chosen, how = (events[-1].extra.get("curated_uri", ""), "asset event") if events else ("", "")
+        if not chosen:
+            pointer = latest_snapshot_uri(settings.data_root)
+            storage = storage_for(pointer)
+            if not storage.exists(pointer):
+                raise SourceError(f"no curated snapshot yet ({pointer} is missing): run reviews_ingest first")
+            chosen, how = read_json(storage, pointer)["curated_uri"], "latest published"
+        chosen = chosen.rstrip("/")
+        snapshot = chosen.rsplit("snapshot=", 1)[-1] if "snapshot=" in chosen else chosen.rsplit("/", 1)[-1]
+        self.log.info("curated snapshot (%s): %s", how, chosen)
+        return {"curated_uri": chosen, "snapshot": snapshot}

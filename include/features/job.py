@@ -1,0 +1,373 @@
+"""The feature job: curated snapshot → labelled, balanced, split, tokenized and scaled Parquet per split.
+
+Runs unchanged on a local SparkSession (:func:`build_features`) and under ``spark-submit``::
+
+    python -m include.features.job --snapshot-uri <root>/curated/reviews/snapshot=<id> \\
+        --output-uri <root>/features/<run_key> --feature-store-uri <root>/feature_store/reviews
+
+Output (committed atomically: written to a staging folder, ``manifest.json`` last, then renamed)::
+
+    <output_uri>/{train,validation,test,replay}/part-*.parquet
+    <output_uri>/manifest.json   <output_uri>/scaler.json
+
+``replay`` is held out before balancing and keeps the natural class mix of live traffic.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd  # at module level: Spark resolves the pandas UDF's type hints from this module
+
+from include.features import hadoop_fs
+from include.features.scaling import MinMaxScaler
+from include.features.splits import SPLITS, SplitPlan, downsample, split_column
+from include.features.text import LABEL_NAMES, review_text
+from include.features.tokenizer import tokenize_arrays, tokenizer_info
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+
+Balance = Literal["downsample", "none"]
+SNAPSHOT_COLUMNS: tuple[str, ...] = (
+    "review_id",
+    "product_category",
+    "star_rating",
+    "helpful_votes",
+    "total_votes",
+    "review_headline",
+    "review_body",
+    "review_date",
+)
+OUTPUT_COLUMNS: tuple[str, ...] = (
+    "review_id",
+    "product_category",
+    "label",
+    "text",
+    "input_ids",
+    "attention_mask",
+    "token_count",
+    "helpful_votes_scaled",
+    "total_votes_scaled",
+    "review_length_scaled",
+)
+OUTPUT_DDL = (
+    "review_id string, product_category string, label int, text string, input_ids array<int>, "
+    "attention_mask array<tinyint>, token_count int, helpful_votes_scaled double, total_votes_scaled double, "
+    "review_length_scaled double, split string, review_date date"
+)
+MAX_BERT_LENGTH = 512
+
+
+class FeatureError(ValueError):
+    """The snapshot or the parameters cannot produce a usable feature set."""
+
+
+@dataclass(frozen=True)
+class FeatureParams:
+    """Parameters of one feature run.
+
+    :param snapshot_uri: curated snapshot folder (``.../snapshot=<id>``, hive-partitioned by product_category).
+    :param output_uri: where this run's splits and manifest go (``<data_root>/features/<run_key>``).
+    :param run_key: the run's key, recorded in the manifest and the feature table.
+    :param categories: product categories to use; ``None`` for all.
+    :param balance: ``downsample`` every class to the smallest, or ``none`` (train with class weights).
+    :param max_seq_length: token ids per review after truncation, [CLS] and [SEP] included.
+    :param seed: picks which rows downsampling keeps (splits never depend on it).
+    :param plan: shares of the replay/train/validation/test splits.
+    :param feature_store_uri: offline feature table to append to; ``None`` to skip.
+    """
+
+    snapshot_uri: str
+    output_uri: str
+    run_key: str
+    categories: tuple[str, ...] | None = None
+    balance: Balance = "downsample"
+    max_seq_length: int = 64
+    seed: int = 42
+    plan: SplitPlan = field(default_factory=SplitPlan)
+    feature_store_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.categories is not None and not self.categories:
+            raise FeatureError("categories is an empty selection: name at least one product category, or pass None for all")
+        if self.balance not in ("downsample", "none"):
+            raise FeatureError(f"balance must be 'downsample' or 'none', got {self.balance!r}")
+        if not 2 <= self.max_seq_length <= MAX_BERT_LENGTH:
+            raise FeatureError(f"max_seq_length must be in 2..{MAX_BERT_LENGTH}, got {self.max_seq_length}")
+
+
+def read_snapshot(
+    spark: SparkSession, snapshot_uri: str, categories: tuple[str, ...] | None
+) -> tuple[DataFrame, int]:
+    """The snapshot's rows (optionally of ``categories``) with the columns the job needs, and their count.
+
+    :raises FeatureError: if the snapshot has no Parquet files, lacks a column, has no rows, lacks a
+        requested category, or holds a row with an empty review_id or a star_rating outside 1..5.
+    """
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    try:
+        frame = spark.read.parquet(snapshot_uri)
+    except AnalysisException as error:
+        raise FeatureError(f"snapshot {snapshot_uri}: no readable Parquet files ({str(error).splitlines()[0]})") from error
+    missing = [name for name in SNAPSHOT_COLUMNS if name not in frame.columns]
+    if missing:
+        raise FeatureError(f"snapshot {snapshot_uri}: missing column(s) {', '.join(missing)}")
+    frame = frame.select(*SNAPSHOT_COLUMNS).withColumn("product_category", F.col("product_category").cast("string"))
+
+    bad_row = (
+        F.col("review_id").isNull()
+        | (F.trim("review_id") == "")
+        | F.col("star_rating").isNull()
+        | ~F.col("star_rating").isin(1, 2, 3, 4, 5)
+    )
+    per_category = {
+        row["product_category"]: (row["rows"], row["bad"])
+        for row in frame.groupBy("product_category")
+        .agg(F.count(F.lit(1)).alias("rows"), F.sum(bad_row.cast("int")).alias("bad"))
+        .collect()
+    }
+    if not per_category:
+        raise FeatureError(f"snapshot {snapshot_uri} has no rows")
+    if categories is not None:
+        unknown = sorted(set(categories) - set(per_category))
+        if unknown:
+            raise FeatureError(
+                f"snapshot {snapshot_uri} has no rows for categor{'y' if len(unknown) == 1 else 'ies'} "
+                f"{', '.join(unknown)}; available: {', '.join(sorted(per_category))}"
+            )
+        frame = frame.where(F.col("product_category").isin(list(categories)))
+    selected = {cat: counts for cat, counts in per_category.items() if categories is None or cat in categories}
+    if any(bad for _, bad in selected.values()):
+        examples = frame.where(bad_row).select("product_category", "review_id", "star_rating").limit(5).collect()
+        listed = "; ".join(
+            f"product_category={r['product_category']} review_id={r['review_id']!r} star_rating={r['star_rating']!r}"
+            for r in examples
+        )
+        raise FeatureError(f"snapshot {snapshot_uri}: rows with an empty review_id or a star_rating outside 1..5: {listed}")
+    return frame, sum(rows for rows, _ in selected.values())
+
+
+def label_column(star_rating: str = "star_rating") -> Any:
+    """Spark column: 1–2 stars → 0, 3 → 1, 4–5 → 2 (the Spark twin of :func:`~include.features.text.star_to_label`)."""
+    from pyspark.sql import functions as F
+
+    stars = F.col(star_rating)
+    return F.when(stars <= 2, 0).when(stars == 3, 1).otherwise(2).cast("int")
+
+
+def prepare_rows(frame: DataFrame, params: FeatureParams) -> DataFrame:
+    """Label, split, balance and build the text of the snapshot rows.
+
+    Replay rows are taken from the hash space first and are never downsampled.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.functions import pandas_udf
+
+    text_udf = pandas_udf(_review_texts, "string")
+    rows = frame.select(
+        "review_id",
+        "product_category",
+        label_column().alias("label"),
+        split_column(F.col("review_id"), params.plan).alias("split"),
+        text_udf("review_headline", "review_body").alias("text"),
+        "helpful_votes",
+        "total_votes",
+        "review_date",
+    )
+    if params.balance == "downsample":
+        replay = rows.where(F.col("split") == "replay")
+        rows = downsample(rows.where(F.col("split") != "replay"), "label", "review_id", params.seed).unionByName(replay)
+    return rows.withColumn("review_length", F.length("text"))
+
+
+def _review_texts(headlines: pd.Series, bodies: pd.Series) -> pd.Series:
+    return pd.Series([review_text(h, b) for h, b in zip(headlines, bodies, strict=True)], index=headlines.index)
+
+
+def tokenize_batches(
+    batches: Iterator[pa.RecordBatch], max_seq_length: int, scaler: MinMaxScaler
+) -> Iterator[pa.RecordBatch]:
+    """``mapInArrow`` body: tokenize each Arrow batch in one tokenizer call and scale the numeric features.
+
+    Columns stay Arrow arrays end to end (:func:`~include.features.tokenizer.tokenize_arrays`); no pandas objects.
+    """
+    import pyarrow as pa
+
+    for batch in batches:
+        tokens = tokenize_arrays(batch.column("text").to_pylist(), max_seq_length)
+        scaled = {name: pa.array(values, from_pandas=True) for name, values in scaler.transform(batch).items()}
+        columns = {
+            **{name: batch.column(name) for name in ("review_id", "product_category", "label", "text")},
+            "input_ids": tokens.input_ids,
+            "attention_mask": tokens.attention_mask,
+            "token_count": tokens.token_counts,
+            **scaled,
+            "split": batch.column("split"),
+            "review_date": batch.column("review_date"),
+        }
+        yield pa.RecordBatch.from_arrays(list(columns.values()), names=list(columns))
+
+
+def class_weights(train_per_class: dict[str, int]) -> dict[str, float]:
+    """``n / (classes * n_c)`` per class of the train split (all 1.0 when balanced)."""
+    total = sum(train_per_class.values())
+    return {label: round(total / (len(train_per_class) * count), 6) for label, count in train_per_class.items()}
+
+
+def _split_counts(rows: DataFrame) -> dict[str, dict[str, Any]]:
+    counts = {split: {"rows": 0, "per_class": {str(i): 0 for i in range(len(LABEL_NAMES))}} for split in SPLITS}
+    for row in rows.groupBy("split", "label").count().collect():
+        counts[row["split"]]["per_class"][str(row["label"])] = row["count"]
+        counts[row["split"]]["rows"] += row["count"]
+    return counts
+
+
+def _check_counts(counts: dict[str, dict[str, Any]], params: FeatureParams) -> None:
+    selection = f"categories {', '.join(params.categories)}" if params.categories else "all categories"
+    empty_classes = [LABEL_NAMES[int(c)] for c, n in counts["train"]["per_class"].items() if n == 0]
+    if empty_classes:
+        raise FeatureError(
+            f"snapshot {params.snapshot_uri} ({selection}): no {', '.join(empty_classes)} reviews in the train split; "
+            "the sentiment model needs every class"
+        )
+    for split in ("validation", "test"):
+        if counts[split]["rows"] == 0:
+            raise FeatureError(
+                f"snapshot {params.snapshot_uri} ({selection}): the {split} split is empty "
+                f"({counts['train']['rows']} train rows); select more data"
+            )
+
+
+def _write_splits(spark: SparkSession, features: DataFrame, staging: str) -> None:
+    """Write ``features`` as ``<staging>/<split>/part-*.parquet``; an empty split gets a schema-only file."""
+    features.select(*OUTPUT_COLUMNS, "split").write.mode("overwrite").partitionBy("split").parquet(staging)
+    empty = spark.createDataFrame([], features.select(*OUTPUT_COLUMNS).schema)
+    for split in SPLITS:
+        written = f"{staging}/split={split}"
+        if hadoop_fs.exists(spark, written):
+            hadoop_fs.rename(spark, written, f"{staging}/{split}")
+        else:
+            empty.coalesce(1).write.parquet(f"{staging}/{split}")
+
+
+def build_features(spark: SparkSession, params: FeatureParams) -> dict[str, Any]:
+    """Run the feature job on ``spark`` and return its manifest (also written to ``<output_uri>/manifest.json``)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    snapshot, input_rows = read_snapshot(spark, params.snapshot_uri, params.categories)
+    rows = prepare_rows(snapshot, params).persist(StorageLevel.MEMORY_AND_DISK)
+    counts = _split_counts(rows)
+    _check_counts(counts, params)
+    scaler = MinMaxScaler.fit(rows.where(F.col("split") == "train"))
+
+    features = rows.mapInArrow(partial(tokenize_batches, max_seq_length=params.max_seq_length, scaler=scaler), OUTPUT_DDL)
+    features = features.persist(StorageLevel.MEMORY_AND_DISK)
+    output = params.output_uri.rstrip("/")
+    parent, _, name = output.rpartition("/")
+    staging = f"{parent}/_staging-{name}-{uuid.uuid4().hex}"
+    try:
+        _write_splits(spark, features, staging)
+        rows.unpersist()
+        tokens = features.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.sum((F.col("token_count") > params.max_seq_length).cast("long")).alias("truncated"),
+            F.avg("token_count").alias("mean_tokens"),
+        ).first()
+        manifest = _manifest(params, counts, scaler, input_rows, tokens)
+        if params.feature_store_uri:
+            from include.features.store import append_features
+
+            manifest["feature_store"] = append_features(spark, features, params.feature_store_uri, params.run_key)
+        hadoop_fs.write_bytes(spark, f"{staging}/scaler.json", _json_bytes(scaler.to_json()))
+        hadoop_fs.write_bytes(spark, f"{staging}/manifest.json", _json_bytes(manifest))
+        hadoop_fs.commit_dir(spark, staging, output)
+    except BaseException:
+        hadoop_fs.delete(spark, staging)
+        raise
+    finally:
+        features.unpersist()
+    log.info("features of run %s committed to %s: %s", params.run_key, output, {s: c["rows"] for s, c in counts.items()})
+    return manifest
+
+
+def _manifest(
+    params: FeatureParams, counts: dict[str, dict[str, Any]], scaler: MinMaxScaler, input_rows: int, tokens: Any
+) -> dict[str, Any]:
+    return {
+        "run_key": params.run_key,
+        "snapshot_uri": params.snapshot_uri,
+        "features_uri": params.output_uri,
+        "categories": list(params.categories) if params.categories else None,
+        "balance": params.balance,
+        "seed": params.seed,
+        "input_rows": input_rows,
+        "splits": counts,
+        "split_plan": {**asdict(params.plan), "bounds": params.plan.bounds(), "method": "sha256(salt + review_id) buckets"},
+        "class_weights": class_weights(counts["train"]["per_class"]),
+        "label_names": list(LABEL_NAMES),
+        "scaler": scaler.to_json(),
+        "tokenizer": tokenizer_info(),
+        "max_seq_length": params.max_seq_length,
+        "truncation_rate": round(tokens["truncated"] / tokens["rows"], 6) if tokens["rows"] else 0.0,
+        "truncated_rows": int(tokens["truncated"] or 0),
+        "mean_token_count": round(float(tokens["mean_tokens"] or 0.0), 3),
+    }
+
+
+def _json_bytes(payload: dict[str, Any]) -> bytes:
+    return json.dumps(payload, indent=2, sort_keys=True).encode("utf-8")
+
+
+def parse_args(argv: list[str] | None = None) -> FeatureParams:
+    """:class:`FeatureParams` from ``spark-submit`` arguments."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--snapshot-uri", required=True)
+    parser.add_argument("--output-uri", required=True, help="<data_root>/features/<run_key>")
+    parser.add_argument("--run-key", help="default: the last path segment of --output-uri")
+    parser.add_argument("--feature-store-uri", help="offline feature table to append to (default: none)")
+    parser.add_argument("--categories", help="comma-separated product categories (default: all)")
+    parser.add_argument("--balance", choices=("downsample", "none"), default="downsample")
+    parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--replay-share", type=float, default=SplitPlan.replay)
+    args = parser.parse_args(argv)
+    return FeatureParams(
+        snapshot_uri=args.snapshot_uri,
+        output_uri=args.output_uri,
+        run_key=args.run_key or args.output_uri.rstrip("/").rsplit("/", 1)[-1],
+        categories=None if args.categories is None else tuple(c.strip() for c in args.categories.split(",") if c.strip()),
+        balance=args.balance,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+        plan=SplitPlan(replay=args.replay_share),
+        feature_store_uri=args.feature_store_uri,
+    )
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``spark-submit`` entry point: the session comes from the cluster (``getOrCreate``)."""
+    from pyspark.sql import SparkSession
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    params = parse_args(argv)
+    manifest = build_features(SparkSession.builder.getOrCreate(), params)
+    print(json.dumps({"manifest_uri": f"{params.output_uri.rstrip('/')}/manifest.json", "splits": manifest["splits"]}))
+    return manifest
+
+
+if __name__ == "__main__":
+    main()

