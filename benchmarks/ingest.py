@@ -1,7 +1,10 @@
 """Benchmark: DuckDB ingestion vs. pandas read_csv + to_parquet, on 100k and 1M generated rows.
 
 Writes benchmarks/results/ingest.json. Each measurement runs in a fresh subprocess so its
-peak RSS is its own; the baseline runs in the same benchmark run on the same file.
+peak RSS is its own; ours and the baseline alternate on the same gzip TSV, REPEATS times,
+and the fastest of each counts (the machine is shared, so the minimum is the least noisy).
+Ours does more than the baseline: it classifies every row, quarantines the bad ones with
+their reasons and types the columns; the baseline is the plain pandas idiom.
 Targets: speedup >= 3 and peak memory < 2 GB at 1M rows.
 """
 
@@ -20,6 +23,7 @@ RESULTS = ROOT / "benchmarks" / "results" / "ingest.json"
 SIZES = (100_000, 1_000_000)
 TARGET_SPEEDUP = 3.0
 TARGET_PEAK_RSS_MB = 2048
+REPEATS = 3
 
 
 def run_ours(source: Path, out: Path) -> None:
@@ -33,9 +37,7 @@ def run_baseline(source: Path, out: Path) -> None:
 
     import pandas as pd
 
-    frame = pd.read_csv(
-        source, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, encoding_errors="replace", on_bad_lines="skip"
-    )
+    frame = pd.read_csv(source, sep="\t", quoting=csv.QUOTE_NONE, encoding_errors="replace", on_bad_lines="skip")
     frame.to_parquet(out / "curated", partition_cols=["product_category"], index=False)
 
 
@@ -63,8 +65,9 @@ def main() -> None:
         for rows in SIZES:
             source = Path(work) / f"reviews_{rows}.tsv.gz"
             write_sample(source, SampleSpec(rows=rows, seed=1, bad_rows=rows // 1000))
-            ours = in_subprocess("ours", source)
-            baseline = in_subprocess("baseline", source)
+            trials = [(in_subprocess("ours", source), in_subprocess("baseline", source)) for _ in range(REPEATS)]
+            ours = min((t[0] for t in trials), key=lambda m: m["seconds"])
+            baseline = min((t[1] for t in trials), key=lambda m: m["seconds"])
             runs.append(
                 {
                     "rows": rows,
@@ -83,6 +86,8 @@ def main() -> None:
         "benchmark": "ingest",
         "engine": "duckdb",
         "baseline": "pandas read_csv + to_parquet(partition_cols=['product_category'])",
+        "input": "gzip TSV (the dataset's distribution format), 0.1% malformed rows",
+        "repeats": REPEATS,
         "runs": runs,
         "targets": {"speedup_min": TARGET_SPEEDUP, "peak_rss_mb_max_at_1m": TARGET_PEAK_RSS_MB},
         "meets_targets": largest["speedup"] >= TARGET_SPEEDUP and largest["peak_rss_mb"] < TARGET_PEAK_RSS_MB,

@@ -31,6 +31,10 @@ def main() -> int:
         for key, value in payload.items():
             if isinstance(value, str) and value.startswith(("/", "s3://", "file://")):
                 print(f"    {key:<16} {value}")
+            elif isinstance(value, float) and key.endswith(("macro_f1", "accuracy")):
+                print(f"    {key:<16} {value:.4f}")
+            elif key == "rows" and isinstance(value, dict):
+                print(f"    {key:<16} " + ", ".join(f"{split} {n}" for split, n in value.items()))
         if "counts" in payload:
             counts = payload["counts"]
             print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,6 +34,25 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "features": write_sample_features(base / "features", rows=300, max_seq_length=64),
         "tiny": write_tiny_bert(base / "tiny"),
     }
+
+
+@pytest.fixture(scope="module")
+def model_tarball(shared: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """What SageMaker uploads as model.tar.gz: SM_MODEL_DIR of a (tiny, 4-step) train.py run."""
+    from include.training.train import parse_args, train
+
+    work = tmp_path_factory.mktemp("sm-model")
+    features = shared["features"]
+    config, paths = parse_args(
+        ["--model_name_or_path", str(shared["tiny"]), "--max_steps", "4", "--num_threads", "1", "--max_seq_length", "64"],
+        {"SM_MODEL_DIR": str(work / "model"), "SM_OUTPUT_DATA_DIR": str(work / "out"),
+         "SM_CHECKPOINT_DIR": str(work / "ckpt"), "SM_CHANNEL_TRAIN": str(features / "train")},
+    )
+    train(config, paths)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(work / "model", arcname=".")
+    return buffer.getvalue()
 
 
 @pytest.fixture
@@ -166,8 +186,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, shared: dict[str, Path]) -> Any:
         yield SimpleNamespace(s3=s3, sm=boto3.client("sagemaker", region_name="eu-west-1"))
 
 
-def _put_job_outputs(s3: Any, job_name: str) -> None:
-    """What SageMaker uploads when train.py ends: output.tar.gz with metrics and plots."""
+def _put_job_outputs(s3: Any, job_name: str, model: bytes = b"") -> None:
+    """What SageMaker uploads when train.py ends: output.tar.gz with metrics and plots, model.tar.gz."""
     metrics = {"training": {"global_step": 40, "samples_per_second": 300.0, "stopped_early": False},
                "test": {"macro_f1": 0.8, "accuracy": 0.9}, "validation": {"macro_f1": 0.7}}
     buffer = io.BytesIO()
@@ -176,8 +196,9 @@ def _put_job_outputs(s3: Any, job_name: str) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    key = f"reviewflow/models/run-1/sagemaker/{job_name}/output/output.tar.gz"
-    s3.put_object(Bucket="lake", Key=key, Body=buffer.getvalue())
+    prefix = f"reviewflow/models/run-1/sagemaker/{job_name}/output"
+    s3.put_object(Bucket="lake", Key=f"{prefix}/output.tar.gz", Body=buffer.getvalue())
+    s3.put_object(Bucket="lake", Key=f"{prefix}/model.tar.gz", Body=model)
 
 
 def _operator(**kwargs: Any) -> ops.SageMakerTrainModelOperator:
@@ -253,3 +274,21 @@ def test_sagemaker_retry_after_a_failed_job_starts_the_next_attempt(aws: Any) ->
     again = _operator().execute(context("run-1"))  # a further retry attaches to the completed second job
     assert again["training_job_name"] == second
     assert sorted(j["TrainingJobName"] for j in aws.sm.list_training_jobs()["TrainingJobSummaries"]) == [first, second]
+
+
+def test_evaluation_on_aws_fetches_the_model_and_test_split(aws: Any, model_tarball: bytes, shared: dict[str, Path]) -> None:
+    from include.training.evaluate import score_model
+    from include.training.jobs import training_job_name
+
+    _put_job_outputs(aws.s3, training_job_name("run-1"), model_tarball)
+    _operator().execute(context("run-1"))
+    result = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+
+    assert result["evaluation_uri"] == "s3://lake/reviewflow/models/run-1/evaluation.json"
+    stored = json.loads(aws.s3.get_object(Bucket="lake", Key="reviewflow/models/run-1/evaluation.json")["Body"].read())
+    assert stored["champion"] is None and stored["test_dir"] == "s3://lake/reviewflow/features/run-1/test"
+    with tarfile.open(fileobj=io.BytesIO(model_tarball)) as tar, tempfile.TemporaryDirectory() as tmp:
+        tar.extractall(tmp, filter="data")
+        local = score_model(Path(tmp), shared["features"] / "test")
+    assert stored["challenger"]["confusion_matrix"] == local["confusion_matrix"]
+    assert result["challenger_macro_f1"] == pytest.approx(local["macro_f1"])

@@ -1,0 +1,76 @@
+"""Score the challenger and the current champion on the same test split and compare them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+COMPARED = ("accuracy", "macro_f1")
+
+
+def current_champion_dir(data_root: str | Path) -> Path | None:
+    """The champion's model folder from ``<data_root>/models/champion.json``, or ``None`` if there is none.
+
+    The file is ``{"model_dir": "<path>", ...}``; a relative ``model_dir`` is relative to ``<data_root>``.
+    Stand-in until the model registry answers this question.
+    :raises ValueError: if the file exists but its ``model_dir`` is missing or not a folder.
+    """
+    root = Path(str(data_root).removeprefix("file://"))
+    pointer = root / "models" / "champion.json"
+    if not pointer.is_file():
+        return None
+    model_dir = json.loads(pointer.read_text()).get("model_dir")
+    if not model_dir:
+        raise ValueError(f"{pointer}: field 'model_dir' is missing")
+    path = Path(model_dir) if Path(model_dir).is_absolute() else root / model_dir
+    if not (path / "config.json").is_file():
+        raise ValueError(f"{pointer}: field 'model_dir' points to {path}, which holds no model (config.json)")
+    return path
+
+
+def score_model(model_dir: Path, test_dir: Path, batch_size: int = 128, num_threads: int = 0) -> dict[str, Any]:
+    """Metrics of the saved model in ``model_dir`` on the Parquet test split in ``test_dir``."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    from include.training.train import evaluate, read_split
+
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), local_files_only=True)
+    label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    split = read_split(test_dir, len(label_names))
+    return evaluate(model, split, batch_size, model.config.pad_token_id or 0, label_names)
+
+
+def compare(challenger: dict[str, Any], champion: dict[str, Any] | None) -> dict[str, Any]:
+    """Side-by-side metrics and challenger-minus-champion deltas (overall and per-class F1)."""
+    result: dict[str, Any] = {"challenger": challenger, "champion": champion, "deltas": None, "challenger_wins": True}
+    if champion is None:
+        return result
+    if challenger["rows"] != champion["rows"]:
+        raise ValueError(f"scored on different rows: challenger {challenger['rows']}, champion {champion['rows']}")
+    deltas = {name: challenger[name] - champion[name] for name in COMPARED}
+    deltas["per_class_f1"] = {
+        label: challenger["per_class"][label]["f1"] - champion["per_class"][label]["f1"] for label in challenger["per_class"]
+    }
+    result["deltas"] = deltas
+    result["challenger_wins"] = deltas["macro_f1"] > 0
+    return result
+
+
+def evaluate_models(
+    challenger_dir: Path, test_dir: Path, champion_dir: Path | None, batch_size: int = 128, num_threads: int = 0
+) -> dict[str, Any]:
+    """Score both models on ``test_dir`` and return :func:`compare` plus the model folders."""
+    challenger = score_model(challenger_dir, test_dir, batch_size, num_threads)
+    champion = score_model(champion_dir, test_dir, batch_size, num_threads) if champion_dir else None
+    result = compare(challenger, champion)
+    result["challenger_dir"] = str(challenger_dir)
+    result["champion_dir"] = str(champion_dir) if champion_dir else None
+    result["test_dir"] = str(test_dir)
+    return result

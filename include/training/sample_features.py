@@ -1,0 +1,126 @@
+"""A features-stage-shaped dataset built from generated reviews without Spark (for tests and benchmarks).
+
+Uses the features stage's own label, text, split and tokenizer functions, so the rows match what
+``include.features`` writes; it skips only the class balancing and runs in-process in a second.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from include.features.splits import SPLITS, SplitPlan, bucket_of, split_of
+from include.features.text import LABEL_NAMES, review_text, star_to_label
+from include.features.tokenizer import tokenize_batch
+from include.sample_data import COLUMNS, SampleSpec, generate_rows
+
+
+def _scaled(values: list[int]) -> list[float]:
+    low, high = min(values), max(values)
+    return [(v - low) / (high - low) if high > low else 0.0 for v in values]
+
+
+def _balanced(index: list[int], labels: list[int], ids: list[str]) -> list[int]:
+    """Keep, per class, the rows of lowest hash bucket up to the smallest class's count (in input order)."""
+    by_class: dict[int, list[int]] = {}
+    for i in index:
+        by_class.setdefault(labels[i], []).append(i)
+    smallest = min(len(rows) for rows in by_class.values())
+    kept = {i for rows in by_class.values() for i in sorted(rows, key=lambda i: bucket_of(ids[i]))[:smallest]}
+    return [i for i in index if i in kept]
+
+
+def write_sample_features(
+    root: Path,
+    rows: int,
+    seed: int = 42,
+    max_seq_length: int = 64,
+    plan: SplitPlan = SplitPlan(0.05, 0.7, 0.15),
+    balance: bool = False,
+) -> Path:
+    """Write ``root/{train,validation,test,replay}/part-00000.parquet`` and ``root/manifest.json``.
+
+    :param rows: generated reviews (split by a hash of the review id, so sizes vary slightly).
+    :param balance: downsample every class to the smallest in each split but ``replay``, as the
+        features stage does by default.
+    :return: ``root``.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    col = {name: i for i, name in enumerate(COLUMNS)}
+    records = list(generate_rows(SampleSpec(rows, seed)))
+    texts = [review_text(r[col["review_headline"]], r[col["review_body"]]) for r in records]
+    tokens = tokenize_batch(texts, max_seq_length)
+    helpful = _scaled([int(r[col["helpful_votes"]]) for r in records])
+    total = _scaled([int(r[col["total_votes"]]) for r in records])
+    length = _scaled([len(text) for text in texts])
+    labels = [star_to_label(int(r[col["star_rating"]])) for r in records]
+    ids = [r[col["review_id"]] for r in records]
+    splits = [split_of(review_id, plan) for review_id in ids]
+    schema = pa.schema(
+        [
+            ("review_id", pa.string()),
+            ("product_category", pa.string()),
+            ("label", pa.int32()),
+            ("text", pa.string()),
+            ("input_ids", pa.list_(pa.int32())),
+            ("attention_mask", pa.list_(pa.int8())),
+            ("token_count", pa.int32()),
+            ("helpful_votes_scaled", pa.float64()),
+            ("total_votes_scaled", pa.float64()),
+            ("review_length_scaled", pa.float64()),
+        ]
+    )
+    train_counts: Counter[int] = Counter()
+    for split in SPLITS:
+        index = [i for i, name in enumerate(splits) if name == split]
+        if balance and split != "replay":
+            index = _balanced(index, labels, ids)
+        if split == "train":
+            train_counts = Counter(labels[i] for i in index)
+        table = pa.table(
+            {
+                "review_id": [records[i][col["review_id"]] for i in index],
+                "product_category": [records[i][col["product_category"]] for i in index],
+                "label": [labels[i] for i in index],
+                "text": [texts[i] for i in index],
+                "input_ids": [tokens.input_ids[i] for i in index],
+                "attention_mask": [[1] * len(tokens.input_ids[i]) for i in index],
+                "token_count": [tokens.token_counts[i] for i in index],
+                "helpful_votes_scaled": [helpful[i] for i in index],
+                "total_votes_scaled": [total[i] for i in index],
+                "review_length_scaled": [length[i] for i in index],
+            },
+            schema=schema,
+        )
+        (root / split).mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, root / split / "part-00000.parquet")
+    n_train = sum(train_counts.values())
+    weights = {str(k): n_train / (len(LABEL_NAMES) * max(1, train_counts[k])) for k in range(len(LABEL_NAMES))}
+    manifest = {"class_weights": weights, "max_seq_length": max_seq_length, "label_names": list(LABEL_NAMES)}
+    (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return root
+
+
+def write_tiny_bert(target: Path, seed: int = 0) -> Path:
+    """A randomly initialised 2-layer, 64-wide BERT with the bundled vocabulary and tokenizer.
+
+    Fast enough to exercise training mechanics (checkpoints, resume, operators) in seconds;
+    it learns little, so quality checks use the real bundled model.
+    """
+    import shutil
+
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from include.features.tokenizer import bundled_model_dir
+
+    target.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+    BertModel(config).save_pretrained(target)
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        shutil.copy(bundled_model_dir() / name, target / name)
+    return target

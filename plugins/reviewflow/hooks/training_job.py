@@ -1,0 +1,52 @@
+"""Bring training artefacts to the worker: a model (folder or SageMaker ``model.tar.gz``) and a Parquet split."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+from reviewflow.hooks.storage import is_s3, local_path, split_s3
+
+
+def _s3_hook(aws_conn_id: str):  # noqa: ANN202 - provider type imported lazily
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id)
+
+
+def fetch_split(uri: str, target: Path, aws_conn_id: str = "aws_default") -> Path:
+    """The folder of a split's ``*.parquet`` files: ``uri`` itself if local, else a copy under ``target``.
+
+    :raises FileNotFoundError: if no Parquet file is under ``uri``.
+    """
+    if not is_s3(uri):
+        return local_path(uri)
+    hook = _s3_hook(aws_conn_id)
+    bucket, prefix = split_s3(uri.rstrip("/") + "/")
+    keys = [key for key in hook.list_keys(bucket_name=bucket, prefix=prefix) or [] if key.endswith(".parquet")]
+    if not keys:
+        raise FileNotFoundError(f"no *.parquet objects under {uri}")
+    for key in keys:
+        path = target / key[len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read())
+    return target
+
+
+def fetch_model(uri: str, target: Path, aws_conn_id: str = "aws_default") -> Path:
+    """A model folder: ``uri`` itself if it is a local folder, else ``model.tar.gz`` extracted into ``target``.
+
+    Only regular files with relative paths are extracted.
+    """
+    if not uri.endswith(".tar.gz"):
+        return local_path(uri)
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        data = _s3_hook(aws_conn_id).get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+    else:
+        data = local_path(uri).read_bytes()
+    target.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        tar.extractall(target, members=[m for m in tar.getmembers() if m.isfile()], filter="data")
+    return target

@@ -1,0 +1,370 @@
+"""Fine-tune the sentiment model (train.py locally or as a SageMaker training job) and evaluate it.
+
+``TrainModelOperator(...)`` is a factory: with ``REVIEWFLOW_BACKEND=local`` it returns a
+:class:`LocalTrainModelOperator` (train.py in a subprocess with the SageMaker ``SM_*`` layout),
+with ``aws`` a :class:`SageMakerTrainModelOperator`, a subclass of the provider's
+``SageMakerTrainingOperator`` that builds its config at run time (AWS settings are Airflow
+Variables, readable only inside a task) and re-attaches to the run's job on a retry.
+Choosing the class once, at DAG build time, keeps each operator single-purpose and lets the
+aws path inherit the provider's create/wait/log/defer logic unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowException
+
+from include.config import load_aws_settings, load_settings
+from reviewflow.hooks.storage import (
+    is_s3,
+    join_uri,
+    local_path,
+    read_json,
+    run_summary_uri,
+    storage_for,
+    update_run_summary,
+    write_json,
+)
+from reviewflow.runs import run_key
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.config import Settings
+
+TERMINATE_GRACE_SECONDS = 30
+# Describe states of an existing job of this run: attach to a live or finished one, replace a dead one.
+ATTACH_STATES = {"InProgress", "Stopping", "Completed"}
+
+
+def _models_uri(settings: Settings, key: str) -> str:
+    return join_uri(settings.data_root, "models", key)
+
+
+def _manifest(settings: Settings, key: str) -> dict[str, Any]:
+    from include.training.jobs import read_manifest
+
+    uri = join_uri(settings.data_root, "features", key, "manifest.json")
+    storage = storage_for(uri)
+    if not storage.exists(uri):
+        raise AirflowException(f"{uri} does not exist: run the features task of run {key} first")
+    return read_manifest(storage.read_bytes(uri), uri)
+
+
+def training_result(settings: Settings, key: str, model_uri: str, metrics: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    """The small dict a training task returns as XCom and writes to the run summary's ``training`` section."""
+    models = _models_uri(settings, key)
+    test = metrics.get("test") or {}
+    return {
+        "model_uri": model_uri,
+        "metrics_uri": join_uri(models, "metrics.json"),
+        "plots_uri": join_uri(models, "plots"),
+        "test_macro_f1": test.get("macro_f1"),
+        "test_accuracy": test.get("accuracy"),
+        "validation_macro_f1": (metrics.get("validation") or {}).get("macro_f1"),
+        "global_step": metrics["training"]["global_step"],
+        "samples_per_second": metrics["training"]["samples_per_second"],
+        "stopped_early": metrics["training"]["stopped_early"],
+        **extra,
+    }
+
+
+class LocalTrainModelOperator(BaseOperator):
+    """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
+
+    Channels are ``<data_root>/features/<run_key>/{train,validation,test}``; the job writes into a
+    staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds.
+    Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.
+
+    :param hyperparameters: train.py arguments (``{"epochs": 2}``) over those taken from the manifest (templated).
+    """
+
+    template_fields = ("hyperparameters",)
+    ui_color = "#f4d6a0"
+
+    def __init__(self, *, hyperparameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hyperparameters = dict(hyperparameters or {})
+        self._process: subprocess.Popen[str] | None = None
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.training.jobs import ENTRY_POINT, SOURCE_DIR, LocalLayout, cli_arguments, job_hyperparameters
+
+        settings = load_settings()
+        key = run_key(context)
+        layout = LocalLayout.for_run(local_path(settings.data_root), key)
+        arguments = cli_arguments(job_hyperparameters(_manifest(settings, key), self.hyperparameters))
+        shutil.rmtree(layout.staging, ignore_errors=True)
+        layout.staging.mkdir(parents=True)
+        env = {**os.environ, **layout.environment(), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, str(SOURCE_DIR / ENTRY_POINT), *arguments]
+        self.log.info("running %s", " ".join(command))
+        tail: deque[str] = deque(maxlen=20)
+        try:
+            # Own process group, so on_kill/timeout reach train.py and anything it starts.
+            self._process = subprocess.Popen(
+                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            )
+            assert self._process.stdout is not None
+            for line in self._process.stdout:
+                tail.append(line.rstrip())
+                self.log.info("train.py: %s", line.rstrip())
+            code = self._process.wait()
+        finally:
+            self._stop_process()  # execution_timeout raises inside the loop above: never leave train.py running
+        if code != 0:
+            raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
+
+        shutil.rmtree(layout.final, ignore_errors=True)
+        os.replace(layout.staging, layout.final)
+        shutil.rmtree(layout.checkpoints, ignore_errors=True)
+        metrics = json.loads((layout.final / "metrics.json").read_text())
+        result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
+        update_run_summary(settings, key, "training", result)
+        return result
+
+    def _stop_process(self) -> None:
+        """SIGTERM the job's process group (train.py checkpoints and exits), SIGKILL after a grace period."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        self.log.warning("stopping train.py (pid %d)", process.pid)
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=TERMINATE_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def on_kill(self) -> None:
+        self._stop_process()
+
+
+class SageMakerTrainModelOperator(SageMakerTrainingOperator):
+    """Run train.py as a SageMaker training job on the Hugging Face PyTorch image.
+
+    The job name derives from the run key.  On a retry an existing job of the run that is running or
+    completed is re-attached to instead of starting a second one; after a failed or stopped job a
+    new job (``-r<n>``) starts and resumes from the run's S3 checkpoints.
+
+    :param hyperparameters: train.py arguments over those taken from the manifest (templated).
+    :param use_spot: managed spot training; ``max_wait_seconds`` then bounds waiting plus running.
+    """
+
+    template_fields = (*SageMakerTrainingOperator.template_fields, "hyperparameters")
+
+    def __init__(
+        self,
+        *,
+        hyperparameters: Mapping[str, Any] | None = None,
+        use_spot: bool = False,
+        max_run_seconds: int = 3 * 3600,
+        max_wait_seconds: int | None = None,
+        instance_count: int = 1,
+        volume_size_gb: int = 30,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(config={}, check_if_job_exists=False, **kwargs)
+        self.hyperparameters = dict(hyperparameters or {})
+        self.use_spot = use_spot
+        self.max_run_seconds = max_run_seconds
+        self.max_wait_seconds = max_wait_seconds
+        self.instance_count = instance_count
+        self.volume_size_gb = volume_size_gb
+
+    def build_config(self, context: Context, job_name: str) -> dict[str, Any]:
+        """Upload the source tarball and return the ``CreateTrainingJob`` request for this run."""
+        from include.training.jobs import (
+            SageMakerJobSpec,
+            huggingface_training_image_uri,
+            job_hyperparameters,
+            sagemaker_training_config,
+            source_tarball,
+        )
+
+        settings = load_settings()
+        aws = load_aws_settings(settings)
+        if not aws.sagemaker_role_arn:
+            raise AirflowException("Airflow Variable reviewflow_sagemaker_role_arn is required to train on SageMaker")
+        key = run_key(context)
+        region = self.region_name or self.hook.conn_region_name
+        source_uri = join_uri(settings.data_root, "code", key, "sourcedir.tar.gz")
+        storage_for(source_uri, self.aws_conn_id).write_bytes(source_uri, source_tarball())
+        spec = SageMakerJobSpec(
+            job_name=job_name,
+            image_uri=huggingface_training_image_uri(region, aws.training_instance_type),
+            role_arn=aws.sagemaker_role_arn,
+            region=region,
+            instance_type=aws.training_instance_type,
+            features_uri=join_uri(settings.data_root, "features", key),
+            output_uri=join_uri(_models_uri(settings, key), "sagemaker") + "/",
+            checkpoint_uri=join_uri(settings.data_root, "checkpoints", key) + "/",
+            source_uri=source_uri,
+            hyperparameters=job_hyperparameters(_manifest(settings, key), self.hyperparameters),
+            instance_count=self.instance_count,
+            volume_size_gb=self.volume_size_gb,
+            max_run_seconds=self.max_run_seconds,
+            use_spot=self.use_spot,
+            max_wait_seconds=self.max_wait_seconds,
+        )
+        return sagemaker_training_config(spec)
+
+    def latest_job(self, context: Context) -> tuple[int, dict[str, Any] | None]:
+        """The newest job of this run (``attempt``, description) or ``(0, None)`` if none exists."""
+        from botocore.exceptions import ClientError
+
+        from include.training.jobs import training_job_name
+
+        attempt, found = 0, None
+        while True:
+            try:
+                description = self.hook.describe_training_job(training_job_name(run_key(context), attempt))
+            except ClientError as error:
+                if error.response["Error"]["Code"] != "ValidationException":
+                    raise
+                return max(attempt - 1, 0), found
+            attempt, found = attempt + 1, description
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.training.jobs import training_job_name
+
+        key = run_key(context)
+        attempt, existing = self.latest_job(context)
+        if existing is not None and existing["TrainingJobStatus"] in ATTACH_STATES:
+            return self.attach(context, existing)
+        if existing is not None:
+            self.log.info("job %s is %s: starting a new one", existing["TrainingJobName"], existing["TrainingJobStatus"])
+            attempt += 1
+        self.config = self.build_config(context, training_job_name(key, attempt))
+        result = super().execute(context)
+        return self.publish(context, result["Training"])
+
+    def attach(self, context: Context, description: dict[str, Any]) -> dict[str, Any]:
+        """Follow an existing job of this run to its end instead of starting another."""
+        name = description["TrainingJobName"]
+        self.log.info("re-attaching to training job %s (%s)", name, description["TrainingJobStatus"])
+        self.config = {"TrainingJobName": name}
+        if description["TrainingJobStatus"] != "Completed":
+            if self.deferrable and self.wait_for_completion:
+                from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+                self.defer(
+                    trigger=SageMakerTrigger(
+                        job_name=name, job_type="Training", waiter_delay=self.check_interval,
+                        waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+                    ),
+                    method_name="execute_complete",
+                )
+            self.hook.check_training_status_with_log(
+                name, self.hook.non_terminal_states, self.hook.training_failed_states,
+                self.wait_for_completion, self.check_interval, self.max_ingestion_time,
+            )
+        return self.publish(context, self.serialize_result(name)["Training"])
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        return self.publish(context, super().execute_complete(context, event)["Training"])
+
+    def publish(self, context: Context, description: Mapping[str, Any]) -> dict[str, Any]:
+        """Copy metrics and plots from the job's ``output.tar.gz`` next to the model; update the run summary."""
+        from include.training.jobs import extract_outputs
+
+        if description.get("TrainingJobStatus") != "Completed":
+            raise AirflowException(
+                f"training job {description.get('TrainingJobName')} is {description.get('TrainingJobStatus')}: "
+                f"{description.get('FailureReason', 'no reason given')}"
+            )
+        settings = load_settings()
+        key = run_key(context)
+        model_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
+        output_uri = model_uri.rsplit("/", 1)[0] + "/output.tar.gz"
+        storage = storage_for(output_uri, self.aws_conn_id)
+        files = extract_outputs(storage.read_bytes(output_uri))
+        if "metrics.json" not in files:
+            raise AirflowException(f"{output_uri} holds no metrics.json: train.py did not finish its outputs")
+        models = _models_uri(settings, key)
+        for name, data in sorted(files.items()):
+            storage.write_bytes(join_uri(models, name), data)
+        metrics = json.loads(files["metrics.json"])
+        result = training_result(
+            settings, key, model_uri, metrics, backend="aws", training_job_name=description["TrainingJobName"]
+        )
+        update_run_summary(settings, key, "training", result)
+        return result
+
+
+def TrainModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOperator:  # noqa: N802 - reads as a class
+    """The training operator for ``backend`` (default: ``REVIEWFLOW_BACKEND``); same keyword arguments."""
+    chosen = backend or load_settings().backend
+    if chosen == "aws":
+        return SageMakerTrainModelOperator(**kwargs)
+    for aws_only in ("use_spot", "max_run_seconds", "max_wait_seconds", "instance_count", "volume_size_gb"):
+        kwargs.pop(aws_only, None)
+    return LocalTrainModelOperator(**kwargs)
+
+
+class EvaluateModelsOperator(BaseOperator):
+    """Score this run's model and the current champion on the run's test split; write the comparison.
+
+    The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
+    SageMaker ``model.tar.gz``, fetched to the worker); the champion comes from
+    :func:`include.training.evaluate.current_champion_dir` (local data roots only until the registry
+    exists).  Writes ``<data_root>/models/<run_key>/evaluation.json`` and the run summary's
+    ``evaluation`` section; returns ``{"evaluation_uri", "challenger_macro_f1", "champion_macro_f1",
+    "delta_macro_f1", "challenger_wins"}``.
+    """
+
+    ui_color = "#d6e4f0"
+
+    def __init__(self, *, batch_size: int = 128, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch_size = batch_size
+        self.aws_conn_id = aws_conn_id
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from include.training.evaluate import current_champion_dir, evaluate_models
+        from reviewflow.hooks.training_job import fetch_model, fetch_split
+
+        settings = load_settings()
+        key = run_key(context)
+        summary_uri = run_summary_uri(settings, key)
+        storage = storage_for(summary_uri, self.aws_conn_id)
+        training = read_json(storage, summary_uri).get("training") if storage.exists(summary_uri) else None
+        if not training:
+            raise AirflowException(f"{summary_uri} has no 'training' section: run the training task of run {key} first")
+        champion = None if is_s3(settings.data_root) else current_champion_dir(settings.data_root)
+        if is_s3(settings.data_root):
+            self.log.info("no champion lookup on S3 until the model registry exists: scoring the challenger alone")
+        with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+            challenger = fetch_model(training["model_uri"], Path(tmp) / "challenger", self.aws_conn_id)
+            test_uri = join_uri(settings.data_root, "features", key, "test")
+            test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
+            if champion is not None and champion.resolve() == challenger.resolve():
+                champion = None
+            self.log.info("scoring %s against champion %s on %s", training["model_uri"], champion, test)
+            comparison = evaluate_models(challenger, test, champion, self.batch_size)
+        comparison["challenger_dir"], comparison["test_dir"] = training["model_uri"], test_uri
+        uri = join_uri(_models_uri(settings, key), "evaluation.json")
+        write_json(storage_for(uri, self.aws_conn_id), uri, comparison)
+        result = {
+            "evaluation_uri": uri,
+            "challenger_macro_f1": comparison["challenger"]["macro_f1"],
+            "champion_macro_f1": comparison["champion"]["macro_f1"] if comparison["champion"] else None,
+            "delta_macro_f1": comparison["deltas"]["macro_f1"] if comparison["deltas"] else None,
+            "challenger_wins": comparison["challenger_wins"],
+        }
+        update_run_summary(settings, key, "evaluation", {**comparison, **result})
+        self.log.info("evaluation: %s", result)
+        return result

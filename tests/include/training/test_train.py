@@ -1,0 +1,204 @@
+"""train.py: data checks, batching, metrics, a smoke fine-tune, and resume after a kill."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from include.training import train as T
+
+TRAIN_PY = Path(T.__file__)
+FAST = ["--num_threads", "1", "--max_seq_length", "64", "--train_batch_size", "16", "--logging_steps", "2"]
+
+
+def sm_env(features: Path, work: Path) -> dict[str, str]:
+    """The SageMaker environment a training container would see, pointing into ``work``."""
+    return {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONHASHSEED": "0",
+        "SM_MODEL_DIR": str(work / "model"),
+        "SM_OUTPUT_DATA_DIR": str(work / "output"),
+        "SM_CHECKPOINT_DIR": str(work / "checkpoints"),
+        "SM_CHANNEL_TRAIN": str(features / "train"),
+        "SM_CHANNEL_VALIDATION": str(features / "validation"),
+        "SM_CHANNEL_TEST": str(features / "test"),
+    }
+
+
+def test_parse_args_reads_sagemaker_environment(tmp_path: Path) -> None:
+    config, paths = T.parse_args(
+        ["--epochs", "5", "--group_by_length", "false", "--class_weights", "1,2,3"], sm_env(tmp_path, tmp_path)
+    )
+    assert (config.epochs, config.group_by_length, config.class_weights) == (5, False, "1,2,3")
+    assert config.learning_rate == T.TrainConfig.learning_rate
+    assert paths.model_dir == tmp_path / "model"
+    assert paths.train == tmp_path / "train" and paths.test == tmp_path / "test"
+    assert paths.checkpoint_dir == tmp_path / "checkpoints"
+    _, defaults = T.parse_args([], {})
+    assert defaults.checkpoint_dir == Path("/opt/ml/checkpoints") and defaults.validation is None
+
+
+def test_class_weights() -> None:
+    labels = [0, 2, 2, 2]
+    assert T.parse_class_weights("", labels, 3) is None
+    assert T.parse_class_weights("auto", labels, 3) == pytest.approx([4 / 3, 4 / 3, 4 / 9])
+    assert T.parse_class_weights("1,2,0.5", labels, 3) == [1.0, 2.0, 0.5]
+    with pytest.raises(ValueError, match="3 positive numbers"):
+        T.parse_class_weights("1,2", labels, 3)
+
+
+def test_read_split_names_file_row_and_field(tmp_path: Path) -> None:
+    good = {"review_id": ["a", "b"], "label": [0, 2], "input_ids": [[101, 102], [101, 5, 102]]}
+    pq.write_table(pa.table(good), tmp_path / "part-0.parquet")
+    pq.write_table(pa.table({**good, "label": [1, 7]}), tmp_path / "part-1.parquet")
+    with pytest.raises(T.InputError, match=r"part-1\.parquet row 1: field 'label' is 7"):
+        T.read_split(tmp_path, 3)
+    pq.write_table(pa.table({"review_id": ["c"], "label": [1]}), tmp_path / "part-1.parquet")
+    with pytest.raises(T.InputError, match=r"part-1\.parquet: missing column\(s\) \['input_ids'\]"):
+        T.read_split(tmp_path, 3)
+
+
+def test_sample_rows_is_seeded_and_draws_from_every_class() -> None:
+    labels = [0] * 300 + [1] * 300 + [2] * 300  # feature files come grouped by label
+    split = T.Split([[101, i, 102] for i in range(900)], labels, [f"r{i}" for i in range(900)])
+    sampled = T.sample_rows(split, 90, seed=7)
+    assert len(sampled) == 90 and set(sampled.labels) == {0, 1, 2}
+    assert sampled.review_ids == T.sample_rows(split, 90, seed=7).review_ids
+    assert sampled.review_ids != T.sample_rows(split, 90, seed=8).review_ids
+    assert T.sample_rows(split, 0, seed=7) is split and T.sample_rows(split, 5_000, seed=7) is split
+
+
+def test_epoch_batches_are_a_seeded_permutation_grouped_by_length() -> None:
+    import random
+
+    lengths = [random.Random(1).randint(5, 120) for _ in range(1000)] + list(range(5, 505))
+    grouped = T.epoch_batches(lengths, 16, seed=3, epoch=0, group_by_length=True)
+    plain = T.epoch_batches(lengths, 16, seed=3, epoch=0, group_by_length=False)
+    for batches in (grouped, plain):
+        assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    assert grouped == T.epoch_batches(lengths, 16, seed=3, epoch=0, group_by_length=True)
+    assert grouped != T.epoch_batches(lengths, 16, seed=3, epoch=1, group_by_length=True)
+
+    def padded(batches: list[list[int]]) -> int:
+        return sum(len(b) * max(lengths[i] for i in b) for b in batches)
+
+    assert padded(grouped) < 0.8 * padded(plain)
+
+
+def test_collate_pads_dynamically_or_to_max_length() -> None:
+    ids, mask = T.collate([[101, 7, 102], [101, 102]], None, pad_id=0)
+    assert ids.tolist() == [[101, 7, 102], [101, 102, 0]]
+    assert mask.tolist() == [[1, 1, 1], [1, 1, 0]]
+    ids, mask = T.collate([[101, 102]], 4, pad_id=0)
+    assert ids.tolist() == [[101, 102, 0, 0]] and mask.tolist() == [[1, 1, 0, 0]]
+
+
+def test_classification_metrics_match_scikit_learn() -> None:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
+    truth = [0, 0, 1, 1, 2, 2, 2, 2, 1, 0]
+    guess = [0, 2, 1, 0, 2, 2, 1, 2, 2, 0]
+    metrics = T.classification_metrics(truth, guess, T.LABEL_NAMES)
+    assert metrics["accuracy"] == pytest.approx(accuracy_score(truth, guess))
+    assert metrics["macro_f1"] == pytest.approx(f1_score(truth, guess, average="macro"))
+    assert metrics["confusion_matrix"] == confusion_matrix(truth, guess).tolist()
+    precision, recall, f1, support = precision_recall_fscore_support(truth, guess)
+    for k, name in enumerate(T.LABEL_NAMES):
+        assert metrics["per_class"][name] == pytest.approx(
+            {"precision": precision[k], "recall": recall[k], "f1": f1[k], "support": support[k]}
+        )
+
+
+def test_smoke_fine_tune_writes_every_output_and_loss_goes_down(features_dir: Path, tmp_path: Path) -> None:
+    config, paths = T.parse_args(
+        [*FAST, "--max_train_samples", "96", "--train_batch_size", "8", "--epochs", "2", "--eval_steps", "12",
+         "--checkpoint_steps", "10", "--learning_rate", "2e-4"],
+        sm_env(features_dir, tmp_path),
+    )
+    metrics = T.train(config, paths)
+
+    model = paths.model_dir
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "label_map.json", "metrics.json"):
+        assert (model / name).is_file(), name
+    assert not list(model.glob("*.bin")) and not list(model.glob("*.pt"))
+    assert json.loads((model / "config.json").read_text())["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    for name in ("metrics.json", "history.json", "plots/loss_curves.png", "plots/confusion_matrix.png"):
+        assert (paths.output_dir / name).is_file(), name
+    assert (paths.output_dir / "plots/loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((paths.output_dir / "metrics.json").read_text())
+    assert written == json.loads(json.dumps(metrics))
+    assert metrics["training"]["global_step"] == 24 and metrics["training"]["resumed_from_step"] == 0
+    assert metrics["training"]["train_rows"] == 96 and metrics["training"]["epochs"] == 2.0
+    for split in ("validation", "test"):
+        assert set(metrics[split]) >= {"accuracy", "macro_f1", "per_class", "confusion_matrix", "loss"}
+        assert sum(map(sum, metrics[split]["confusion_matrix"])) == pq.read_table(features_dir / split).num_rows
+    history = json.loads((paths.output_dir / "history.json").read_text())
+    losses = [entry["loss"] for entry in history["train"]]
+    assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3
+    assert [entry["step"] for entry in history["eval"]] == [12, 24]
+
+
+def _run(features: Path, work: Path, model: Path, kill_after: str | None = None) -> tuple[int, str]:
+    """Run train.py as the SageMaker container would; SIGKILL it when ``kill_after`` is logged."""
+    command = [sys.executable, str(TRAIN_PY), *FAST, "--max_steps", "12", "--checkpoint_steps", "4", "--eval_steps", "6"]
+    command += ["--epochs", "1"]
+    command += ["--model_name_or_path", str(model)]
+    process = subprocess.Popen(
+        command, env=sm_env(features, work), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if kill_after and kill_after in line:
+            process.send_signal(signal.SIGKILL)
+            break
+    return process.wait(timeout=120), "".join(lines)
+
+
+def test_resume_after_kill_continues_from_the_checkpoint(features_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    code, log = _run(features_dir, tmp_path / "killed", tiny_model_dir, kill_after="checkpoint checkpoint-00000008")
+    assert code == -signal.SIGKILL and "step 12/12" not in log
+    code, log = _run(features_dir, tmp_path / "killed", tiny_model_dir)
+    assert code == 0, log
+    assert "resuming from" in log and "at step 8 " in log
+    assert "step 2/12" not in log and "step 10/12" in log
+    resumed = json.loads((tmp_path / "killed/output/metrics.json").read_text())
+    assert resumed["training"]["resumed_from_step"] == 8 and resumed["training"]["global_step"] == 12
+
+    code, log = _run(features_dir, tmp_path / "straight", tiny_model_dir)
+    assert code == 0, log
+    straight = json.loads((tmp_path / "straight/output/metrics.json").read_text())
+    # Deterministic: the resumed run ends exactly where the uninterrupted one does.
+    assert resumed["test"] == straight["test"] and resumed["validation"] == straight["validation"]
+    assert json.loads((tmp_path / "killed/output/history.json").read_text()) == json.loads(
+        (tmp_path / "straight/output/history.json").read_text()
+    )
+
+
+def test_sigterm_checkpoints_and_exits(features_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    command = [sys.executable, str(TRAIN_PY), *FAST, "--epochs", "5", "--max_steps", "30", "--checkpoint_steps", "100"]
+    command += ["--model_name_or_path", str(tiny_model_dir)]
+    process = subprocess.Popen(
+        command, env=sm_env(features_dir, tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if "step 2/30" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.stdout.read()
+    assert process.wait(timeout=120) == T.EXIT_TERMINATED, rest
+    checkpoint = T.latest_checkpoint(tmp_path / "checkpoints")
+    assert checkpoint is not None
+    step = json.loads((checkpoint / T.STATE_FILE).read_text())["global_step"]
+    assert 2 <= step < 30 and f"exiting after checkpoint at step {step}" in rest
