@@ -120,12 +120,10 @@ def tokenize_arrays(texts: Sequence[str], max_seq_length: int, model_dir: str | 
     counts = np.diff(offsets).astype(np.int32)
     position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
     keep = (position < max_seq_length - 1) | (position == np.repeat(counts - 1, counts))
-    kept_offsets = np.zeros(len(counts) + 1, dtype=np.int32)
-    np.cumsum(np.minimum(counts, max_seq_length), out=kept_offsets[1:])
-    kept_offsets = pa.array(kept_offsets)
+    kept_offsets = np.concatenate([[0], np.cumsum(np.minimum(counts, max_seq_length))]).astype(np.int32)
     return TokenArrays(
-        input_ids=pa.ListArray.from_arrays(kept_offsets, pa.array(encoded.values.to_numpy()[keep])),
-        attention_mask=pa.ListArray.from_arrays(kept_offsets, pa.array(np.ones(int(kept_offsets[-1].as_py()), dtype=np.int8))),
+        input_ids=pa.ListArray.from_arrays(kept_offsets, encoded.values.to_numpy()[keep]),
+        attention_mask=pa.ListArray.from_arrays(kept_offsets, np.ones(kept_offsets[-1], dtype=np.int8)),
         token_counts=pa.array(counts),
     )
 

@@ -8,7 +8,7 @@ import pytest
 from include.features.scaling import MinMaxScaler
 from include.features.splits import BUCKETS, SplitPlan, bucket_of, downsample, split_column, split_of
 from include.features.text import clean_text, review_text, star_to_label
-from include.features.tokenizer import bundled_model_dir, load_tokenizer, tokenize_batch, tokenizer_info
+from include.features.tokenizer import bundled_model_dir, load_tokenizer, tokenize_arrays, tokenize_batch, tokenizer_info
 from include.sample_data import review_id
 
 
@@ -102,6 +102,48 @@ def test_tokenize_batch_equals_the_tokenizers_own_truncation() -> None:
     assert batch.token_counts[2] == 102 and len(batch.input_ids[2]) == 16
     with pytest.raises(ValueError, match="max_seq_length"):
         tokenize_batch(texts, max_seq_length=1)
+
+
+def test_tokenize_arrays_gives_typed_arrow_columns() -> None:
+    texts = ["Great lamp. Works.", "word " * 100, ""]
+    arrays = tokenize_arrays(texts, max_seq_length=16)
+    assert (str(arrays.input_ids.type), str(arrays.attention_mask.type), str(arrays.token_counts.type)) == (
+        "list<item: int32>", "list<item: int8>", "int32",
+    )  # fmt: skip
+    assert arrays.input_ids.to_pylist() == tokenize_batch(texts, max_seq_length=16).input_ids
+    assert arrays.attention_mask.to_pylist() == [[1] * len(ids) for ids in arrays.input_ids.to_pylist()]
+    assert arrays.token_counts.to_pylist() == [7, 102, 2]
+    empty = tokenize_arrays([], max_seq_length=16)
+    assert len(empty.input_ids) == len(empty.attention_mask) == len(empty.token_counts) == 0
+
+
+def test_tokenize_batches_keeps_rows_and_scales_with_nulls() -> None:
+    import datetime as dt
+
+    import pyarrow as pa
+
+    from include.features.job import tokenize_batches
+
+    batch = pa.record_batch(
+        {
+            "review_id": ["R1", "R2"], "product_category": ["Books", "Toys"],
+            "label": pa.array([2, 0], pa.int32()), "split": ["train", "test"], "text": ["Great book.", "word " * 30],
+            "helpful_votes": pa.array([4, None], pa.int32()), "total_votes": pa.array([8, 2], pa.int32()),
+            "review_length": pa.array([11, 150], pa.int32()),
+            "review_date": pa.array([dt.date(2015, 1, 2), dt.date(2015, 3, 4)], pa.date32()),
+        }
+    )  # fmt: skip
+    scaler = MinMaxScaler(
+        minimum={"helpful_votes": 0.0, "total_votes": 0.0, "review_length": 0.0},
+        maximum={"helpful_votes": 8.0, "total_votes": 8.0, "review_length": 150.0},
+        fitted_rows=2,
+    )
+    (out,) = list(tokenize_batches(iter([batch]), max_seq_length=8, scaler=scaler))
+    assert out.column("review_id").to_pylist() == ["R1", "R2"] and out.column("review_date") == batch.column("review_date")
+    assert out.column("token_count").to_pylist() == [5, 32]
+    assert [len(ids) for ids in out.column("input_ids").to_pylist()] == [5, 8]
+    assert out.column("helpful_votes_scaled").to_pylist() == [0.5, None]
+    assert out.column("total_votes_scaled").to_pylist() == [1.0, 0.25]
 
 
 def test_min_max_scaler_fit_transform_roundtrip(spark) -> None:
