@@ -22,7 +22,9 @@ def main() -> int:
     path = summaries[-1]
     summary = json.loads(path.read_text())
     print(f"\nRun {summary['run_key']}")
-    for section, payload in summary.items():
+    order = ["ingest", "quality", "features", "training", "evaluation"]
+    for section in sorted(summary, key=lambda name: order.index(name) if name in order else len(order)):
+        payload = summary[section]
         if not isinstance(payload, dict):
             continue
         print(f"  {section}: {payload.get('status') or payload.get('gate', '')}")
