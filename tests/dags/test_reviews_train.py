@@ -1,37 +1,129 @@
-"""reviews_ingest then reviews_train end to end through dag.test() on the local backend."""
+"""reviews_ingest, then reviews_train end to end through dag.test() on the local backend:
+features → training → evaluation → registry → automatic gate → (human) approval."""
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
+from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
 
+# A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
+TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
 
-def test_ingest_then_train_builds_features_trains_and_evaluates(dag_bag, data_root: Path, tmp_path: Path) -> None:
+
+class Reviewer:
+    """The user answering in the Airflow UI (the API route asks only for an id and a name)."""
+
+    def get_id(self) -> str:
+        return "alice"
+
+    def get_name(self) -> str:
+        return "alice"
+
+
+def answer_when_asked(dag_id: str, choice: str, comment: str, timeout: float = 300) -> threading.Thread:
+    """Answer the ``human_approval`` request through the REST route's own handler once it waits for input."""
+    from airflow.api_fastapi.core_api.datamodels.hitl import UpdateHITLDetailPayload
+    from airflow.api_fastapi.core_api.routes.public.hitl import update_hitl_detail
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.utils.session import create_session
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with create_session() as session:
+                waiting = (
+                    session.query(TaskInstance)
+                    .filter_by(dag_id=dag_id, task_id="human_approval", state="awaiting_input")
+                    .one_or_none()
+                )
+                if waiting is not None:
+                    update_hitl_detail(
+                        dag_id=dag_id,
+                        dag_run_id=waiting.run_id,
+                        task_id="human_approval",
+                        update_hitl_detail_payload=UpdateHITLDetailPayload(
+                            chosen_options=[choice], params_input={"comment": comment}
+                        ),
+                        user=Reviewer(),
+                        session=session,
+                    )
+                    return
+            time.sleep(0.5)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def approved_model_events(run_id: str) -> list[dict]:
+    """The extras of the approved-model asset events a reviews_train run emitted."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        events = (
+            session.query(AssetEvent)
+            .join(AssetModel, AssetEvent.asset_id == AssetModel.id)
+            .filter(AssetModel.name == "reviewflow_approved_model", AssetEvent.source_run_id == run_id)
+            .all()
+        )
+        return [dict(event.extra) for event in events]
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def run_summary(data_root: Path, dag_run) -> dict:
+    key = dag_run.run_id.replace(":", "-").replace("+", "-")
+    return json.loads(next(p for p in (data_root / "reports").glob("*/summary.json") if p.parent.name == key).read_text())
+
+
+def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path) -> None:
     source = tmp_path / "reviews.tsv.gz"
     write_sample(source, SampleSpec(rows=2_500, seed=21, bad_rows=10))
-    ingest_run = dag_bag.dags["reviews_ingest"].test(run_conf={"source_uri": str(source)})
-    assert ingest_run.state == "success"
+    assert dag_bag.dags["reviews_ingest"].test(run_conf={"source_uri": str(source)}).state == "success"
     published = json.loads((data_root / "curated" / "reviews" / "_latest.json").read_text())
+    train = dag_bag.dags["reviews_train"]
 
-    train_run = dag_bag.dags["reviews_train"].test(
-        run_conf={"epochs": 1, "max_train_samples": 96, "max_seq_length": 32}
-    )
+    # 1. First model, automatic approval: it becomes the champion directly.
+    first = train.test(run_conf=TINY_TRAINING)
+    assert first.state == "success", states(first)
+    assert states(first)["human_approval"] == "skipped"
+    summary = run_summary(data_root, first)
+    assert Path(summary["features"]["manifest_uri"]).exists()
+    assert (Path(summary["training"]["model_uri"]) / "model.safetensors").exists()
+    assert summary["evaluation"]["champion"] is None and 0.0 <= summary["evaluation"]["challenger_macro_f1"] <= 1.0
+    registry = MlflowModelRegistry.for_data_root(data_root)
+    champion = registry.champion()
+    assert champion is not None and champion.status == "Approved" and champion.approved_by == "reviewflow-gate"
+    assert champion.lineage["source_snapshot"] == published["snapshot"]
+    assert champion.lineage["airflow_run_id"] == first.run_id
+    assert approved_model_events(first.run_id) == []  # nothing to roll out against yet
 
-    states = {ti.task_id: ti.state for ti in train_run.get_task_instances()}
-    assert train_run.state == "success", states
-    summary_path = next(p for p in (data_root / "reports").glob("*/summary.json") if "features" in json.loads(p.read_text()))
-    summary = json.loads(summary_path.read_text())
-    assert summary["features"]["rows"]["train"] > 0
-    features = Path(summary["features"]["features_uri"])
-    manifest = json.loads((features / "manifest.json").read_text())
-    assert manifest["max_seq_length"] == 32
-    resolved = next(ti for ti in train_run.get_task_instances() if ti.task_id == "resolve_snapshot")
-    assert resolved.xcom_pull(task_ids="resolve_snapshot")["curated_uri"] == published["curated_uri"]
-    model = Path(summary["training"]["model_uri"])
-    assert (model / "model.safetensors").exists() and (model.parent / "metrics.json").exists()
-    evaluation = summary["evaluation"]
-    assert 0.0 <= evaluation["challenger_macro_f1"] <= 1.0
-    assert evaluation["champion"] is None  # first model: nothing to compare with yet
-    assert Path(evaluation["evaluation_uri"]).exists()
+    # 2. Second model, a person approves it in the UI: it becomes the challenger for the rollout.
+    responder = answer_when_asked("reviews_train", "Approve", "better on negation")
+    second = train.test(run_conf=TINY_TRAINING | {"approval_mode": "manual", "max_f1_drop": 1.0})
+    responder.join(timeout=5)
+    assert second.state == "success", states(second)
+    assert states(second)["human_approval"] == "success"
+    challenger = registry.version_for_alias("challenger")
+    assert challenger is not None and challenger.run_key != champion.run_key
+    assert (challenger.status, challenger.approved_by, challenger.approval_comment) == ("Approved", "alice", "better on negation")
+    assert run_summary(data_root, second)["evaluation"]["champion"] is not None
+    [event] = approved_model_events(second.run_id)
+    assert event["version"] == challenger.version and event["champion_version"] == champion.version
+
+    # 3. Third model fails the automatic gate: Rejected with the reason, and it never reaches the rollout.
+    third = train.test(run_conf=TINY_TRAINING | {"min_macro_f1": 1.0})
+    assert states(third)["approval_gate"] == "failed"
+    assert states(third)["record_approval"] != "success"
+    rejected = [v for v in registry.list_versions() if v.status == "Rejected"]
+    assert len(rejected) == 1 and "min" in rejected[0].approval_comment.lower()
+    assert registry.version_for_alias("challenger").version == challenger.version
+    assert approved_model_events(third.run_id) == []

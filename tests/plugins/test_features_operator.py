@@ -10,11 +10,11 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from reviewflow.hooks.processing import run_job_name
-from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
 
 from include.config import ConfigError
 from include.sample_data import SampleSpec, generate_rows
+from reviewflow.hooks.processing import run_job_name
+from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
 from tests.include.features.snapshots import write_snapshot
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"

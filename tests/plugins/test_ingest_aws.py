@@ -101,9 +101,8 @@ def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> 
 
 
 def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
-    from reviewflow.operators.ingest import StageRawReviewsOperator
-
     from include.ingestion.schema import SourceError
+    from reviewflow.operators.ingest import StageRawReviewsOperator
 
     local = tmp_path / "reviews.tsv.gz"
     local.write_bytes(gzip.compress(b"x"))

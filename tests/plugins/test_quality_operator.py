@@ -13,14 +13,14 @@ import boto3
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
-import reviewflow.operators.quality as quality_module
 from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
-from reviewflow.operators.quality import DataQualityGateOperator, parse_min_size
 
+import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
 from include.sample_data import COLUMNS, SampleSpec, generate_rows
+from reviewflow.operators.quality import DataQualityGateOperator, parse_min_size
 from tests.plugins.conftest import BUCKET, REGION
 
 RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"

@@ -13,10 +13,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from reviewflow.hooks.storage import run_summary_uri
-from reviewflow.operators import training as ops
 
 from include.config import AwsSettings, load_settings
+from reviewflow.hooks.storage import run_summary_uri
+from reviewflow.operators import training as ops
 
 TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
 

@@ -8,7 +8,13 @@ import pytest
 from include.features.scaling import MinMaxScaler
 from include.features.splits import BUCKETS, SplitPlan, bucket_of, downsample, split_column, split_of
 from include.features.text import clean_text, review_text, star_to_label
-from include.features.tokenizer import bundled_model_dir, load_tokenizer, tokenize_arrays, tokenize_batch, tokenizer_info
+from include.features.tokenizer import (
+    bundled_model_dir,
+    load_tokenizer,
+    tokenize_arrays,
+    tokenize_batch,
+    tokenizer_info,
+)
 from include.sample_data import review_id
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow.dataset as ds
 import pytest
+
 from tests.include.quality.quality_data import review_table
 
 

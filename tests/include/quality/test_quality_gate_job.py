@@ -10,13 +10,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from tests.include.quality.quality_data import review_dicts
 
 from include.quality import DEFAULT_SUITE_PATH
 from include.quality.bias import bias_metrics, bias_results
 from include.quality.history import evaluate_anomalies, previous_record
 from include.quality.job import QualityInputError, main, parse_snapshot_uri, run_gate_job
 from include.quality.suite import load_suite
+from tests.include.quality.quality_data import review_dicts
 
 ROWS = 400
 

@@ -1,0 +1,1 @@
+"""Model registry: one interface (versions, approval status, aliases, lineage), MLflow or SageMaker behind it."""

@@ -1,0 +1,28 @@
+"""The model registry of the configured backend: MLflow on SQLite (``local``) or the SageMaker Model Registry (``aws``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from include.registry.base import DEFAULT_MODEL_NAME
+
+if TYPE_CHECKING:
+    from include.config import Settings
+    from include.registry.base import ModelRegistry
+
+
+def registry_for(settings: Settings, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default") -> ModelRegistry:
+    """The registry behind ``settings.backend``.
+
+    :param model_name: the registered model (MLflow) / model package group (SageMaker).
+    :param aws_conn_id: the connection of the ``aws`` backend's SageMaker client (the provider's ``SageMakerHook``).
+    """
+    if settings.backend == "aws":
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        from include.registry.sagemaker_registry import SageMakerModelRegistry
+
+        return SageMakerModelRegistry(SageMakerHook(aws_conn_id=aws_conn_id).conn, model_name)
+    from include.registry.mlflow_registry import MlflowModelRegistry
+
+    return MlflowModelRegistry.for_data_root(settings.data_root, model_name)

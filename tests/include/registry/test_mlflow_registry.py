@@ -1,0 +1,108 @@
+"""The local registry: idempotent registration, artefacts as files, approval tags, aliases, champion lookup."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
+from include.registry.mlflow_registry import MlflowModelRegistry, backend_uri, champion_model_dir, ui_command
+from include.training.evaluate import current_champion_dir
+
+LINEAGE = {"source_snapshot": "snap-1", "git_commit": "abc", "airflow_run_id": "manual__1"}
+METRICS = {"test_macro_f1": 0.71, "test_accuracy": 0.74}
+
+
+@pytest.fixture
+def registry(registry_root: Path, model_name: str) -> MlflowModelRegistry:
+    return MlflowModelRegistry.for_data_root(registry_root, model_name)
+
+
+def test_registering_the_same_run_twice_returns_the_same_version(
+    registry: MlflowModelRegistry, make_model: Callable[[str], Path]
+) -> None:
+    model = make_model("run-1")
+    first = registry.register_version("run-1", str(model), METRICS, LINEAGE, {"epochs": 2})
+    again = registry.register_version("run-1", f"file://{model}", METRICS, LINEAGE, {"epochs": 2})
+    assert again == first
+    assert (first.version, first.status, first.run_key, first.approved_by) == ("1", PENDING, "run-1", "")
+    assert first.metrics == METRICS and first.lineage == LINEAGE
+    runs = registry.client.search_runs([registry._experiment_id()], "tags.run_key = 'run-1'")
+    assert len(runs) == 1 and runs[0].data.params == {"epochs": "2"}
+    second = registry.register_version("run-2", str(make_model("run-2")), METRICS, LINEAGE)
+    assert second.version == "2"
+    assert [v.version for v in registry.list_versions()] == ["1", "2"]
+
+
+def test_model_folder_is_logged_as_plain_files(registry: MlflowModelRegistry, make_model: Callable[[str], Path]) -> None:
+    model = make_model("run-files")
+    version = registry.register_version("run-files", str(model), METRICS, LINEAGE)
+    stored = Path(version.model_uri.removeprefix("file://"))
+    assert stored.is_relative_to(registry.root / "artifacts")
+    assert sorted(p.name for p in stored.iterdir()) == sorted(p.name for p in model.iterdir())
+    assert (stored / "model.safetensors").read_bytes() == (model / "model.safetensors").read_bytes()
+    assert not list(stored.rglob("*.pkl"))
+
+
+def test_an_interrupted_registration_is_completed_not_duplicated(
+    registry: MlflowModelRegistry, make_model: Callable[[str], Path]
+) -> None:
+    # A first try died after creating its MLflow run, before the artefacts and the version.
+    registry.client.create_run(registry._experiment_id(), tags={"run_key": "run-crash"})
+    version = registry.register_version("run-crash", str(make_model("run-crash")), METRICS, LINEAGE)
+    runs = registry.client.search_runs([registry._experiment_id()], "tags.run_key = 'run-crash'")
+    assert len(runs) == 1 and runs[0].info.run_id == registry.client.get_model_version(registry.model_name, version.version).run_id
+    assert (Path(version.model_uri.removeprefix("file://")) / "config.json").is_file()
+
+
+def test_approval_tags_and_aliases(registry: MlflowModelRegistry, make_model: Callable[[str], Path]) -> None:
+    one = registry.register_version("run-a", str(make_model("run-a")), METRICS, LINEAGE)
+    two = registry.register_version("run-b", str(make_model("run-b")), METRICS, LINEAGE)
+    assert registry.champion() is None and registry.version_for_alias(CHALLENGER) is None
+
+    approved = registry.set_approval(one.version, APPROVED, "alice", "first model")
+    assert (approved.status, approved.approved_by, approved.approval_comment) == (APPROVED, "alice", "first model")
+    tags = registry.client.get_model_version(registry.model_name, one.version).tags
+    assert tags["approval_status"] == APPROVED and tags["approved_by"] == "alice"
+    registry.set_alias(CHAMPION, one.version)
+    registry.set_alias(CHALLENGER, two.version)
+    assert registry.champion().version == one.version and registry.get_version(one.version).aliases == (CHAMPION,)
+    registry.set_alias(CHAMPION, two.version)  # promotion moves the alias
+    assert registry.get_version(two.version).aliases == (CHALLENGER, CHAMPION) and registry.get_version(one.version).aliases == ()
+
+    with pytest.raises(ValueError, match="approval status must be one of"):
+        registry.set_approval(two.version, "Maybe", "bob", "")
+    with pytest.raises(ValueError, match="alias must be one of"):
+        registry.set_alias("production", one.version)
+    assert registry.set_approval(two.version, REJECTED, "bob", "worse on neutral").status == REJECTED
+
+
+def test_register_needs_a_model_folder(registry: MlflowModelRegistry, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no config.json"):
+        registry.register_version("run-x", str(tmp_path), METRICS, LINEAGE)
+
+
+def test_champion_lookup_on_a_fresh_data_root_creates_nothing(tmp_path: Path) -> None:
+    assert champion_model_dir(tmp_path) is None and current_champion_dir(tmp_path) is None
+    assert not (tmp_path / "registry").exists()
+
+
+def test_evaluation_finds_the_registry_champion(registry_root: Path, make_model: Callable[[str], Path]) -> None:
+    registry = MlflowModelRegistry.for_data_root(registry_root)  # the default model name the pipeline uses
+    version = registry.register_version("run-champ", str(make_model("run-champ")), METRICS, LINEAGE)
+    registry.set_alias(CHAMPION, version.version)
+    # The registry wins over a hand-pinned champion.json.
+    (registry_root / "models").mkdir(exist_ok=True)
+    (registry_root / "models/champion.json").write_text(json.dumps({"model_dir": "elsewhere"}))
+    found = current_champion_dir(f"file://{registry_root}")
+    assert found == Path(version.model_uri.removeprefix("file://")) and (found / "config.json").is_file()
+
+
+def test_ui_command_points_at_the_registry(tmp_path: Path) -> None:
+    command = ui_command(tmp_path, port=5001)
+    assert command[:2] == ["mlflow", "ui"] and backend_uri(tmp_path) in command
+    assert f"sqlite:///{tmp_path.resolve()}/registry/mlflow.db" == backend_uri(tmp_path)
+    assert command[-1] == "5001"
