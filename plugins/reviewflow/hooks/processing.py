@@ -13,6 +13,7 @@ import importlib.util
 import io
 import zipfile
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,23 @@ def run_job_name(prefix: str, *parts: str) -> str:
     """A job name stable across retries of one task in one DAG run (≤ 60 characters)."""
     digest = hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
     return f"{prefix[:40]}-{digest}"
+
+
+def emr_job_trigger(
+    application_id: str, job_id: str, aws_conn_id: str | None, waiter_delay: int, waiter_max_attempts: int
+) -> tuple[Any, timedelta]:
+    """The provider's trigger that waits for an EMR Serverless job run, and the deferral timeout."""
+    from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
+
+    trigger = EmrServerlessStartJobTrigger(
+        application_id=application_id,
+        job_id=job_id,
+        waiter_delay=waiter_delay,
+        waiter_max_attempts=waiter_max_attempts,
+        aws_conn_id=aws_conn_id,
+        cancel_on_kill=True,
+    )
+    return trigger, timedelta(seconds=waiter_delay * waiter_max_attempts)
 
 
 def to_s3a(uri: str) -> str:

@@ -6,7 +6,6 @@ import ast
 import hashlib
 import tempfile
 from collections.abc import Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -22,6 +21,7 @@ from include.config import (
 from reviewflow.hooks.processing import (
     SparkJobHook,
     code_bundle,
+    emr_job_trigger,
     run_job_name,
     stage_code,
 )
@@ -131,9 +131,6 @@ class BuildFeaturesOperator(BaseOperator):
         return self._submit(context, settings, load_aws_settings(settings), params)
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
-        from airflow.providers.amazon.aws.triggers.emr import (
-            EmrServerlessStartJobTrigger,
-        )
 
         if not aws.emr_application_id or not aws.emr_execution_role_arn:
             raise ConfigError(
@@ -168,18 +165,10 @@ class BuildFeaturesOperator(BaseOperator):
             },
         )
         self.log.info("feature job: EMR Serverless job run %s (%s)", self.job_id, name)
-        self.defer(
-            trigger=EmrServerlessStartJobTrigger(
-                application_id=aws.emr_application_id,
-                job_id=self.job_id,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=aws.aws_conn_id,
-                cancel_on_kill=True,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        trigger, timeout = emr_job_trigger(
+            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
         )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     @staticmethod
     def _arguments(params: FeatureParams) -> list[str]:

@@ -79,8 +79,8 @@ class StageRawReviewsOperator(BaseOperator):
         return {"source_uri": source, "raw_uri": raw_uri, "raw_dir": raw_dir, "format": fmt, "bytes": size}
 
 
-class CurateReviewsLocalOperator(BaseOperator):
-    """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet.
+class IngestStepOperator(BaseOperator):
+    """What both backends' ``ingest`` task takes.
 
     :param staged: the XCom of the staging task. (templated)
     :param categories: keep only these product categories (all when empty). (templated)
@@ -96,6 +96,10 @@ class CurateReviewsLocalOperator(BaseOperator):
         self.staged = staged
         self.categories = categories
         self.max_rejected_share = max_rejected_share
+
+
+class CurateReviewsLocalOperator(IngestStepOperator):
+    """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet."""
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
@@ -148,24 +152,10 @@ def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: 
     )
 
 
-class AthenaCommitOperator(BaseOperator):
-    """``aws`` backend: count the run's rows by outcome, check them, then point ``reviews_curated`` at the snapshot.
+class AthenaCommitOperator(IngestStepOperator):
+    """``aws`` backend: count the run's rows by outcome, check them, then point ``reviews_curated`` at the snapshot."""
 
-    :param staged: the XCom of the staging task. (templated)
-    :param categories: the categories the curated CTAS kept. (templated)
-    :param max_rejected_share: fail when more than this share of rows is rejected. (templated)
-    """
-
-    template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
-
-    def __init__(
-        self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
-    ) -> None:
-        super().__init__(**kwargs)
-        self.staged = staged
-        self.categories = categories
-        self.max_rejected_share = max_rejected_share
-        self.query_execution_id: str | None = None
+    query_execution_id: str | None = None
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()

@@ -19,7 +19,15 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.config import REPO_ROOT, ConfigError, Settings, load_aws_settings, load_settings
 from include.quality import DEFAULT_SUITE_PATH
 from include.quality.job import ENGINES
-from reviewflow.hooks.processing import SparkJobHook, StagedCode, code_bundle, run_job_name, stage_code, to_s3a
+from reviewflow.hooks.processing import (
+    SparkJobHook,
+    StagedCode,
+    code_bundle,
+    emr_job_trigger,
+    run_job_name,
+    stage_code,
+    to_s3a,
+)
 from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
 from reviewflow.notifiers import send_alert
 from reviewflow.runs import run_key
@@ -202,8 +210,6 @@ class DataQualityGateOperator(BaseOperator):
         name: str,
         try_number: int,
     ) -> NoReturn:
-        from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
-
         from include.quality.deequ_engine import deequ_maven_coordinate
 
         if not aws.emr_application_id or not aws.emr_execution_role_arn:
@@ -225,18 +231,10 @@ class DataQualityGateOperator(BaseOperator):
             packages=None if self.engine == "spark" else deequ_maven_coordinate(AWS_SPARK_VERSION),
         )
         self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
-        self.defer(
-            trigger=EmrServerlessStartJobTrigger(
-                application_id=aws.emr_application_id,
-                job_id=self.job_id,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=aws.aws_conn_id,
-                cancel_on_kill=True,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        trigger, timeout = emr_job_trigger(
+            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
         )
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the job's trigger; the report location is recomputed from the run."""
