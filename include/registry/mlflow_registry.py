@@ -53,12 +53,6 @@ def ui_command(data_root: str | Path, port: int = 5000) -> list[str]:
     ]
 
 
-def champion_model_dir(data_root: str | Path, model_name: str = DEFAULT_MODEL_NAME) -> Path | None:
-    """The local folder of the registry's ``champion`` version under ``data_root``, or ``None`` if there is none."""
-    champion = MlflowModelRegistry.for_data_root(data_root, model_name).champion()
-    return Path(champion.model_uri.removeprefix("file://")) if champion else None
-
-
 class MlflowModelRegistry:
     """:class:`include.registry.base.ModelRegistry` on an MLflow tracking/registry store.
 

@@ -2,37 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 COMPARED = ("accuracy", "macro_f1")
-
-
-def current_champion_dir(data_root: str | Path) -> Path | None:
-    """The champion's model folder, or ``None`` if there is none.
-
-    Asks the local model registry (``<data_root>/registry``, the ``champion`` alias) first.  A data
-    root without a registry champion may pin one by hand in ``<data_root>/models/champion.json``:
-    ``{"model_dir": "<path>"}``, a relative ``model_dir`` being relative to ``<data_root>``.
-    :raises ValueError: if the pinned file exists but its ``model_dir`` is missing or not a model folder.
-    """
-    from include.registry.mlflow_registry import champion_model_dir
-
-    registered = champion_model_dir(data_root)
-    if registered is not None:
-        return registered
-    root = Path(str(data_root).removeprefix("file://"))
-    pointer = root / "models" / "champion.json"
-    if not pointer.is_file():
-        return None
-    model_dir = json.loads(pointer.read_text()).get("model_dir")
-    if not model_dir:
-        raise ValueError(f"{pointer}: field 'model_dir' is missing")
-    path = Path(model_dir) if Path(model_dir).is_absolute() else root / model_dir
-    if not (path / "config.json").is_file():
-        raise ValueError(f"{pointer}: field 'model_dir' points to {path}, which holds no model (config.json)")
-    return path
 
 
 def score_model(model_dir: Path, test_dir: Path, batch_size: int = 128, num_threads: int = 0) -> dict[str, Any]:

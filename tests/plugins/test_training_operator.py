@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from include.config import AwsSettings, load_settings
+from include.registry.base import CHAMPION
+from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import training as ops
 
@@ -90,10 +92,12 @@ def test_local_training_then_evaluation_against_the_champion(data_root: Path, sh
     evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
     assert evaluated["champion_macro_f1"] is None and evaluated["challenger_wins"] is True
 
-    (data_root / "models/champion.json").write_text(json.dumps({"model_dir": "models/run-0/model"}))
+    registry = MlflowModelRegistry.for_data_root(data_root)
+    champion = registry.register_version("run-0", str(data_root / "models/run-0/model"), {}, {"airflow_run_id": "run-0"})
+    registry.set_alias(CHAMPION, champion.version)
     evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
     comparison = json.loads(Path(evaluated["evaluation_uri"]).read_text())
-    assert comparison["champion_dir"] == str(data_root / "models/run-0/model")
+    assert evaluated["champion_macro_f1"] is not None
     assert evaluated["delta_macro_f1"] == pytest.approx(evaluated["challenger_macro_f1"] - evaluated["champion_macro_f1"])
     assert summary(data_root, "run-1")["evaluation"]["deltas"] == comparison["deltas"]
     trained = json.loads((data_root / "models/run-1/metrics.json").read_text())

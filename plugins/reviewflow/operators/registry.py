@@ -5,8 +5,11 @@ Wiring in ``reviews_train`` after ``evaluate``::
     register >> approval_gate >> [human_approval, record_approval]
     human_approval >> record_approval
 
-* ``register`` (:class:`RegisterModelOperator`): the model, its test metrics and lineage as a
-  ``PendingManualApproval`` version; the same run key always returns the same version.
+* ``register`` (:func:`RegisterModelOperator`, a factory like ``TrainModelOperator``): the model, its
+  test metrics and lineage as a ``PendingManualApproval`` version; the same run key always returns the
+  same version.  ``local``: :class:`LocalRegisterModelOperator` (MLflow); ``aws``:
+  :class:`SageMakerRegisterModelOperator`, the provider's ``SageMakerRegisterModelVersionOperator``
+  configured at run time.
 * ``approval_gate`` (:class:`ApprovalGateOperator`, a branch): the automatic gate on the run
   summary's ``evaluation`` section.  A failure marks the version ``Rejected`` with the reason and
   fails the task without retry (nothing downstream runs).  Otherwise it follows
@@ -19,7 +22,10 @@ Wiring in ``reviews_train`` after ``evaluate``::
   ``manual`` requires the human's ``Approved``.  The first model ever becomes ``champion``; a later
   one becomes ``challenger`` and emits the ``reviewflow_approved_model`` asset for the rollout.
 
-Every task keeps the run summary's ``registry`` section up to date.
+The registry comes from :func:`reviewflow.hooks.registry.registry_for`, so the same code records
+decisions in MLflow (version tags, aliases) or in SageMaker (``UpdateModelPackage``: approval status,
+``ApprovalDescription`` ``"<approver>: <comment>"``; aliases as package metadata, see
+:mod:`include.registry.sagemaker_registry`).  Every task keeps the run summary's ``registry`` section up to date.
 """
 
 from __future__ import annotations

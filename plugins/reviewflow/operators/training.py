@@ -29,7 +29,6 @@ from airflow.sdk.exceptions import AirflowException
 
 from include.config import load_aws_settings, load_settings
 from reviewflow.hooks.storage import (
-    is_s3,
     join_uri,
     local_path,
     read_json,
@@ -319,10 +318,9 @@ class EvaluateModelsOperator(BaseOperator):
     """Score this run's model and the current champion on the run's test split; write the comparison.
 
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
-    SageMaker ``model.tar.gz``, fetched to the worker); the champion comes from
-    :func:`include.training.evaluate.current_champion_dir` (local data roots only until the registry
-    exists).  Writes ``<data_root>/models/<run_key>/evaluation.json`` and the run summary's
-    ``evaluation`` section; returns ``{"evaluation_uri", "challenger_macro_f1", "champion_macro_f1",
+    SageMaker ``model.tar.gz``, fetched to the worker); the champion is the model registry's
+    ``champion`` version (MLflow alias, or SageMaker model package), fetched the same way.
+    Writes ``<data_root>/models/<run_key>/evaluation.json`` and the run summary's ``evaluation`` section; returns ``{"evaluation_uri", "challenger_macro_f1", "champion_macro_f1",
     "delta_macro_f1", "challenger_wins"}``.
     """
 
@@ -334,7 +332,8 @@ class EvaluateModelsOperator(BaseOperator):
         self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.training.evaluate import current_champion_dir, evaluate_models
+        from include.training.evaluate import evaluate_models
+        from reviewflow.hooks.registry import registry_for
         from reviewflow.hooks.training_job import fetch_model, fetch_split
 
         settings = load_settings()
@@ -344,15 +343,14 @@ class EvaluateModelsOperator(BaseOperator):
         training = read_json(storage, summary_uri).get("training") if storage.exists(summary_uri) else None
         if not training:
             raise AirflowException(f"{summary_uri} has no 'training' section: run the training task of run {key} first")
-        champion = None if is_s3(settings.data_root) else current_champion_dir(settings.data_root)
-        if is_s3(settings.data_root):
-            self.log.info("no champion lookup on S3 until the model registry exists: scoring the challenger alone")
+        registered = registry_for(settings, aws_conn_id=self.aws_conn_id).champion()
         with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
             challenger = fetch_model(training["model_uri"], Path(tmp) / "challenger", self.aws_conn_id)
             test_uri = join_uri(settings.data_root, "features", key, "test")
             test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
-            if champion is not None and champion.resolve() == challenger.resolve():
-                champion = None
+            champion = None
+            if registered is not None and registered.run_key != key:
+                champion = fetch_model(registered.model_uri.removeprefix("file://"), Path(tmp) / "champion", self.aws_conn_id)
             self.log.info("scoring %s against champion %s on %s", training["model_uri"], champion, test)
             comparison = evaluate_models(challenger, test, champion, self.batch_size)
         comparison["challenger_dir"], comparison["test_dir"] = training["model_uri"], test_uri

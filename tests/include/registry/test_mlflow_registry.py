@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
-from include.registry.mlflow_registry import MlflowModelRegistry, backend_uri, champion_model_dir, ui_command
-from include.training.evaluate import current_champion_dir
+from include.registry.mlflow_registry import MlflowModelRegistry, backend_uri, ui_command
 
 LINEAGE = {"source_snapshot": "snap-1", "git_commit": "abc", "airflow_run_id": "manual__1"}
 METRICS = {"test_macro_f1": 0.71, "test_accuracy": 0.74}
@@ -85,20 +83,17 @@ def test_register_needs_a_model_folder(registry: MlflowModelRegistry, tmp_path: 
         registry.register_version("run-x", str(tmp_path), METRICS, LINEAGE)
 
 
-def test_champion_lookup_on_a_fresh_data_root_creates_nothing(tmp_path: Path) -> None:
-    assert champion_model_dir(tmp_path) is None and current_champion_dir(tmp_path) is None
-    assert not (tmp_path / "registry").exists()
+def test_no_champion_on_a_fresh_data_root(tmp_path: Path) -> None:
+    assert MlflowModelRegistry.for_data_root(tmp_path).champion() is None
 
 
-def test_evaluation_finds_the_registry_champion(registry_root: Path, make_model: Callable[[str], Path]) -> None:
+def test_champion_is_a_registered_copy_of_the_model(registry_root: Path, make_model: Callable[[str], Path]) -> None:
     registry = MlflowModelRegistry.for_data_root(registry_root)  # the default model name the pipeline uses
-    version = registry.register_version("run-champ", str(make_model("run-champ")), METRICS, LINEAGE)
+    trained = make_model("run-champ")
+    version = registry.register_version("run-champ", str(trained), METRICS, LINEAGE)
     registry.set_alias(CHAMPION, version.version)
-    # The registry wins over a hand-pinned champion.json.
-    (registry_root / "models").mkdir(exist_ok=True)
-    (registry_root / "models/champion.json").write_text(json.dumps({"model_dir": "elsewhere"}))
-    found = current_champion_dir(f"file://{registry_root}")
-    assert found == Path(version.model_uri.removeprefix("file://")) and (found / "config.json").is_file()
+    found = Path(registry.champion().model_uri.removeprefix("file://"))
+    assert found != trained and (found / "config.json").is_file()
 
 
 def test_ui_command_points_at_the_registry(tmp_path: Path) -> None:

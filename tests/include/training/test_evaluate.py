@@ -29,19 +29,6 @@ def trained(features_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.T
     return out
 
 
-def test_current_champion_dir(tmp_path: Path) -> None:
-    assert E.current_champion_dir(tmp_path) is None
-    (tmp_path / "models/run-0/model").mkdir(parents=True)
-    (tmp_path / "models/champion.json").write_text(json.dumps({"model_dir": "models/run-0/model"}))
-    with pytest.raises(ValueError, match="holds no model"):
-        E.current_champion_dir(tmp_path)
-    (tmp_path / "models/run-0/model/config.json").write_text("{}")
-    assert E.current_champion_dir(f"file://{tmp_path}") == tmp_path / "models/run-0/model"
-    (tmp_path / "models/champion.json").write_text("{}")
-    with pytest.raises(ValueError, match="field 'model_dir' is missing"):
-        E.current_champion_dir(tmp_path)
-
-
 def test_score_model_reproduces_the_training_test_metrics(trained: dict[str, Path], features_dir: Path) -> None:
     scored = E.score_model(trained["a"] / "model", features_dir / "test")
     written = json.loads((trained["a"] / "out/metrics.json").read_text())["test"]
