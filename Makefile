@@ -63,7 +63,7 @@ ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through A
 test: install ## Run the test suite
 	@$(WITH_JAVA) python -m pytest tests -q -p no:cacheprovider
 
-airflow: install ## Start Airflow (api-server, scheduler, dag-processor, triggerer) on http://localhost:8080
+airflow: install ## Start Airflow on http://localhost:8080 and the MLflow registry UI on http://127.0.0.1:5000
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
 bench: install ## Run the benchmarks; results land in benchmarks/results/*.json

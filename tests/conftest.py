@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
+
+# py4j logs at INFO from __del__ while the interpreter shuts down, after pytest closed the
+# log handlers ("--- Logging error ---"); its INFO lines carry nothing a test needs.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
