@@ -28,6 +28,9 @@ def main() -> int:
         if not isinstance(payload, dict):
             continue
         print(f"  {section}: {payload.get('status') or payload.get('gate', '')}")
+        if section == "registry":
+            print(f"    version          {payload['name']} v{payload['version']} ({payload.get('role') or 'no role'})"
+                  f", by {payload.get('approved_by') or '—'}: {payload.get('approval_comment') or ''}")
         if "passed" in payload and "total" in payload:
             print(f"    checks           {payload['passed']}/{payload['total']} passed ({payload['engine']} engine)")
         for key, value in payload.items():
