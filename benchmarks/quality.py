@@ -12,36 +12,21 @@ Run: ``PYTHONPATH=.:plugins python benchmarks/quality.py [--rows N]``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import tempfile
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pyarrow.dataset as ds
 
 from include.quality import DEFAULT_SUITE_PATH
 from include.quality.spark_engine import compute_metrics
 from include.quality.suite import load_suite
-from include.sample_data import COLUMNS, SampleSpec, generate_rows
+from include.sample_data import SampleSpec, curated_records, curated_table, generate_rows
 
 RESULTS = Path(__file__).resolve().parent / "results" / "quality.json"
-INT_COLUMNS = ("star_rating", "helpful_votes", "total_votes")
 BATCH = 100_000
 REPEATS = 3
-
-
-def _batch(rows: list[tuple[str, ...]]) -> pa.Table:
-    data = {}
-    for name, values in zip(COLUMNS, zip(*rows), strict=True):
-        if name in INT_COLUMNS:
-            data[name] = pa.array([int(v) for v in values], pa.int32())
-        elif name == "review_date":
-            data[name] = pa.array([dt.date.fromisoformat(v) for v in values], pa.date32())
-        else:
-            data[name] = pa.array(values, pa.string())
-    return pa.table(data)
 
 
 def write_snapshot(folder: Path, rows: int) -> str:
@@ -51,7 +36,7 @@ def write_snapshot(folder: Path, rows: int) -> str:
     for part in range(0, rows, BATCH):
         chunk = [next(generator) for _ in range(min(BATCH, rows - part))]
         ds.write_dataset(
-            _batch(chunk),
+            curated_table(curated_records(chunk)),
             snapshot,
             format="parquet",
             partitioning=["product_category"],

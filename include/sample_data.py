@@ -15,11 +15,15 @@ import argparse
 import datetime as dt
 import gzip
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from include.ingestion.schema import REVIEW_COLUMNS as COLUMNS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 # Share of 1..5 stars in the public dataset (roughly: most 5-star, few 2-3).
 STAR_WEIGHTS = (0.09, 0.05, 0.08, 0.18, 0.60)
@@ -252,6 +256,49 @@ def write_sample(path: Path, spec: SampleSpec) -> dict[str, int]:
                 counts["good"] += 1
     tmp.replace(path)
     return counts
+
+
+CURATED_INT_COLUMNS = ("star_rating", "helpful_votes", "total_votes")
+
+
+def curated_records(rows: Iterable[tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Generated rows typed as a curated snapshot holds them (int32 counts, ``review_date`` a date)."""
+    records = []
+    for row in rows:
+        record: dict[str, Any] = dict(zip(COLUMNS, row, strict=True))
+        for name in CURATED_INT_COLUMNS:
+            record[name] = int(record[name])
+        record["review_date"] = dt.date.fromisoformat(record["review_date"])
+        records.append(record)
+    return records
+
+
+def curated_table(records: list[dict[str, Any]]) -> pa.Table:
+    """Typed ``records`` as an Arrow table with the curated snapshot's column types."""
+    import pyarrow as pa
+
+    types = {name: pa.int32() if name in CURATED_INT_COLUMNS else pa.string() for name in COLUMNS}
+    types["review_date"] = pa.date32()
+    return pa.table({name: pa.array([r[name] for r in records], types[name]) for name in COLUMNS})
+
+
+def write_curated_snapshot(folder: Path, records: list[dict[str, Any]]) -> str:
+    """Write typed ``records`` as ``folder/product_category=<c>/*.parquet``, the ingestion's layout.
+
+    For tests and benchmarks that need a curated snapshot (also one the ingestion would have
+    rejected) without running the ingestion; ``folder`` is replaced. Returns its path.
+    """
+    import pyarrow.dataset as ds
+
+    ds.write_dataset(
+        curated_table(records),
+        folder,
+        format="parquet",
+        partitioning=["product_category"],
+        partitioning_flavor="hive",
+        existing_data_behavior="delete_matching",
+    )
+    return str(folder)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,10 +12,9 @@ import pytest
 from moto import mock_aws
 
 from include.config import ConfigError
-from include.sample_data import SampleSpec, generate_rows
+from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.hooks.processing import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
-from tests.include.features.snapshots import write_snapshot
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -52,7 +51,7 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
 ) -> None:
     monkeypatch.setenv("REVIEWFLOW_BACKEND", "local")
     monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", str(tmp_path))
-    snapshot = write_snapshot(tmp_path / "curated" / "reviews" / "snapshot=s1", generate_rows(SampleSpec(rows=600, seed=4)))
+    snapshot = write_curated_snapshot(tmp_path / "curated" / "reviews" / "snapshot=s1", curated_records(generate_rows(SampleSpec(rows=600, seed=4))))
     result = _operator(snapshot_uri=snapshot, categories="['Books', 'Toys', 'Home']", max_seq_length="32").execute(_context())
 
     features = tmp_path / "features" / RUN_KEY

@@ -3,15 +3,12 @@ job submission (SageMaker Processing, EMR Serverless) against moto."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import boto3
-import pyarrow as pa
-import pyarrow.dataset as ds
 import pytest
 from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
@@ -19,7 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
 import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
-from include.sample_data import COLUMNS, SampleSpec, generate_rows
+from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.operators.quality import DataQualityGateOperator, parse_min_size
 from tests.plugins.conftest import BUCKET, REGION
 
@@ -33,23 +30,10 @@ def context(try_number: int = 1) -> dict[str, Any]:
 
 
 def write_snapshot(root: Path, rows: int = 300, mutate: Any = None) -> str:
-    records = [dict(zip(COLUMNS, row, strict=True)) for row in generate_rows(SampleSpec(rows, seed=5))]
+    records = curated_records(generate_rows(SampleSpec(rows, seed=5)))
     if mutate:
         mutate(records)
-    types = {name: pa.string() for name in COLUMNS}
-    types |= {"star_rating": pa.int32(), "helpful_votes": pa.int32(), "total_votes": pa.int32()}
-    columns = {}
-    for name in COLUMNS:
-        values = [r[name] for r in records]
-        if name == "review_date":
-            columns[name] = pa.array([dt.date.fromisoformat(v) for v in values], pa.date32())
-        else:
-            columns[name] = pa.array([int(v) if types[name] == pa.int32() else v for v in values], types[name])
-    folder = root / "curated" / "reviews" / "snapshot=20261126"
-    ds.write_dataset(
-        pa.table(columns), folder, format="parquet", partitioning=["product_category"], partitioning_flavor="hive"
-    )
-    return str(folder)
+    return write_curated_snapshot(root / "curated" / "reviews" / "snapshot=20261126", records)
 
 
 @pytest.fixture
@@ -108,7 +92,7 @@ def test_error_failures_fail_the_task_without_retry(spark, local) -> None:
 
     def duplicates(records: list[dict[str, Any]]) -> None:
         records[1]["review_id"] = records[0]["review_id"]
-        records[2]["star_rating"] = "7"
+        records[2]["star_rating"] = 7
 
     with pytest.raises(AirflowFailException) as error:
         gate(write_snapshot(root, mutate=duplicates)).execute(context())

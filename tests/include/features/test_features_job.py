@@ -14,9 +14,14 @@ import pytest
 from include.features.job import FeatureError, FeatureParams, build_features
 from include.features.splits import SPLITS, split_of
 from include.features.tokenizer import load_tokenizer
-from include.sample_data import COLUMNS, SampleSpec, generate_rows
-
-from .snapshots import snapshot_table, write_snapshot
+from include.sample_data import (
+    COLUMNS,
+    SampleSpec,
+    curated_records,
+    curated_table,
+    generate_rows,
+    write_curated_snapshot,
+)
 
 ROWS = 1000
 EXTREME_VOTES = 10_000
@@ -65,7 +70,7 @@ def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> Runs:
         _row(outlier, "Books", 5, EXTREME_VOTES, "Fine book."),
         *[_row(_first_id_in("train", f"RLONG{i}-"), "Books", 1, 0, "Terrible &#34;book&#34;. " * 40) for i in range(3)],
     ]
-    snapshot = write_snapshot(root / "curated" / "snapshot=s1", [*generate_rows(SampleSpec(rows=ROWS, seed=11)), *extra])
+    snapshot = write_curated_snapshot(root / "curated" / "snapshot=s1", curated_records([*generate_rows(SampleSpec(rows=ROWS, seed=11)), *extra]))
     store = str(root / "feature_store" / "reviews")
 
     def run(run_key: str, **overrides: Any) -> dict[str, Any]:
@@ -202,21 +207,21 @@ def test_empty_snapshot_fails_clearly(spark, tmp_path: Path) -> None:
         build_features(spark, FeatureParams(str(empty_dir), str(tmp_path / "out"), "x"))
     no_rows = tmp_path / "snapshot=norows"
     (no_rows / "product_category=Books").mkdir(parents=True)
-    pq.write_table(snapshot_table([]).drop_columns(["product_category"]), no_rows / "product_category=Books" / "p.parquet")
+    pq.write_table(curated_table([]).drop_columns(["product_category"]), no_rows / "product_category=Books" / "p.parquet")
     with pytest.raises(FeatureError, match="snapshot=norows has no rows"):
         build_features(spark, FeatureParams(str(no_rows), str(tmp_path / "out"), "x"))
 
 
 def test_bad_star_rating_names_the_row(spark, tmp_path: Path) -> None:
     rows = [*generate_rows(SampleSpec(rows=50, seed=3)), _row("RBAD1", "Books", 7, 0, "x")]
-    snapshot = write_snapshot(tmp_path / "snapshot=bad", rows)
+    snapshot = write_curated_snapshot(tmp_path / "snapshot=bad", curated_records(rows))
     with pytest.raises(FeatureError, match="review_id='RBAD1' star_rating=7"):
         build_features(spark, FeatureParams(snapshot, str(tmp_path / "out"), "x"))
 
 
 def test_a_selection_too_small_to_split_fails_and_leaves_no_output(spark, runs: Runs) -> None:
     out = runs.root / "features" / "tiny"
-    snapshot = write_snapshot(runs.root / "curated" / "snapshot=tiny", list(generate_rows(SampleSpec(rows=12, seed=5))))
+    snapshot = write_curated_snapshot(runs.root / "curated" / "snapshot=tiny", curated_records(list(generate_rows(SampleSpec(rows=12, seed=5)))))
     with pytest.raises(FeatureError, match="split is empty|no .* reviews in the train split"):
         build_features(spark, FeatureParams(snapshot, str(out), "tiny"))
     assert not out.exists()
