@@ -51,18 +51,13 @@ def load_tokenizer(model_dir: str | None = None) -> PreTrainedTokenizerBase:
     return tokenizer
 
 
-def vocab_sha256(model_dir: Path | None = None) -> str:
-    """SHA-256 of the WordPiece vocabulary (``vocab.txt``), recorded in the feature manifest."""
-    return hashlib.sha256((model_dir or bundled_model_dir()).joinpath("vocab.txt").read_bytes()).hexdigest()
-
-
 def tokenizer_info(model_dir: Path | None = None) -> dict[str, Any]:
-    """``{"name", "vocab_sha256", "vocab_size"}`` of the bundled tokenizer, for the manifest."""
-    directory = model_dir or bundled_model_dir()
+    """``{"name", "vocab_sha256", "vocab_size"}`` of the bundled tokenizer's WordPiece ``vocab.txt``, for the manifest."""
+    vocabulary = (model_dir or bundled_model_dir()).joinpath("vocab.txt").read_bytes()
     return {
         "name": TOKENIZER_NAME,
-        "vocab_sha256": vocab_sha256(directory),
-        "vocab_size": sum(1 for _ in directory.joinpath("vocab.txt").open(encoding="utf-8")),
+        "vocab_sha256": hashlib.sha256(vocabulary).hexdigest(),
+        "vocab_size": len(vocabulary.splitlines()),
     }
 
 

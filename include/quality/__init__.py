@@ -10,3 +10,6 @@ pre-training bias metrics), ``report`` (JSON/HTML), ``job`` (the ``spark-submit`
 from pathlib import Path
 
 DEFAULT_SUITE_PATH = Path(__file__).with_name("reviews_suite.yaml")
+
+# ``auto`` (Deequ when its jar loads, else the built-in engine), ``deequ`` or ``spark``.
+ENGINES: tuple[str, ...] = ("auto", "deequ", "spark")

@@ -29,6 +29,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from include.quality import ENGINES
 from include.quality.bias import bias_metrics, bias_results, label_counts
 from include.quality.deequ_engine import (
     DeequUnavailableError,
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ENGINES: tuple[str, ...] = ("auto", "deequ", "spark")
 _SNAPSHOT = re.compile(r"/(?P<dataset>[^/]+)/snapshot=(?P<snapshot>[^/]+)/*$")
 
 

@@ -114,8 +114,9 @@ def compute_metrics(df: DataFrame, metrics: list[Metric]) -> dict[str, float | N
     """
 
     names = [f"__value_{index}" for index in range(len(metrics))]
-    values = [row_value(m).alias(name) for m, name in zip(metrics, names, strict=True) if row_value(m) is not None]
-    result = df.select(*values).agg(*(metric_expression(m, name) for m, name in zip(metrics, names, strict=True)))
+    row_values = [(row_value(m), name) for m, name in zip(metrics, names, strict=True)]
+    projected = df.select(*(value.alias(name) for value, name in row_values if value is not None))
+    result = projected.agg(*(metric_expression(m, name) for m, name in zip(metrics, names, strict=True)))
     grouped = sorted({m.columns for m in metrics if m.analyzer == "Uniqueness"})
     for columns in grouped:
         result = result.crossJoin(_values_seen_once(df, columns))

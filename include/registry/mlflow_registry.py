@@ -39,9 +39,14 @@ def registry_dir(data_root: str | Path) -> Path:
     return Path(str(data_root).removeprefix("file://")) / "registry"
 
 
+def database_uri(root: Path) -> str:
+    """The SQLAlchemy URI of the registry database in the registry folder ``root``."""
+    return f"sqlite:///{root.resolve() / 'mlflow.db'}"
+
+
 def backend_uri(data_root: str | Path) -> str:
     """The SQLAlchemy URI of the registry database: ``sqlite:///<data_root>/registry/mlflow.db``."""
-    return f"sqlite:///{registry_dir(data_root).resolve() / 'mlflow.db'}"
+    return database_uri(registry_dir(data_root))
 
 
 def ui_command(data_root: str | Path, port: int = 5000) -> list[str]:
@@ -75,7 +80,7 @@ class MlflowModelRegistry:
             from mlflow import MlflowClient
 
             self.root.mkdir(parents=True, exist_ok=True)
-            uri = f"sqlite:///{self.root / 'mlflow.db'}"
+            uri = database_uri(self.root)
             self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         return self._client
 

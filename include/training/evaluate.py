@@ -45,11 +45,7 @@ def compare(challenger: dict[str, Any], champion: dict[str, Any] | None) -> dict
 def evaluate_models(
     challenger_dir: Path, test_dir: Path, champion_dir: Path | None, batch_size: int = 128, num_threads: int = 0
 ) -> dict[str, Any]:
-    """Score both models on ``test_dir`` and return :func:`compare` plus the model folders."""
+    """Score both models on ``test_dir`` and return :func:`compare` of their metrics."""
     challenger = score_model(challenger_dir, test_dir, batch_size, num_threads)
     champion = score_model(champion_dir, test_dir, batch_size, num_threads) if champion_dir else None
-    result = compare(challenger, champion)
-    result["challenger_dir"] = str(challenger_dir)
-    result["champion_dir"] = str(champion_dir) if champion_dir else None
-    result["test_dir"] = str(test_dir)
-    return result
+    return compare(challenger, champion)

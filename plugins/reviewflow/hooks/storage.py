@@ -69,9 +69,6 @@ class LocalStorage:
         shutil.copyfile(local_path(source_uri), tmp)
         os.replace(tmp, target)
 
-    def delete_prefix(self, uri: str) -> None:
-        shutil.rmtree(local_path(uri), ignore_errors=True)
-
 
 class S3Storage:
     """Storage on S3 through the provider's ``S3Hook``."""
@@ -104,12 +101,6 @@ class S3Storage:
         target_bucket, target_key = split_s3(target_uri)
         self.hook.copy_object(source_key, target_key, source_bucket, target_bucket)
 
-    def delete_prefix(self, uri: str) -> None:
-        bucket, prefix = split_s3(uri)
-        keys = self.hook.list_keys(bucket_name=bucket, prefix=prefix.rstrip("/") + "/")
-        if keys:
-            self.hook.delete_objects(bucket=bucket, keys=keys)
-
 
 Storage = LocalStorage | S3Storage
 
@@ -132,11 +123,19 @@ def run_summary_uri(settings: Settings, run_key: str) -> str:
     return join_uri(settings.data_root, "reports", run_key, "summary.json")
 
 
-def update_run_summary(settings: Settings, run_key: str, section: str, payload: dict[str, Any]) -> str:
+def read_run_summary(settings: Settings, run_key: str, aws_conn_id: str = "aws_default") -> dict[str, Any] | None:
+    """The run summary of ``run_key``, or ``None`` before any stage wrote it."""
+    uri = run_summary_uri(settings, run_key)
+    storage = storage_for(uri, aws_conn_id)
+    return read_json(storage, uri) if storage.exists(uri) else None
+
+
+def update_run_summary(
+    settings: Settings, run_key: str, section: str, payload: dict[str, Any], aws_conn_id: str = "aws_default"
+) -> str:
     """Set ``section`` of the run summary to ``payload`` (a retry overwrites its own section)."""
     uri = run_summary_uri(settings, run_key)
-    storage = storage_for(uri)
-    summary = read_json(storage, uri) if storage.exists(uri) else {"run_key": run_key}
+    summary = read_run_summary(settings, run_key, aws_conn_id) or {"run_key": run_key}
     summary[section] = payload
-    write_json(storage, uri, summary)
+    write_json(storage_for(uri, aws_conn_id), uri, summary)
     return uri

@@ -6,13 +6,7 @@ import io
 import tarfile
 from pathlib import Path
 
-from reviewflow.hooks.storage import is_s3, local_path, split_s3
-
-
-def _s3_hook(aws_conn_id: str):  # noqa: ANN202 - provider type imported lazily
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=aws_conn_id)
+from reviewflow.hooks.storage import S3Storage, is_s3, local_path, split_s3, storage_for
 
 
 def fetch_split(uri: str, target: Path, aws_conn_id: str = "aws_default") -> Path:
@@ -22,15 +16,15 @@ def fetch_split(uri: str, target: Path, aws_conn_id: str = "aws_default") -> Pat
     """
     if not is_s3(uri):
         return local_path(uri)
-    hook = _s3_hook(aws_conn_id)
+    storage = S3Storage(aws_conn_id)
     bucket, prefix = split_s3(uri.rstrip("/") + "/")
-    keys = [key for key in hook.list_keys(bucket_name=bucket, prefix=prefix) or [] if key.endswith(".parquet")]
+    keys = [key for key in storage.hook.list_keys(bucket_name=bucket, prefix=prefix) or [] if key.endswith(".parquet")]
     if not keys:
         raise FileNotFoundError(f"no *.parquet objects under {uri}")
     for key in keys:
         path = target / key[len(prefix) :]
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"].read())
+        path.write_bytes(storage.read_bytes(f"s3://{bucket}/{key}"))
     return target
 
 
@@ -41,11 +35,7 @@ def fetch_model(uri: str, target: Path, aws_conn_id: str = "aws_default") -> Pat
     """
     if not uri.endswith(".tar.gz"):
         return local_path(uri)
-    if is_s3(uri):
-        bucket, key = split_s3(uri)
-        data = _s3_hook(aws_conn_id).get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
-    else:
-        data = local_path(uri).read_bytes()
+    data = storage_for(uri, aws_conn_id).read_bytes(uri)
     target.mkdir(parents=True, exist_ok=True)
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         tar.extractall(target, members=[m for m in tar.getmembers() if m.isfile()], filter="data")

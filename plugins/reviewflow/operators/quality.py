@@ -17,9 +17,9 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_aws_settings, load_settings
-from include.quality import DEFAULT_SUITE_PATH
-from include.quality.job import ENGINES
+from include.quality import DEFAULT_SUITE_PATH, ENGINES
 from reviewflow.hooks.processing import (
+    SPARK_CONTAINER_VERSION,
     SparkJobHook,
     StagedCode,
     code_bundle,
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from include.quality.suite import Suite
 
 AWS_COMPUTE = ("sagemaker", "emr")
-# The Spark version of the AWS containers the job runs in (SageMaker Spark 3.5, EMR 7.x).
-AWS_SPARK_VERSION = "3.5"
 
 
 def report_prefix(settings: Settings, key: str) -> str:
@@ -228,7 +226,7 @@ class DataQualityGateOperator(BaseOperator):
             # A new token per try: a retry after a failed run starts a new one (live runs are reattached above).
             client_token=hashlib.sha256(f"{name}/{try_number}".encode()).hexdigest()[:64],
             jar_uri=self.deequ_jar,
-            packages=None if self.engine == "spark" else deequ_maven_coordinate(AWS_SPARK_VERSION),
+            packages=None if self.engine == "spark" else deequ_maven_coordinate(SPARK_CONTAINER_VERSION),
         )
         self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
         trigger, timeout = emr_job_trigger(

@@ -53,7 +53,7 @@ from include.registry.approval import (
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME, PENDING, REJECTED
 from include.registry.lineage import build_lineage, git_commit
 from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import read_json, run_summary_uri, storage_for, update_run_summary
+from reviewflow.hooks.storage import read_json, read_run_summary, run_summary_uri, storage_for, update_run_summary
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -69,11 +69,11 @@ APPROVED_MODEL_EVENTS = AssetAlias(name="reviewflow_approved_model_events")
 
 
 def _summary(settings: Settings, key: str, aws_conn_id: str) -> dict[str, Any]:
-    uri = run_summary_uri(settings, key)
-    storage = storage_for(uri, aws_conn_id)
-    if not storage.exists(uri):
+    summary = read_run_summary(settings, key, aws_conn_id)
+    if summary is None:
+        uri = run_summary_uri(settings, key)
         raise AirflowException(f"{uri} does not exist: run the training and evaluate tasks of run {key} first")
-    return read_json(storage, uri)
+    return summary
 
 
 def _section(summary: dict[str, Any], name: str, settings: Settings, key: str, hint: str) -> dict[str, Any]:

@@ -27,11 +27,12 @@ from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOp
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
+from include.atomic import replace_directory
 from include.config import load_aws_settings, load_settings
 from reviewflow.hooks.storage import (
     join_uri,
     local_path,
-    read_json,
+    read_run_summary,
     run_summary_uri,
     storage_for,
     update_run_summary,
@@ -127,8 +128,7 @@ class LocalTrainModelOperator(BaseOperator):
         if code != 0:
             raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
 
-        shutil.rmtree(layout.final, ignore_errors=True)
-        os.replace(layout.staging, layout.final)
+        replace_directory(layout.staging, layout.final)
         shutil.rmtree(layout.checkpoints, ignore_errors=True)
         metrics = json.loads((layout.final / "metrics.json").read_text())
         result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
@@ -338,10 +338,9 @@ class EvaluateModelsOperator(BaseOperator):
 
         settings = load_settings()
         key = run_key(context)
-        summary_uri = run_summary_uri(settings, key)
-        storage = storage_for(summary_uri, self.aws_conn_id)
-        training = read_json(storage, summary_uri).get("training") if storage.exists(summary_uri) else None
+        training = (read_run_summary(settings, key, self.aws_conn_id) or {}).get("training")
         if not training:
+            summary_uri = run_summary_uri(settings, key)
             raise AirflowException(f"{summary_uri} has no 'training' section: run the training task of run {key} first")
         registered = registry_for(settings, aws_conn_id=self.aws_conn_id).champion()
         with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
@@ -350,10 +349,11 @@ class EvaluateModelsOperator(BaseOperator):
             test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
             champion = None
             if registered is not None and registered.run_key != key:
-                champion = fetch_model(registered.model_uri.removeprefix("file://"), Path(tmp) / "champion", self.aws_conn_id)
+                champion = fetch_model(registered.model_uri, Path(tmp) / "champion", self.aws_conn_id)
             self.log.info("scoring %s against champion %s on %s", training["model_uri"], champion, test)
             comparison = evaluate_models(challenger, test, champion, self.batch_size)
         comparison["challenger_dir"], comparison["test_dir"] = training["model_uri"], test_uri
+        comparison["champion_dir"] = registered.model_uri if champion is not None else None
         uri = join_uri(_models_uri(settings, key), "evaluation.json")
         write_json(storage_for(uri, self.aws_conn_id), uri, comparison)
         result = {
@@ -363,6 +363,6 @@ class EvaluateModelsOperator(BaseOperator):
             "delta_macro_f1": comparison["deltas"]["macro_f1"] if comparison["deltas"] else None,
             "challenger_wins": comparison["challenger_wins"],
         }
-        update_run_summary(settings, key, "evaluation", {**comparison, **result})
+        update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
         self.log.info("evaluation: %s", result)
         return result
