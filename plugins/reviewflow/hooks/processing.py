@@ -205,7 +205,7 @@ class SparkJobHook:
         code: StagedCode,
         arguments: list[str],
         log_uri: str,
-        client_token: str,
+        try_number: int,
         jar_uri: str | None = None,
         packages: str | None = None,
         spark_conf: dict[str, str] | None = None,
@@ -214,6 +214,8 @@ class SparkJobHook:
 
         :param jar_uri: jar for ``spark.jars``; else ``packages`` (Maven coordinates) if given.
         :param spark_conf: further ``--conf`` settings (e.g. a packed Python environment).
+        :param try_number: the task's try; the client token hashes it with ``name``, so a retry after
+            a failed run starts a new one while live runs are reattached above.
         :returns: the job run id.
         """
         existing = self.find_emr_job(application_id, name)
@@ -229,7 +231,7 @@ class SparkJobHook:
             applicationId=application_id,
             executionRoleArn=role_arn,
             name=name,
-            clientToken=client_token,
+            clientToken=hashlib.sha256(f"{name}/{try_number}".encode()).hexdigest()[:64],
             jobDriver={
                 "sparkSubmit": {
                     "entryPoint": code.entry_point,

@@ -154,8 +154,7 @@ class BuildFeaturesOperator(BaseOperator):
             code=code,
             arguments=self._arguments(params),
             log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            # A new token per try: a retry after a failed run starts a new one (live runs are reattached).
-            client_token=hashlib.sha256(f"{name}/{context['ti'].try_number}".encode()).hexdigest()[:64],
+            try_number=context["ti"].try_number,
             spark_conf={
                 "spark.archives": f"{archive}#environment",
                 "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,

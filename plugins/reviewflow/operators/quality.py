@@ -7,7 +7,6 @@ on-call through ``send_alert`` and the run continues.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -223,8 +222,7 @@ class DataQualityGateOperator(BaseOperator):
             code=code,
             arguments=arguments,
             log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            # A new token per try: a retry after a failed run starts a new one (live runs are reattached above).
-            client_token=hashlib.sha256(f"{name}/{try_number}".encode()).hexdigest()[:64],
+            try_number=try_number,
             jar_uri=self.deequ_jar,
             packages=None if self.engine == "spark" else deequ_maven_coordinate(SPARK_CONTAINER_VERSION),
         )
