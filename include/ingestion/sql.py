@@ -46,11 +46,25 @@ def selects(classified: str, categories: list[str] | None) -> dict[str, str]:
     }
 
 
-def duckdb_raw_relation(fmt: SourceFormat, source_files: list[str]) -> str:
-    """The DuckDB relation exposing raw ``source_files`` as string columns."""
-    files = "[" + ", ".join(quote_literal(f) for f in source_files) + "]"
+def duckdb_raw_relation(fmt: SourceFormat, read_as: dict[str, str]) -> str:
+    """The DuckDB relation exposing raw files as string columns.
+
+    ``read_as`` maps each path DuckDB reads to the source file name its rows report
+    (they differ where a compressed source was decompressed to a scratch copy).
+    """
+    files = "[" + ", ".join(quote_literal(f) for f in read_as) + "]"
     columns = "{" + ", ".join(f"{quote_literal(c)}: 'VARCHAR'" for c in REVIEW_COLUMNS) + "}"
-    return "(" + sql_template(f"duckdb/raw_reviews_{fmt}").format(source_files=files, columns=columns) + ")"
+    template = sql_template(f"duckdb/raw_reviews_{fmt}")
+    return "(" + template.format(source_files=files, columns=columns, source_file=source_name("filename", read_as)) + ")"
+
+
+def source_name(column: str, read_as: dict[str, str]) -> str:
+    """A SQL expression turning the read path in ``column`` into its source file name."""
+    renamed = {read: source for read, source in read_as.items() if read != source}
+    if not renamed:
+        return column
+    cases = " ".join(f"WHEN {quote_literal(read)} THEN {quote_literal(source)}" for read, source in renamed.items())
+    return f"CASE {column} {cases} ELSE {column} END"
 
 
 def athena_raw_relation(fmt: SourceFormat, database: str, raw_table: str) -> str:

@@ -3,18 +3,18 @@
 SELECT
     marketplace,
     customer_id,
-    trim(review_id) AS review_id,
+    parsed_review_id AS review_id,
     product_id,
     product_parent,
     product_title,
-    CAST(trim(star_rating) AS INTEGER) AS star_rating,
-    CAST(trim(helpful_votes) AS INTEGER) AS helpful_votes,
-    CAST(trim(total_votes) AS INTEGER) AS total_votes,
+    parsed_star_rating AS star_rating,
+    parsed_helpful_votes AS helpful_votes,
+    parsed_total_votes AS total_votes,
     vine,
     verified_purchase,
     review_headline,
     review_body,
-    CAST(trim(review_date) AS DATE) AS review_date,
+    parsed_review_date AS review_date,
     product_category
 FROM {classified}
 WHERE reject_reason IS NULL

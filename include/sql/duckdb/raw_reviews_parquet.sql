@@ -1,6 +1,6 @@
 -- Raw Parquet files {source_files} with every source field as a string, like the TSV reader.
 SELECT
-    filename AS source_file,
+    {source_file} AS source_file,
     CAST(NULL AS BIGINT) AS source_line,
     15 AS column_count,
     false AS has_invalid_utf8,

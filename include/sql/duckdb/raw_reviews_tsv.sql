@@ -1,9 +1,10 @@
--- The raw TSV files {source_files} with the 15 source fields as strings ({columns}).
+-- The raw TSV files {source_files} with the 15 source fields as strings ({columns}) and
+-- the source file each row came from ({source_file}).
 -- No quoting or escaping, as in the dataset; empty fields stay empty strings. Lines the
 -- reader cannot split into exactly 15 fields, or cannot decode as UTF-8, are not returned
 -- here: DuckDB records them (file, line, error) in its reject_errors table.
 SELECT
-    filename AS source_file,
+    {source_file} AS source_file,
     CAST(NULL AS BIGINT) AS source_line,
     15 AS column_count,
     false AS has_invalid_utf8,
