@@ -21,10 +21,12 @@ from reviewflow.hooks.storage import join_uri
 from reviewflow.notifiers import page_dag_run_failure
 from reviewflow.operators.ingest import (
     AthenaCommitOperator,
+    AthenaCtasOperator,
     CurateReviewsLocalOperator,
     PublishCuratedReviewsOperator,
     RunScopedAthenaOperator,
     StageRawReviewsOperator,
+    athena_object,
     athena_sql,
     aws_setting,
 )
@@ -43,7 +45,7 @@ with DAG(
     default_args=DEFAULT_ARGS,
     on_failure_callback=page_dag_run_failure,
     render_template_as_native_obj=True,
-    user_defined_macros={"athena_sql": athena_sql, "aws_setting": aws_setting},
+    user_defined_macros={"athena_object": athena_object, "athena_sql": athena_sql, "aws_setting": aws_setting},
     tags=["reviewflow", "ingestion"],
     doc_md=__doc__,
     params={
@@ -91,17 +93,28 @@ with DAG(
         "max_rejected_share": "{{ params.max_rejected_share }}",
     }
     if settings.backend == "aws":
+        athena_args = {
+            "aws_conn_id": "{{ aws_setting('aws_conn_id') }}",
+            "output_location": "{{ aws_setting('athena_output_location') }}",
+            "workgroup": "{{ aws_setting('athena_workgroup') }}",
+            "database": "{{ aws_setting('athena_database') }}",
+            "sleep_time": 10,
+        }
+
+        def athena_query(statement: str) -> str:
+            return f"{{{{ athena_sql('{statement}', run_id, ti.xcom_pull(task_ids='stage_raw'), params.categories) }}}}"
+
         athena_steps = [
-            RunScopedAthenaOperator(
-                task_id=f"athena_{statement}",
-                query=f"{{{{ athena_sql('{statement}', run_id, ti.xcom_pull(task_ids='stage_raw'), params.categories) }}}}",
-                aws_conn_id="{{ aws_setting('aws_conn_id') }}",
-                output_location="{{ aws_setting('athena_output_location') }}",
-                workgroup="{{ aws_setting('athena_workgroup') }}",
-                database="{{ aws_setting('athena_database') }}",
-                sleep_time=10,
-            )
-            for statement in ("create_raw_table", "ctas_rejected", "ctas_curated")
+            RunScopedAthenaOperator(task_id="athena_create_raw_table", query=athena_query("create_raw_table"), **athena_args),
+            *(
+                AthenaCtasOperator(
+                    task_id=f"athena_ctas_{dataset}",
+                    query=athena_query(f"ctas_{dataset}"),
+                    table=f"{{{{ athena_object('{dataset}_table', run_id) }}}}",
+                    **athena_args,
+                )
+                for dataset in ("rejected", "curated")
+            ),
         ]
         ingest = AthenaCommitOperator(task_id="ingest", **ingest_args)
         stage_raw >> athena_steps[0] >> athena_steps[1] >> athena_steps[2] >> ingest

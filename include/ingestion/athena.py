@@ -21,6 +21,20 @@ def table_suffix(run_key: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", run_key.lower()).strip("_")
 
 
+def run_objects(*, database: str, data_root: str, run_key: str) -> dict[str, str]:
+    """The names and S3 locations of the catalog objects of the run ``run_key``."""
+    suffix = table_suffix(run_key)
+    return {
+        "database": database,
+        "raw_table": f"raw_reviews_{suffix}",
+        "curated_table": f"reviews_curated_{suffix}",
+        "rejected_table": f"reviews_rejected_{suffix}",
+        "raw_location": f"{data_root}/raw/reviews/run={run_key}/",
+        "curated_location": f"{data_root}/curated/reviews/snapshot={run_key}/",
+        "rejected_location": f"{data_root}/rejected/reviews/snapshot={run_key}/",
+    }
+
+
 def athena_statement(
     statement: str,
     *,
@@ -31,16 +45,7 @@ def athena_statement(
     categories: list[str] | None = None,
 ) -> str:
     """The SQL of ``statement`` (one of :data:`STATEMENTS`) for the run ``run_key``."""
-    suffix = table_suffix(run_key)
-    names = {
-        "database": database,
-        "raw_table": f"raw_reviews_{suffix}",
-        "curated_table": f"reviews_curated_{suffix}",
-        "rejected_table": f"reviews_rejected_{suffix}",
-        "raw_location": f"{data_root}/raw/reviews/run={run_key}/",
-        "curated_location": f"{data_root}/curated/reviews/snapshot={run_key}/",
-        "rejected_location": f"{data_root}/rejected/reviews/snapshot={run_key}/",
-    }
+    names = run_objects(database=database, data_root=data_root, run_key=run_key)
     classified = classified_relation(athena_raw_relation(fmt, database, names["raw_table"]))
     queries = selects(classified, categories)
     if statement == "create_raw_table":

@@ -68,6 +68,9 @@ def test_aws_dag_runs_athena_statements_in_order_with_run_tokens(aws, tmp_path: 
         assert params["ResultConfiguration"]["OutputLocation"] == f"s3://{BUCKET}/reviewflow/athena-results"
         assert len(params["ClientRequestToken"]) == 64
     assert len({p["ClientRequestToken"] for p in starts}) == 5
+    looked_up = [(p["DatabaseName"], p["Name"]) for op, p in aws if op == "GetTable"]
+    suffix = queries[2].split()[2].removeprefix("reviews_db.reviews_curated_")
+    assert looked_up == [("reviews_db", f"reviews_rejected_{suffix}"), ("reviews_db", f"reviews_curated_{suffix}")]
 
     staged = [p for op, p in aws if op == "CopyObject"]
     assert staged and staged[0]["Key"].startswith("reviewflow/raw/reviews/run=manual__")
@@ -108,3 +111,38 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
     local.write_bytes(gzip.compress(b"x"))
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
         StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute({})
+
+
+def ctas_operator() -> Any:
+    from reviewflow.operators.ingest import AthenaCtasOperator
+
+    return AthenaCtasOperator(
+        task_id="athena_ctas_curated", query="CREATE TABLE reviews_db.reviews_curated_r AS SELECT 1",
+        table="reviews_curated_r",
+        database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0,
+    )
+
+
+def ctas_context() -> dict[str, Any]:
+    class TI:
+        dag_id, task_id, run_id, try_number = "reviews_ingest", "athena_ctas_curated", "manual__r", 3
+
+        def xcom_push(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    return {"ti": TI(), "task_instance": TI()}
+
+
+def test_ctas_runs_while_its_table_does_not_exist(aws) -> None:
+    assert ctas_operator().execute(ctas_context())
+    assert [op for op, _ in aws if op == "StartQueryExecution"] == ["StartQueryExecution"]
+
+
+def test_ctas_rerun_keeps_the_table_an_earlier_attempt_created(aws) -> None:
+    glue = boto3.client("glue", region_name=REGION)
+    glue.create_database(DatabaseInput={"Name": "reviews_db"})
+    glue.create_table(DatabaseName="reviews_db", TableInput={"Name": "reviews_curated_r"})
+
+    assert ctas_operator().execute(ctas_context()) is None
+    assert not [op for op, _ in aws if op == "StartQueryExecution"]
+

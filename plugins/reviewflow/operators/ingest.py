@@ -11,11 +11,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.sdk import Asset, BaseOperator
 
 from include.config import load_aws_settings, load_settings
-from include.ingestion.athena import athena_statement, request_token
+from include.ingestion.athena import athena_statement, request_token, run_objects
 from include.ingestion.counts import IngestCounts, RejectedShareError, check_counts
 from include.ingestion.local import ingest_with_duckdb
 from include.ingestion.schema import SourceError, check_tsv_header, source_format
@@ -134,9 +135,48 @@ class RunScopedAthenaOperator(AthenaOperator):
         return super().execute(context)
 
 
+class AthenaCtasOperator(RunScopedAthenaOperator):
+    """A run-scoped CTAS that a rerun after it succeeded completes instead of failing.
+
+    Athena honours a ``client_request_token`` for 24 hours only; later, the same CTAS
+    would fail because its table exists. Athena registers a CTAS table only when the query
+    succeeds, and the table belongs to this run alone, so an existing table means this
+    task's work is done: it is kept and no query runs.
+
+    :param table: the table the query creates, in ``database``. (templated)
+    """
+
+    template_fields: Sequence[str] = (*RunScopedAthenaOperator.template_fields, "table")
+
+    def __init__(self, *, table: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.table = table
+
+    def execute(self, context: Any) -> str | None:
+        if self._table_exists():
+            self.log.info("%s.%s exists: an earlier attempt of this run created it; keeping it", self.database, self.table)
+            return None
+        return super().execute(context)
+
+    def _table_exists(self) -> bool:
+        glue = GlueCatalogHook(aws_conn_id=self.aws_conn_id)
+        try:
+            glue.get_table(self.database, self.table)
+        except glue.get_conn().exceptions.EntityNotFoundException:
+            return False
+        return True
+
+
 def aws_setting(name: str) -> str:
     """Jinja macro returning one AWS setting (an Airflow Variable) inside a running task."""
     return getattr(load_aws_settings(load_settings()), name)
+
+
+def athena_object(name: str, run_id: str) -> str:
+    """Jinja macro returning the name or location of one of the run's Athena objects."""
+    settings = load_settings()
+    database = load_aws_settings(settings).athena_database
+    return run_objects(database=database, data_root=settings.data_root, run_key=run_key_of(run_id))[name]
 
 
 def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: list[str] | None = None) -> str:
