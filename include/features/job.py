@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd  # at module level: Spark resolves the pandas UDF's type hints from this module
 
-from include.features import hadoop_fs
+from include import hadoop_fs
 from include.features.scaling import MinMaxScaler
 from include.features.splits import SPLITS, SplitPlan, downsample, split_column
 from include.features.text import LABEL_NAMES, review_text

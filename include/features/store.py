@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from include.features import hadoop_fs
+from include import hadoop_fs
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

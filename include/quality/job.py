@@ -22,13 +22,11 @@ import argparse
 import datetime as dt
 import json
 import logging
-import os
 import re
 import sys
-import uuid
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from include import hadoop_fs
 from include.quality import ENGINES
 from include.quality.bias import bias_metrics, bias_results, label_counts
 from include.quality.deequ_engine import (
@@ -169,53 +167,12 @@ def run_suite(
     return report, metrics_record(suite.dataset, snapshot, engine, metrics, generated_at)
 
 
-# --- files through Spark's Hadoop file system ------------------------------------------------
-
-
-def _filesystem(spark: SparkSession, uri: str) -> tuple[Any, Any]:
-    path = spark._jvm.org.apache.hadoop.fs.Path(uri)
-    filesystem = path.getFileSystem(spark._jsc.hadoopConfiguration())
-    filesystem.setWriteChecksum(False)
-    return filesystem, path
-
-
-def read_text(spark: SparkSession, uri: str) -> str:
-    filesystem, path = _filesystem(spark, uri)
-    stream = filesystem.open(path)
-    try:
-        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream)).decode("utf-8")
-    finally:
-        stream.close()
-
-
-def write_text(spark: SparkSession, uri: str, text: str) -> None:
-    """Write ``uri`` whole: local files via a temporary name and a rename, objects by one PUT."""
-    filesystem, path = _filesystem(spark, uri)
-    if filesystem.getScheme() == "file":
-        target = Path(path.toUri().getPath())
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
-        staging.write_text(text, encoding="utf-8")
-        os.replace(staging, target)
-        return
-    stream = filesystem.create(path, True)
-    try:
-        stream.write(text.encode("utf-8"))
-    finally:
-        stream.close()
-
-
 def read_history(spark: SparkSession, folder: str) -> list[dict[str, Any]]:
     """Every ``*.json`` record in ``folder`` (empty when the folder does not exist)."""
-    filesystem, path = _filesystem(spark, folder)
-    if not filesystem.exists(path):
+    if not hadoop_fs.exists(spark, folder):
         return []
-    records = []
-    for status in filesystem.listStatus(path):
-        name = status.getPath().getName()
-        if name.endswith(".json") and not name.startswith("."):
-            records.append(json.loads(read_text(spark, status.getPath().toString())))
-    return records
+    names = [n for n in hadoop_fs.list_names(spark, folder) if n.endswith(".json") and not n.startswith(".")]
+    return [json.loads(hadoop_fs.read_bytes(spark, f"{folder.rstrip('/')}/{name}")) for name in names]
 
 
 def run_gate_job(
@@ -247,9 +204,9 @@ def run_gate_job(
         now=now or dt.datetime.now(dt.timezone.utc),
     )
     prefix = report_prefix.rstrip("/")
-    write_text(spark, f"{prefix}/report.json", json.dumps(report, indent=2, sort_keys=True))
-    write_text(spark, f"{prefix}/report.html", render_html(report))
-    write_text(spark, f"{history_folder}/{snapshot}.json", json.dumps(record, indent=2, sort_keys=True))
+    hadoop_fs.write_bytes(spark, f"{prefix}/report.json", json.dumps(report, indent=2, sort_keys=True).encode())
+    hadoop_fs.write_bytes(spark, f"{prefix}/report.html", render_html(report).encode())
+    hadoop_fs.write_bytes(spark, f"{history_folder}/{snapshot}.json", json.dumps(record, indent=2, sort_keys=True).encode())
     counts = report["counts"]
     log.info(
         "quality of %s: %s (%d/%d passed, %d Error and %d Warning failures); report %s/report.html",
@@ -287,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     from pyspark.sql import SparkSession
 
     spark = SparkSession.builder.appName("reviewflow-quality").getOrCreate()
-    suite = parse_suite(read_text(spark, args.suite_uri), args.suite_uri, dict(args.param))
+    suite = parse_suite(hadoop_fs.read_bytes(spark, args.suite_uri).decode("utf-8"), args.suite_uri, dict(args.param))
     report = run_gate_job(
         spark,
         suite,

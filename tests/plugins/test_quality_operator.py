@@ -247,11 +247,13 @@ def test_code_bundle_is_byte_stable_and_self_contained() -> None:
 
     from reviewflow.hooks.processing import code_bundle, run_job_name, to_s3a
 
-    bundle = code_bundle("quality", ("yaml", "pydeequ"))
-    assert bundle == code_bundle("quality", ("yaml", "pydeequ"))
+    bundle = code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
+    assert bundle == code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
     names = set(zipfile.ZipFile(io.BytesIO(bundle)).namelist())
-    assert {"include/__init__.py", "include/quality/job.py", "include/quality/reviews_suite.yaml"} <= names
+    assert {"include/__init__.py", "include/quality/job.py", "include/quality/reviews_suite.yaml", "include/hadoop_fs.py"} <= names
     assert {"yaml/__init__.py", "pydeequ/checks.py"} <= names
     assert not any(name.startswith("include/features") for name in names)
+    with pytest.raises(ModuleNotFoundError, match="include.nothing"):
+        code_bundle(("nothing",))
     assert run_job_name("p", "a", "b") == run_job_name("p", "a", "b") != run_job_name("p", "a", "c")
     assert to_s3a("s3://b/k") == "s3a://b/k" and to_s3a("/local/k") == "/local/k"

@@ -29,13 +29,20 @@ PROCESSING_LIVE_OR_DONE = ("InProgress", "Completed")
 EMR_LIVE_OR_DONE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS", "QUEUED")
 
 
-def code_bundle(package: str, extra_modules: tuple[str, ...] = ()) -> bytes:
-    """A byte-stable zip for ``--py-files``: ``include/__init__.py``, the ``include.<package>``
-    sources and data files, and the pure-Python ``extra_modules`` (e.g. ``yaml``, ``pydeequ``)
-    found in this environment, which the Spark container may lack."""
+def code_bundle(parts: tuple[str, ...], extra_modules: tuple[str, ...] = ()) -> bytes:
+    """A byte-stable zip for ``--py-files``: ``include/__init__.py``, the ``include.<part>``
+    packages (sources and data files) or modules named in ``parts``, and the pure-Python
+    ``extra_modules`` (e.g. ``yaml``, ``pydeequ``) found in this environment, which the Spark
+    container may lack."""
     files: list[tuple[str, Path]] = [("include/__init__.py", REPO_ROOT / "include" / "__init__.py")]
-    package_dir = REPO_ROOT / "include" / package
-    files += [(str(p.relative_to(REPO_ROOT)), p) for p in sorted(package_dir.rglob("*"))]
+    for part in parts:
+        package_dir, module = REPO_ROOT / "include" / part, REPO_ROOT / "include" / f"{part}.py"
+        if package_dir.is_dir():
+            files += [(str(p.relative_to(REPO_ROOT)), p) for p in sorted(package_dir.rglob("*"))]
+        elif module.is_file():
+            files.append((str(module.relative_to(REPO_ROOT)), module))
+        else:
+            raise ModuleNotFoundError(f"cannot bundle include.{part}: no such package or module")
     for module in extra_modules:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:

@@ -140,7 +140,7 @@ class BuildFeaturesOperator(BaseOperator):
         code = stage_code(
             join_uri(settings.data_root, "code", "features"),
             REPO_ROOT / "include" / "features" / "job.py",
-            code_bundle("features"),
+            code_bundle(("features", "hadoop_fs")),
             aws.aws_conn_id,
         )
         name = run_job_name("reviewflow-features", context["dag_run"].dag_id, params.run_key, self.task_id)
@@ -232,7 +232,7 @@ def _local_session() -> Any:
     from include.spark import local_spark_session
 
     spark = local_spark_session("reviewflow-features")
-    bundle = code_bundle("features")
+    bundle = code_bundle(("features", "hadoop_fs"))
     path = Path(tempfile.gettempdir()) / f"reviewflow-features-{hashlib.sha256(bundle).hexdigest()[:16]}.zip"
     if not path.exists():
         path.write_bytes(bundle)

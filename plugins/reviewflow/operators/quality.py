@@ -158,7 +158,7 @@ class DataQualityGateOperator(BaseOperator):
         code = stage_code(
             join_uri(settings.data_root, "code", "quality"),
             REPO_ROOT / "include" / "quality" / "job.py",
-            code_bundle("quality", extra_modules=("yaml", "pydeequ")),
+            code_bundle(("quality", "hadoop_fs"), extra_modules=("yaml", "pydeequ")),
             aws.aws_conn_id,
         )
         name = run_job_name("reviewflow-quality", context["dag_run"].dag_id, key, self.task_id)

@@ -1,11 +1,14 @@
-"""File operations through Spark's Hadoop FileSystem, so the job needs no boto3 on EMR.
+"""File operations through Spark's Hadoop FileSystem, so Spark jobs need no boto3 on EMR.
 
-Works for every scheme the session can read: plain paths, ``file://``, ``s3://`` (EMRFS) and ``s3a://``.
+Works for every scheme the session can read: plain paths, ``file://``, ``s3://`` (EMRFS) and
+``s3a://``. Shared by the feature and quality jobs (each job's code bundle ships this module).
 """
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -13,8 +16,8 @@ if TYPE_CHECKING:
 
 
 def _path_and_fs(spark: SparkSession, uri: str) -> tuple[Any, Any]:
-    path = spark._jvm.org.apache.hadoop.fs.Path(uri)  # noqa: SLF001 - py4j gateway is the public way in
-    return path, path.getFileSystem(spark._jsc.hadoopConfiguration())  # noqa: SLF001
+    path = spark._jvm.org.apache.hadoop.fs.Path(uri)  # py4j gateway: the public way in
+    return path, path.getFileSystem(spark._jsc.hadoopConfiguration())
 
 
 def exists(spark: SparkSession, uri: str) -> bool:
@@ -31,15 +34,32 @@ def delete(spark: SparkSession, uri: str) -> None:
 def rename(spark: SparkSession, source: str, target: str) -> None:
     """Move ``source`` to ``target`` (atomic on a local or HDFS filesystem, copy-then-delete on S3)."""
     source_path, fs = _path_and_fs(spark, source)
-    target_path = spark._jvm.org.apache.hadoop.fs.Path(target)  # noqa: SLF001
+    target_path = spark._jvm.org.apache.hadoop.fs.Path(target)
     fs.mkdirs(target_path.getParent())
     if not fs.rename(source_path, target_path):
         raise OSError(f"could not rename {source} to {target}")
 
 
-def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
-    """Create or overwrite the file ``uri`` with ``data``."""
+def read_bytes(spark: SparkSession, uri: str) -> bytes:
+    """The whole content of the file ``uri``."""
     path, fs = _path_and_fs(spark, uri)
+    stream = fs.open(path)
+    try:
+        return bytes(spark._jvm.org.apache.commons.io.IOUtils.toByteArray(stream))
+    finally:
+        stream.close()
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Create or replace the file ``uri`` whole: a local file via a temporary name and a rename, an object by one PUT."""
+    path, fs = _path_and_fs(spark, uri)
+    if fs.getScheme() == "file":
+        target = Path(path.toUri().getPath())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+        staging.write_bytes(data)
+        os.replace(staging, target)
+        return
     fs.setWriteChecksum(False)  # no .crc sidecar beside small JSON files read by plain Python
     stream = fs.create(path, True)
     try:
