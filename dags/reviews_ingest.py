@@ -111,6 +111,7 @@ with DAG(
                     task_id=f"athena_ctas_{dataset}",
                     query=athena_query(f"ctas_{dataset}"),
                     table=f"{{{{ athena_object('{dataset}_table', run_id) }}}}",
+                    location=f"{{{{ athena_object('{dataset}_location', run_id) }}}}",
                     **athena_args,
                 )
                 for dataset in ("rejected", "curated")

@@ -61,6 +61,7 @@ def athena_statement(
     raise ValueError(f"unknown Athena statement {statement!r}; expected one of {STATEMENTS}")
 
 
-def request_token(dag_id: str, run_id: str, task_id: str, query: str) -> str:
-    """Athena ``ClientRequestToken`` for a query of a task in a run: the same on every retry."""
-    return hashlib.sha256("\n".join((dag_id, run_id, task_id, query)).encode()).hexdigest()
+def request_token(dag_id: str, run_id: str, task_id: str, query: str, generation: int = 0) -> str:
+    """Athena ``ClientRequestToken`` for the ``generation``-th query of a task in a run: the same on every retry."""
+    parts = (dag_id, run_id, task_id, query) + ((str(generation),) if generation else ())
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()

@@ -113,24 +113,81 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
         StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute({})
 
 
+
+class FakeAthena:
+    """Athena's token semantics, which moto lacks: a known token returns its execution, whatever its state.
+
+    Queries end in the states queued in ``outcomes`` (default SUCCEEDED); a failed CTAS lists
+    the files it wrote in a data manifest, as Athena does.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, outcomes: list[str], written: list[str]) -> None:
+        from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+        self.outcomes, self.written = outcomes, written
+        self.by_token: dict[str, str] = {}
+        self.state: dict[str, str] = {}
+        for name in ("run_query", "poll_query_status", "check_query_status", "get_query_info", "get_state_change_reason"):
+            monkeypatch.setattr(AthenaHook, name, getattr(self, name))
+
+    def run_query(self, query: str, context: Any, config: Any, token: str, workgroup: str) -> str:
+        if token not in self.by_token:
+            query_id = f"q{len(self.by_token)}"
+            self.by_token[token] = query_id
+            self.state[query_id] = self.outcomes.pop(0) if self.outcomes else "SUCCEEDED"
+            if self.state[query_id] == "FAILED":
+                manifest = f"reviewflow/athena-results/tables/{query_id}-manifest.csv"
+                body = "\n".join(f"s3://{BUCKET}/{key}" for key in self.written)
+                s3 = boto3.client("s3", region_name=REGION)
+                s3.put_object(Bucket=BUCKET, Key=manifest, Body=body.encode())
+                for key in self.written:
+                    s3.put_object(Bucket=BUCKET, Key=key, Body=b"partial")
+        return self.by_token[token]
+
+    def poll_query_status(self, query_id: str, **kwargs: Any) -> str:
+        return self.state[query_id]
+
+    def check_query_status(self, query_id: str, use_cache: bool = False) -> str:
+        return self.state[query_id]
+
+    def get_query_info(self, query_id: str, use_cache: bool = False) -> dict[str, Any]:
+        manifest = f"s3://{BUCKET}/reviewflow/athena-results/tables/{query_id}-manifest.csv"
+        return {"QueryExecution": {"Statistics": {"DataManifestLocation": manifest}}}
+
+    def get_state_change_reason(self, query_id: str) -> str:
+        return "HIVE_CURSOR_ERROR: transient"
+
+
 def ctas_operator() -> Any:
     from reviewflow.operators.ingest import AthenaCtasOperator
 
     return AthenaCtasOperator(
-        task_id="athena_ctas_curated", query="CREATE TABLE reviews_db.reviews_curated_r AS SELECT 1",
+        task_id="athena_ctas_curated",
+        query="CREATE TABLE reviews_db.reviews_curated_r AS SELECT 1",
         table="reviews_curated_r",
-        database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0,
+        location=f"s3://{BUCKET}/reviewflow/curated/reviews/snapshot=r/",
+        database="reviews_db",
+        output_location=f"s3://{BUCKET}/athena-results",
+        sleep_time=0,
     )
 
 
-def ctas_context() -> dict[str, Any]:
+def ctas_context(try_number: int = 1) -> dict[str, Any]:
     class TI:
-        dag_id, task_id, run_id, try_number = "reviews_ingest", "athena_ctas_curated", "manual__r", 3
+        dag_id, task_id, run_id = "reviews_ingest", "athena_ctas_curated", "manual__r"
+
+        def __init__(self) -> None:
+            self.try_number = try_number
 
         def xcom_push(self, *args: Any, **kwargs: Any) -> None:
             pass
 
     return {"ti": TI(), "task_instance": TI()}
+
+
+def keys_under(prefix: str) -> list[str]:
+    listed = boto3.client("s3", region_name=REGION).list_objects_v2(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for o in listed.get("Contents", []))
 
 
 def test_ctas_runs_while_its_table_does_not_exist(aws) -> None:
@@ -143,6 +200,31 @@ def test_ctas_rerun_keeps_the_table_an_earlier_attempt_created(aws) -> None:
     glue.create_database(DatabaseInput={"Name": "reviews_db"})
     glue.create_table(DatabaseName="reviews_db", TableInput={"Name": "reviews_curated_r"})
 
-    assert ctas_operator().execute(ctas_context()) is None
+    assert ctas_operator().execute(ctas_context(try_number=3)) is None
     assert not [op for op, _ in aws if op == "StartQueryExecution"]
 
+
+def test_failed_ctas_is_cleaned_and_the_retry_runs_a_new_query(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    partial = ["reviewflow/curated/reviews/snapshot=r/product_category=Books/q0-part-0"]
+    athena = FakeAthena(monkeypatch, outcomes=["FAILED"], written=[*partial, "reviewflow/elsewhere/not-ours"])
+
+    with pytest.raises(AirflowException, match="FAILED"):
+        ctas_operator().execute(ctas_context(try_number=1))
+    assert keys_under("reviewflow/curated/") == []  # the failed query's files under its location are gone
+    assert keys_under("reviewflow/elsewhere/") == ["reviewflow/elsewhere/not-ours"]
+
+    assert ctas_operator().execute(ctas_context(try_number=2)) == "q1"
+    assert len(athena.by_token) == 2  # try 2 met the failed q0 under its token, then started one new query
+    assert ctas_operator().execute(ctas_context(try_number=3)) == "q1"  # a later try reattaches to q1
+    assert len(athena.by_token) == 2
+
+
+def test_retry_waits_for_a_running_query_instead_of_starting_another(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    athena = FakeAthena(monkeypatch, outcomes=["RUNNING"], written=[])
+    operator = ctas_operator()
+    operator.max_polling_attempts = 1
+    with pytest.raises(Exception, match="Max tries of poll status exceeded"):
+        operator.execute(ctas_context(try_number=2))
+    assert len(athena.by_token) == 1

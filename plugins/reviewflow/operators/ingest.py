@@ -12,8 +12,10 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.sdk import Asset, BaseOperator
+from airflow.sdk.exceptions import AirflowException
 
 from include.config import load_aws_settings, load_settings
 from include.ingestion.athena import athena_statement, request_token, run_objects
@@ -25,6 +27,7 @@ from reviewflow.hooks.storage import (
     join_uri,
     local_path,
     read_json,
+    split_s3,
     storage_for,
     update_run_summary,
     write_json,
@@ -125,38 +128,77 @@ class CurateReviewsLocalOperator(IngestStepOperator):
 class RunScopedAthenaOperator(AthenaOperator):
     """The provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
 
-    The token hashes DAG id, run id, task id and the rendered query, so a retry of the
-    task reconnects to the query it started instead of running it a second time.
+    The token hashes DAG id, run id, task id, the rendered query and a generation number,
+    so a retry reattaches to the query an earlier try started (running or finished) instead
+    of running it a second time. Athena answers a known token with its execution even when
+    that failed, so try ``n`` walks generations ``0 .. n-1``: a generation that ended FAILED
+    or CANCELLED has its partial output discarded and the next one starts a new query. A
+    query that is still running is always waited for, never run beside.
     """
 
     def execute(self, context: Any) -> str | None:
         ti = context["ti"]
-        self.client_request_token = request_token(ti.dag_id, ti.run_id, ti.task_id, self.query)
-        return super().execute(context)
+        generation = 0
+        while True:
+            self.client_request_token = request_token(ti.dag_id, ti.run_id, ti.task_id, self.query, generation)
+            self.query_execution_id = None
+            try:
+                return super().execute(context)
+            except AirflowException:
+                failed_id = self.query_execution_id
+                if not failed_id or self.hook.check_query_status(failed_id) not in AthenaHook.FAILURE_STATES:
+                    raise
+                self.discard_failed_output(failed_id)
+                if generation >= ti.try_number - 1:
+                    raise
+                self.log.warning("query %s (generation %d) failed earlier; starting generation %d", failed_id, generation, generation + 1)
+                generation += 1
+
+    def discard_failed_output(self, query_execution_id: str) -> None:
+        """Remove what the failed query ``query_execution_id`` wrote (nothing for statements without output)."""
 
 
 class AthenaCtasOperator(RunScopedAthenaOperator):
-    """A run-scoped CTAS that a rerun after it succeeded completes instead of failing.
+    """A run-scoped CTAS that every rerun of the task can complete.
 
-    Athena honours a ``client_request_token`` for 24 hours only; later, the same CTAS
-    would fail because its table exists. Athena registers a CTAS table only when the query
-    succeeds, and the table belongs to this run alone, so an existing table means this
-    task's work is done: it is kept and no query runs.
+    Athena registers a CTAS table only when the query succeeds, and table and location
+    belong to this run alone: an existing table means the task's work is done (also after
+    Athena's 24 h token window), so it is kept and no query runs. A failed CTAS may leave
+    files under its location, which a new CTAS refuses; they are deleted as listed in the
+    failed query's data manifest, and only under ``location``.
 
     :param table: the table the query creates, in ``database``. (templated)
+    :param location: its ``external_location``, an ``s3://`` prefix. (templated)
     """
 
-    template_fields: Sequence[str] = (*RunScopedAthenaOperator.template_fields, "table")
+    template_fields: Sequence[str] = (*RunScopedAthenaOperator.template_fields, "table", "location")
 
-    def __init__(self, *, table: str, **kwargs: Any) -> None:
+    def __init__(self, *, table: str, location: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.table = table
+        self.location = location
 
     def execute(self, context: Any) -> str | None:
         if self._table_exists():
             self.log.info("%s.%s exists: an earlier attempt of this run created it; keeping it", self.database, self.table)
             return None
         return super().execute(context)
+
+    def discard_failed_output(self, query_execution_id: str) -> None:
+        statistics = self.hook.get_query_info(query_execution_id)["QueryExecution"].get("Statistics", {})
+        manifest = statistics.get("DataManifestLocation")
+        if not manifest:
+            return
+        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+        manifest_bucket, manifest_key = split_s3(manifest)
+        if not s3.check_for_key(manifest_key, manifest_bucket):
+            return
+        listed = [line.strip().strip('"') for line in s3.read_key(manifest_key, manifest_bucket).splitlines()]
+        bucket, _ = split_s3(self.location)
+        keys = [split_s3(uri)[1] for uri in listed if uri.startswith(self.location)]
+        if keys:
+            self.log.warning("deleting %d files the failed query %s left under %s", len(keys), query_execution_id, self.location)
+            s3.delete_objects(bucket=bucket, keys=keys)
 
     def _table_exists(self) -> bool:
         glue = GlueCatalogHook(aws_conn_id=self.aws_conn_id)
