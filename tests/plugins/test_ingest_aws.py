@@ -130,7 +130,9 @@ class FakeAthena:
         for name in ("run_query", "poll_query_status", "check_query_status", "get_query_info", "get_state_change_reason"):
             monkeypatch.setattr(AthenaHook, name, getattr(self, name))
 
-    def run_query(self, query: str, context: Any, config: Any, token: str, workgroup: str) -> str:
+    def run_query(self, query: str, query_context: Any, result_configuration: Any, client_request_token: str,
+                  workgroup: str = "primary") -> str:
+        token = client_request_token
         if token not in self.by_token:
             query_id = f"q{len(self.by_token)}"
             self.by_token[token] = query_id
@@ -228,3 +230,18 @@ def test_retry_waits_for_a_running_query_instead_of_starting_another(aws, monkey
     with pytest.raises(Exception, match="Max tries of poll status exceeded"):
         operator.execute(ctas_context(try_number=2))
     assert len(athena.by_token) == 1
+
+
+def test_commit_queries_get_fresh_tokens_on_each_try(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
+
+    from include.config import load_aws_settings, load_settings
+    from reviewflow.operators.ingest import AthenaCommitOperator
+
+    athena = FakeAthena(monkeypatch, outcomes=["FAILED", "SUCCEEDED"], written=[])
+    operator = AthenaCommitOperator(task_id="ingest", staged={})
+    aws_settings = load_aws_settings(load_settings())
+    with pytest.raises(RuntimeError, match="ended FAILED"):
+        operator._run(AthenaHook(), ctas_context(try_number=1), "SELECT 1", aws_settings)
+    operator._run(AthenaHook(), ctas_context(try_number=2), "SELECT 1", aws_settings)
+    assert list(athena.state.values()) == ["FAILED", "SUCCEEDED"]

@@ -235,7 +235,11 @@ def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: 
 
 
 class AthenaCommitOperator(IngestStepOperator):
-    """``aws`` backend: count the run's rows by outcome, check them, then point ``reviews_curated`` at the snapshot."""
+    """``aws`` backend: count the run's rows by outcome, check them, then point ``reviews_curated`` at the snapshot.
+
+    Both queries are safe to repeat (a read and a ``CREATE OR REPLACE``), so each try uses
+    tokens of its own: a retry runs them again rather than meeting a failed execution.
+    """
 
     query_execution_id: str | None = None
 
@@ -262,7 +266,7 @@ class AthenaCommitOperator(IngestStepOperator):
             query=query,
             query_context={"Database": aws.athena_database},
             result_configuration={"OutputLocation": aws.athena_output_location},
-            client_request_token=request_token(ti.dag_id, ti.run_id, ti.task_id, query),
+            client_request_token=request_token(ti.dag_id, ti.run_id, ti.task_id, query, ti.try_number - 1),
             workgroup=aws.athena_workgroup,
         )
         state = hook.poll_query_status(self.query_execution_id)
