@@ -6,6 +6,7 @@ Works for every scheme the session can read: plain paths, ``file://``, ``s3://``
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -68,6 +69,11 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
         stream.close()
 
 
+def write_json(spark: SparkSession, uri: str, payload: Any) -> None:
+    """Write ``payload`` as indented, key-sorted JSON to ``uri`` (see :func:`write_bytes`)."""
+    write_bytes(spark, uri, json.dumps(payload, indent=2, sort_keys=True).encode("utf-8"))
+
+
 def list_names(spark: SparkSession, uri: str) -> list[str]:
     """Names of the entries directly inside the folder ``uri``."""
     path, fs = _path_and_fs(spark, uri)
@@ -81,14 +87,14 @@ def commit_dir(spark: SparkSession, staging: str, final: str, marker: str = "man
     :func:`include.atomic.replace_directory`. On S3 a rename is a copy, so readers must treat a folder
     without ``marker`` as unfinished; moving the marker last makes that rule sufficient everywhere.
     """
+    names = list_names(spark, staging)
+    if marker not in names:
+        raise FileNotFoundError(f"{staging}/{marker} is missing: refusing to commit an unfinished folder")
     parent, _, name = final.rstrip("/").rpartition("/")
     retired = f"{parent}/_retired-{name}-{uuid.uuid4().hex[:8]}"
     had_final = exists(spark, final)
     if had_final:
         rename(spark, final, retired)
-    names = list_names(spark, staging)
-    if marker not in names:
-        raise FileNotFoundError(f"{staging}/{marker} is missing: refusing to commit an unfinished folder")
     for entry in [n for n in names if n != marker] + [marker]:
         rename(spark, f"{staging}/{entry}", f"{final}/{entry}")
     delete(spark, staging)

@@ -176,13 +176,13 @@ def prepare_rows(frame: DataFrame, params: FeatureParams) -> DataFrame:
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
 
-    text_udf = pandas_udf(_review_texts, "string")
     rows = frame.select(
         "review_id",
         "product_category",
         label_column().alias("label"),
         split_column(F.col("review_id"), params.plan).alias("split"),
-        text_udf("review_headline", "review_body").alias("text"),
+        "review_headline",
+        "review_body",
         "helpful_votes",
         "total_votes",
         "review_date",
@@ -190,7 +190,9 @@ def prepare_rows(frame: DataFrame, params: FeatureParams) -> DataFrame:
     if params.balance == "downsample":
         replay = rows.where(F.col("split") == "replay")
         rows = downsample(rows.where(F.col("split") != "replay"), "label", "review_id", params.seed).unionByName(replay)
-    return rows.withColumn("review_length", F.length("text"))
+    # The text (a Python UDF) is built after balancing, only for the rows that are kept.
+    text = pandas_udf(_review_texts, "string")("review_headline", "review_body")
+    return rows.withColumn("text", text).drop("review_headline", "review_body").withColumn("review_length", F.length("text"))
 
 
 def _review_texts(headlines: pd.Series, bodies: pd.Series) -> pd.Series:
@@ -270,16 +272,16 @@ def build_features(spark: SparkSession, params: FeatureParams) -> dict[str, Any]
 
     snapshot, input_rows = read_snapshot(spark, params.snapshot_uri, params.categories)
     rows = prepare_rows(snapshot, params).persist(StorageLevel.MEMORY_AND_DISK)
-    counts = _split_counts(rows)
-    _check_counts(counts, params)
-    scaler = MinMaxScaler.fit(rows.where(F.col("split") == "train"))
-
-    features = rows.mapInArrow(partial(tokenize_batches, max_seq_length=params.max_seq_length, scaler=scaler), OUTPUT_DDL)
-    features = features.persist(StorageLevel.MEMORY_AND_DISK)
+    features = None
     output = params.output_uri.rstrip("/")
     parent, _, name = output.rpartition("/")
     staging = f"{parent}/_staging-{name}-{uuid.uuid4().hex}"
     try:
+        counts = _split_counts(rows)
+        _check_counts(counts, params)
+        scaler = MinMaxScaler.fit(rows.where(F.col("split") == "train"))
+        features = rows.mapInArrow(partial(tokenize_batches, max_seq_length=params.max_seq_length, scaler=scaler), OUTPUT_DDL)
+        features = features.persist(StorageLevel.MEMORY_AND_DISK)
         _write_splits(spark, features, staging)
         rows.unpersist()
         tokens = features.agg(
@@ -292,14 +294,16 @@ def build_features(spark: SparkSession, params: FeatureParams) -> dict[str, Any]
             from include.features.store import append_features
 
             manifest["feature_store"] = append_features(spark, features, params.feature_store_uri, params.run_key)
-        hadoop_fs.write_bytes(spark, f"{staging}/scaler.json", _json_bytes(scaler.to_json()))
-        hadoop_fs.write_bytes(spark, f"{staging}/manifest.json", _json_bytes(manifest))
+        hadoop_fs.write_json(spark, f"{staging}/scaler.json", scaler.to_json())
+        hadoop_fs.write_json(spark, f"{staging}/manifest.json", manifest)
         hadoop_fs.commit_dir(spark, staging, output)
     except BaseException:
         hadoop_fs.delete(spark, staging)
         raise
     finally:
-        features.unpersist()
+        rows.unpersist()  # a no-op when already released after the splits were written
+        if features is not None:
+            features.unpersist()
     log.info("features of run %s committed to %s: %s", params.run_key, output, {s: c["rows"] for s, c in counts.items()})
     return manifest
 
@@ -326,10 +330,6 @@ def _manifest(
         "truncated_rows": int(tokens["truncated"] or 0),
         "mean_token_count": round(float(tokens["mean_tokens"] or 0.0), 3),
     }
-
-
-def _json_bytes(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, indent=2, sort_keys=True).encode("utf-8")
 
 
 def parse_args(argv: list[str] | None = None) -> FeatureParams:

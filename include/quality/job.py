@@ -204,9 +204,9 @@ def run_gate_job(
         now=now or dt.datetime.now(dt.timezone.utc),
     )
     prefix = report_prefix.rstrip("/")
-    hadoop_fs.write_bytes(spark, f"{prefix}/report.json", json.dumps(report, indent=2, sort_keys=True).encode())
+    hadoop_fs.write_json(spark, f"{prefix}/report.json", report)
     hadoop_fs.write_bytes(spark, f"{prefix}/report.html", render_html(report).encode())
-    hadoop_fs.write_bytes(spark, f"{history_folder}/{snapshot}.json", json.dumps(record, indent=2, sort_keys=True).encode())
+    hadoop_fs.write_json(spark, f"{history_folder}/{snapshot}.json", record)
     counts = report["counts"]
     log.info(
         "quality of %s: %s (%d/%d passed, %d Error and %d Warning failures); report %s/report.html",
