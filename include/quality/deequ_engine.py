@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from include.quality.results import CheckResult
-from include.quality.suite import Constraint, Level, Suite, within
+from include.quality.suite import Constraint, Level, Suite
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -71,14 +71,10 @@ def deequ_loaded(spark: SparkSession) -> bool:
     return isinstance(spark._jvm.com.amazon.deequ.checks.Check, JavaClass)
 
 
-def _assertion(low: float | None, high: float | None) -> Callable[[float], bool]:
-    return lambda value: within(value, low, high)
-
-
 def add_constraint(check: Any, constraint: Constraint) -> Any:
     """Call the PyDeequ ``Check`` method that declares ``constraint`` on ``check``."""
     column = constraint.metric.columns[0] if constraint.metric.columns else None
-    assertion = _assertion(constraint.min_value, constraint.max_value)
+    assertion = constraint.holds
     hint = f"{constraint.name}, line {constraint.line}"
     name = constraint.check
     arguments = constraint.arguments

@@ -49,8 +49,8 @@ def _any_non_null(columns: tuple[str, ...]) -> Column:
 def row_value(metric: Metric) -> Column | None:
     """The small per-row value ``metric`` aggregates (a 0/1 flag, a number or a short key).
 
-    Projecting these before the uniqueness window keeps wide text columns (review bodies)
-    out of the shuffle: only the grouped key columns and these values move.
+    Aggregating these rather than the columns keeps the single pass narrow: wide text
+    columns (review bodies) are read once, reduced to a flag, and never carried further.
     """
     from pyspark.sql import functions as F
 
