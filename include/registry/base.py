@@ -81,6 +81,10 @@ class ModelRegistry(Protocol):
 
     def version_for_alias(self, alias: str) -> ModelVersion | None: ...
 
+    def champion(self) -> ModelVersion | None:
+        """The version the ``champion`` alias points at (``None`` before the first approval)."""
+        ...
+
     def set_approval(self, version: str, status: str, approved_by: str, comment: str) -> ModelVersion: ...
 
     def set_alias(self, alias: str, version: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, AssetAlias
 
 from reviewflow.notifiers import ReviewflowFailureNotifier
 
@@ -21,3 +21,7 @@ DEFAULT_ARGS: dict[str, Any] = {
 # Assets are named, not located: each event's ``extra`` carries the snapshot's URI, so the
 # same DAGs run against any data root (a laptop folder, a test's tmp dir, S3).
 CURATED_REVIEWS = Asset(name="reviewflow_curated_reviews")
+# The rollout DAG schedules on the approved model; record_approval emits it through the alias,
+# and only for a challenger.
+APPROVED_MODEL = Asset(name="reviewflow_approved_model")
+APPROVED_MODEL_EVENTS = AssetAlias(name="reviewflow_approved_model_events")

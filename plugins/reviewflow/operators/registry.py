@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerRegisterModelVersionOperator
 from airflow.providers.standard.operators.branch import BaseBranchOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, AssetAlias, BaseOperator, Param
+from airflow.sdk import BaseOperator, Param
 from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
@@ -52,6 +52,7 @@ from include.registry.approval import (
 )
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME, PENDING, REJECTED
 from include.registry.lineage import build_lineage, git_commit
+from reviewflow.dag_defaults import APPROVED_MODEL, APPROVED_MODEL_EVENTS
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import read_json, read_run_summary, run_summary_uri, storage_for, update_run_summary
 from reviewflow.runs import run_key
@@ -63,9 +64,6 @@ if TYPE_CHECKING:
     from include.registry.base import ModelRegistry, ModelVersion
 
 APPROVAL_MODES = ("auto", "manual")
-# The rollout DAG schedules on the asset; the alias lets record_approval emit it only for a challenger.
-APPROVED_MODEL = Asset(name="reviewflow_approved_model")
-APPROVED_MODEL_EVENTS = AssetAlias(name="reviewflow_approved_model_events")
 
 
 def _summary(settings: Settings, key: str, aws_conn_id: str) -> dict[str, Any]:
@@ -134,15 +132,13 @@ def _registration(context: Context, snapshot: str, curated_uri: str, aws_conn_id
     training = _section(summary, "training", settings, key, f"run the train task of run {key} first")
     evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
     metrics_file = read_json(storage_for(training["metrics_uri"], aws_conn_id), training["metrics_uri"])
-    ingest_uri = run_summary_uri(settings, snapshot)
-    ingest_storage = storage_for(ingest_uri, aws_conn_id)
     lineage = build_lineage(
         run_summary=summary,
         run_summary_uri=run_summary_uri(settings, key),
         snapshot=snapshot,
         curated_uri=curated_uri,
-        ingest_summary=read_json(ingest_storage, ingest_uri) if ingest_storage.exists(ingest_uri) else None,
-        ingest_summary_uri=ingest_uri,
+        ingest_summary=read_run_summary(settings, snapshot, aws_conn_id),
+        ingest_summary_uri=run_summary_uri(settings, snapshot),
         training_params=metrics_file.get("hyperparameters") or {},
         commit=git_commit(REPO_ROOT),
         dag_id=context["dag_run"].dag_id,
@@ -247,9 +243,8 @@ class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
         except ValueError as error:
             raise AirflowFailException(f"register of run {registration.key}: {error}") from error
         registry.ensure_group()  # with a proper description; the provider's own attempt then finds it
+        # The request (``extras``) overrides the provider's own InferenceSpecification and description.
         self.package_group_name = self.model_name
-        self.image_uri = registry.image_uri
-        self.model_url = registration.model_uri
         self.package_desc = request["ModelPackageDescription"]
         self.extras = request
         arn = super().execute(context)
@@ -305,7 +300,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         mode = _check_mode(self.approval_mode)
         settings, key, summary, registry, version = self.run_version(context)
         evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
-        champion = registry.version_for_alias(CHAMPION)
+        champion = registry.champion()
         if champion is not None and champion.version != version.version and not evaluation.get("champion"):
             raise AirflowFailException(
                 f"the registry's champion is version {champion.version} but evaluate scored no champion: "
@@ -442,7 +437,7 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
                 f"{version.name} version {version.version} is {version.status} "
                 f"(by {version.approved_by or 'nobody'}: {version.approval_comment or 'no comment'}): not recording it"
             )
-        champion = registry.version_for_alias(CHAMPION)
+        champion = registry.champion()
         if champion is None or champion.version == version.version:
             registry.set_alias(CHAMPION, version.version)
             role = CHAMPION
