@@ -238,8 +238,9 @@ class SageMakerModelRegistry:
 
     def version_of(self, arn: str) -> ModelVersion:
         """The version with model package ARN ``arn``."""
-        described = self.client.describe_model_package(ModelPackageName=arn)
-        return self._to_version(described, self._alias_holders(self._descriptions()))
+        descriptions = self._descriptions()
+        [described] = [d for d in descriptions if d["ModelPackageArn"] == arn]
+        return self._to_version(described, self._alias_holders(descriptions))
 
     def get_version(self, version: str) -> ModelVersion:
         """:raises KeyError: if the group has no such version."""
