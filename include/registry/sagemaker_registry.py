@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from include.registry.base import CHAMPION, DEFAULT_MODEL_NAME, PENDING, ModelVersion, check_alias, check_status
+from include.training.jobs import huggingface_image_uri
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -63,17 +64,9 @@ DEFAULT_INFERENCE_INSTANCE_TYPE = "ml.m5.xlarge"
 
 @functools.cache
 def huggingface_inference_image_uri(region: str, instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE) -> str:
-    """The Hugging Face PyTorch inference image URI, from the SDK's static table (``sagemaker.core.image_uris``, no network)."""
-    from sagemaker.core import image_uris
-
-    return image_uris.retrieve(
-        "huggingface",
-        region=region,
-        version=HF_INFERENCE_TRANSFORMERS_VERSION,
-        base_framework_version=HF_INFERENCE_PYTORCH_VERSION,
-        py_version=HF_INFERENCE_PY_VERSION,
-        instance_type=instance_type,
-        image_scope="inference",
+    """The inference image this project pins (see ``HF_INFERENCE_*``)."""
+    return huggingface_image_uri(
+        region, instance_type, "inference", HF_INFERENCE_TRANSFORMERS_VERSION, HF_INFERENCE_PYTORCH_VERSION, HF_INFERENCE_PY_VERSION
     )
 
 

@@ -8,16 +8,13 @@ from typing import Any
 COMPARED = ("accuracy", "macro_f1")
 
 
-def score_model(model_dir: Path, test_dir: Path, batch_size: int = 128, num_threads: int = 0) -> dict[str, Any]:
+def score_model(model_dir: Path, test_dir: Path, batch_size: int = 128) -> dict[str, Any]:
     """Metrics of the saved model in ``model_dir`` on the Parquet test split in ``test_dir``."""
-    import torch
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
     from include.training.train import evaluate, read_split
 
-    if num_threads:
-        torch.set_num_threads(num_threads)
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir), local_files_only=True)
@@ -43,9 +40,9 @@ def compare(challenger: dict[str, Any], champion: dict[str, Any] | None) -> dict
 
 
 def evaluate_models(
-    challenger_dir: Path, test_dir: Path, champion_dir: Path | None, batch_size: int = 128, num_threads: int = 0
+    challenger_dir: Path, test_dir: Path, champion_dir: Path | None, batch_size: int = 128
 ) -> dict[str, Any]:
     """Score both models on ``test_dir`` and return :func:`compare` of their metrics."""
-    challenger = score_model(challenger_dir, test_dir, batch_size, num_threads)
-    champion = score_model(champion_dir, test_dir, batch_size, num_threads) if champion_dir else None
+    challenger = score_model(challenger_dir, test_dir, batch_size)
+    champion = score_model(champion_dir, test_dir, batch_size) if champion_dir else None
     return compare(challenger, champion)

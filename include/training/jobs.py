@@ -1,7 +1,7 @@
 """How a training job is described: train.py arguments, the local ``SM_*`` layout, the SageMaker config.
 
 Plain functions without Airflow; the training operators in ``plugins/reviewflow/operators/training.py``
-call them.  The ``sagemaker`` SDK is imported only inside :func:`huggingface_training_image_uri`.
+call them.  The ``sagemaker`` SDK is imported only inside :func:`huggingface_image_uri`.
 """
 
 from __future__ import annotations
@@ -127,14 +127,10 @@ def source_tarball() -> bytes:
     return buffer.getvalue()
 
 
-def huggingface_training_image_uri(
-    region: str,
-    instance_type: str,
-    transformers_version: str = HF_TRANSFORMERS_VERSION,
-    pytorch_version: str = HF_PYTORCH_VERSION,
-    py_version: str = HF_PY_VERSION,
+def huggingface_image_uri(
+    region: str, instance_type: str, scope: str, transformers_version: str, pytorch_version: str, py_version: str
 ) -> str:
-    """The Hugging Face PyTorch training image URI, from the SDK's table (``sagemaker.core.image_uris``)."""
+    """A Hugging Face PyTorch ``scope`` (training / inference) image URI, from the SDK's static table (``sagemaker.core.image_uris``, no network)."""
     from sagemaker.core import image_uris
 
     return image_uris.retrieve(
@@ -144,8 +140,13 @@ def huggingface_training_image_uri(
         base_framework_version=pytorch_version,
         py_version=py_version,
         instance_type=instance_type,
-        image_scope="training",
+        image_scope=scope,
     )
+
+
+def huggingface_training_image_uri(region: str, instance_type: str) -> str:
+    """The training image this project pins (see ``HF_*_VERSION``)."""
+    return huggingface_image_uri(region, instance_type, "training", HF_TRANSFORMERS_VERSION, HF_PYTORCH_VERSION, HF_PY_VERSION)
 
 
 @dataclass(frozen=True)

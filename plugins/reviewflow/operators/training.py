@@ -11,6 +11,7 @@ aws path inherit the provider's create/wait/log/defer logic unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -260,10 +261,13 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
             if self.deferrable and self.wait_for_completion:
                 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
+                # As the provider's own execute defers (same region, TLS and botocore settings, timeout).
                 self.defer(
+                    timeout=dt.timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else self.execution_timeout,
                     trigger=SageMakerTrigger(
                         job_name=name, job_type="Training", waiter_delay=self.check_interval,
                         waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id,
+                        region_name=self.region_name, verify=self.verify, botocore_config=self.botocore_config,
                     ),
                     method_name="execute_complete",
                 )
