@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from include.config import REPO_ROOT
-from reviewflow.hooks.storage import join_uri, storage_for
+from reviewflow.hooks.storage import join_uri, read_json, storage_for
 
 PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
 PROCESSING_JARS_DIR = "/opt/ml/processing/input/jars"
@@ -98,6 +98,35 @@ def emr_job_trigger(
         cancel_on_kill=True,
     )
     return trigger, timedelta(seconds=waiter_delay * waiter_max_attempts)
+
+
+def job_output(job: str, event: dict[str, Any] | None, uri: str, aws_conn_id: str) -> dict[str, Any]:
+    """The JSON ``uri`` a deferred Spark ``job`` wrote, once its trigger reported success.
+
+    :raises RuntimeError: naming the job, when it did not succeed or wrote nothing at ``uri``.
+    """
+    if not event or event.get("status") != "success":
+        raise RuntimeError(f"{job} did not succeed: {event}")
+    storage = storage_for(uri, aws_conn_id)
+    if not storage.exists(uri):
+        raise RuntimeError(f"{job} succeeded but {uri} is missing")
+    return read_json(storage, uri)
+
+
+def cancel_spark_work(aws_conn_id: str, job_id: str | None, application_id: str | None) -> None:
+    """Stop a task's Spark work: its EMR Serverless run, its Processing job, or the local session's jobs."""
+    if job_id:
+        hook = SparkJobHook(aws_conn_id=aws_conn_id)
+        if application_id:
+            hook.cancel_emr_job(application_id, job_id)
+        else:
+            hook.stop_processing_job(job_id)
+        return
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is not None:
+        session.sparkContext.cancelAllJobs()
 
 
 def to_s3a(uri: str) -> str:

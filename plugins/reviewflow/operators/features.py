@@ -20,17 +20,14 @@ from include.config import (
 )
 from reviewflow.hooks.processing import (
     SparkJobHook,
+    cancel_spark_work,
     code_bundle,
     emr_job_trigger,
+    job_output,
     run_job_name,
     stage_code,
 )
-from reviewflow.hooks.storage import (
-    join_uri,
-    read_json,
-    storage_for,
-    update_run_summary,
-)
+from reviewflow.hooks.storage import join_uri, update_run_summary
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -187,15 +184,11 @@ class BuildFeaturesOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the EMR Serverless trigger; everything needed is recomputed from the run, not kwargs."""
-        if not event or event.get("status") != "success":
-            raise RuntimeError(f"EMR Serverless feature job did not succeed: {event}")
         settings = load_settings()
         key = run_key(context)
         manifest_uri = join_uri(settings.data_root, "features", key, "manifest.json")
-        storage = storage_for(manifest_uri, load_aws_settings(settings).aws_conn_id)
-        if not storage.exists(manifest_uri):
-            raise RuntimeError(f"EMR Serverless job succeeded but {manifest_uri} is missing")
-        return self._finish(settings, key, read_json(storage, manifest_uri))
+        manifest = job_output("EMR Serverless feature job", event, manifest_uri, load_aws_settings(settings).aws_conn_id)
+        return self._finish(settings, key, manifest)
 
     def _finish(self, settings: Settings, key: str, manifest: dict[str, Any]) -> dict[str, Any]:
         features_uri = join_uri(settings.data_root, "features", key)
@@ -212,15 +205,7 @@ class BuildFeaturesOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Cancel the running Spark work: the local session's jobs, or the EMR Serverless job run."""
-        if self.job_id and self.application_id:
-            hook = SparkJobHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id)
-            hook.cancel_emr_job(self.application_id, self.job_id)
-            return
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            session.sparkContext.cancelAllJobs()
+        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
 
 
 def _local_session() -> Any:

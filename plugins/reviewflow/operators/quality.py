@@ -21,13 +21,15 @@ from reviewflow.hooks.processing import (
     SPARK_CONTAINER_VERSION,
     SparkJobHook,
     StagedCode,
+    cancel_spark_work,
     code_bundle,
     emr_job_trigger,
+    job_output,
     run_job_name,
     stage_code,
     to_s3a,
 )
-from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.hooks.storage import join_uri, storage_for, update_run_summary
 from reviewflow.notifiers import send_alert
 from reviewflow.runs import run_key
 
@@ -234,15 +236,11 @@ class DataQualityGateOperator(BaseOperator):
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
         """Resume after the job's trigger; the report location is recomputed from the run."""
-        if not event or event.get("status") != "success":
-            raise RuntimeError(f"the quality job did not succeed: {event}")
         settings = load_settings()
         key = run_key(context)
         uri = join_uri(report_prefix(settings, key), "report.json")
-        storage = storage_for(uri, load_aws_settings(settings).aws_conn_id)
-        if not storage.exists(uri):
-            raise RuntimeError(f"the quality job succeeded but wrote no report at {uri}")
-        return self._finish(context, settings, key, read_json(storage, uri))
+        report = job_output("the quality job", event, uri, load_aws_settings(settings).aws_conn_id)
+        return self._finish(context, settings, key, report)
 
     def _finish(self, context: Any, settings: Settings, key: str, report: dict[str, Any]) -> dict[str, Any]:
         """Log and summarise the report, page on warnings, fail on errors."""
@@ -286,18 +284,7 @@ class DataQualityGateOperator(BaseOperator):
 
     def on_kill(self) -> None:
         """Stop the AWS job of this try, or the local session's Spark jobs."""
-        if self.job_id:
-            hook = SparkJobHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id)
-            if self.application_id:
-                hook.cancel_emr_job(self.application_id, self.job_id)
-            else:
-                hook.stop_processing_job(self.job_id)
-            return
-        from pyspark.sql import SparkSession
-
-        session = SparkSession.getActiveSession()
-        if session is not None:
-            session.sparkContext.cancelAllJobs()
+        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
 
 
 def _describe(results: list[dict[str, Any]]) -> str:
