@@ -17,11 +17,12 @@ from include.ingestion.sql import classified_relation, duckdb_raw_relation, quot
 
 log = logging.getLogger(__name__)
 
-# Why DuckDB's reader could not turn a line into a row, by its error type.
+# Why DuckDB's reader could not turn a line into a row, by its error type (SQL over reject_errors ``e``).
+WRONG_COLUMN_COUNT = "'row: expected 15 tab-separated columns, found ' || CAST(len(string_split(e.csv_line, chr(9))) AS VARCHAR)"
 READER_REJECT_REASONS = {
     "INVALID ENCODING": "'row: invalid UTF-8'",
-    "MISSING COLUMNS": "'row: expected 15 tab-separated columns, found ' || CAST(len(string_split(e.csv_line, chr(9))) AS VARCHAR)",
-    "TOO MANY COLUMNS": "'row: expected 15 tab-separated columns, found ' || CAST(len(string_split(e.csv_line, chr(9))) AS VARCHAR)",
+    "MISSING COLUMNS": WRONG_COLUMN_COUNT,
+    "TOO MANY COLUMNS": WRONG_COLUMN_COUNT,
     "LINE SIZE OVER MAXIMUM": "'row: line longer than 4 MiB'",
 }
 

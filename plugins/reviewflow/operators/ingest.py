@@ -146,7 +146,8 @@ class RunScopedAthenaOperator(AthenaOperator):
                 return super().execute(context)
             except AirflowException:
                 failed_id = self.query_execution_id
-                if not failed_id or self.hook.check_query_status(failed_id) not in AthenaHook.FAILURE_STATES:
+                # Cached for discard_failed_output, which reads the same (then finished) execution.
+                if not failed_id or self.hook.check_query_status(failed_id, use_cache=True) not in AthenaHook.FAILURE_STATES:
                     raise
                 self.discard_failed_output(failed_id)
                 if generation >= ti.try_number - 1:
@@ -185,7 +186,7 @@ class AthenaCtasOperator(RunScopedAthenaOperator):
         return super().execute(context)
 
     def discard_failed_output(self, query_execution_id: str) -> None:
-        statistics = self.hook.get_query_info(query_execution_id)["QueryExecution"].get("Statistics", {})
+        statistics = self.hook.get_query_info(query_execution_id, use_cache=True)["QueryExecution"].get("Statistics", {})
         manifest = statistics.get("DataManifestLocation")
         if not manifest:
             return
