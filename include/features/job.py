@@ -49,23 +49,21 @@ SNAPSHOT_COLUMNS: tuple[str, ...] = (
     "review_body",
     "review_date",
 )
-OUTPUT_COLUMNS: tuple[str, ...] = (
-    "review_id",
-    "product_category",
-    "label",
-    "text",
-    "input_ids",
-    "attention_mask",
-    "token_count",
-    "helpful_votes_scaled",
-    "total_votes_scaled",
-    "review_length_scaled",
+# The split files' columns and Spark types; the tokenizer step also carries split and review_date.
+OUTPUT_SCHEMA: tuple[tuple[str, str], ...] = (
+    ("review_id", "string"),
+    ("product_category", "string"),
+    ("label", "int"),
+    ("text", "string"),
+    ("input_ids", "array<int>"),
+    ("attention_mask", "array<tinyint>"),
+    ("token_count", "int"),
+    ("helpful_votes_scaled", "double"),
+    ("total_votes_scaled", "double"),
+    ("review_length_scaled", "double"),
 )
-OUTPUT_DDL = (
-    "review_id string, product_category string, label int, text string, input_ids array<int>, "
-    "attention_mask array<tinyint>, token_count int, helpful_votes_scaled double, total_votes_scaled double, "
-    "review_length_scaled double, split string, review_date date"
-)
+OUTPUT_COLUMNS: tuple[str, ...] = tuple(name for name, _ in OUTPUT_SCHEMA)
+OUTPUT_DDL = ", ".join(f"{name} {kind}" for name, kind in (*OUTPUT_SCHEMA, ("split", "string"), ("review_date", "date")))
 MAX_BERT_LENGTH = 512
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
+from reviewflow.runs import run_key_of
 
 # A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
 TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
@@ -80,8 +81,7 @@ def states(dag_run) -> dict[str, str]:
 
 
 def run_summary(data_root: Path, dag_run) -> dict:
-    key = dag_run.run_id.replace(":", "-").replace("+", "-")
-    return json.loads(next(p for p in (data_root / "reports").glob("*/summary.json") if p.parent.name == key).read_text())
+    return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
 
 
 def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path) -> None:
