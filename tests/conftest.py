@@ -1,11 +1,14 @@
-"""Shared fixtures: one local SparkSession per test session (it takes ~10 s to start)."""
+"""Shared fixtures: one local SparkSession per test session (it takes ~10 s to start); AWS call logs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+
+AwsCalls = list[tuple[str, dict[str, Any]]]
 
 # py4j logs at INFO from __del__ while the interpreter shuts down, after pytest closed the
 # log handlers ("--- Logging error ---"); its INFO lines carry nothing a test needs.
@@ -19,3 +22,23 @@ def spark() -> Iterator[object]:
     session = local_spark_session("reviewflow-tests")
     yield session
     session.stop()
+
+
+def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    """Log every botocore API call (operation name, parameters) made while ``monkeypatch`` is active."""
+    import botocore.client
+
+    calls: AwsCalls = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((operation, params))
+        return original(client, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return calls
+
+
+def made(calls: AwsCalls, operation: str) -> list[dict[str, Any]]:
+    """The parameters of each ``operation`` call in ``calls``."""
+    return [params for name, params in calls if name == operation]

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
+
+from tests.conftest import record_aws_calls
 
 BUCKET = "reviewflow-test"
 REGION = "us-east-1"
@@ -32,14 +33,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[
         "AIRFLOW_VAR_REVIEWFLOW_PROCESSING_INSTANCE_TYPE": "ml.m5.2xlarge",
     }.items():
         monkeypatch.setenv(key, value)
-    calls: list[tuple[str, dict[str, Any]]] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        calls.append((operation, params))
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    calls = record_aws_calls(monkeypatch)
     with mock_aws():
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
         yield calls

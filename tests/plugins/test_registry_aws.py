@@ -16,6 +16,7 @@ from include.registry.sagemaker_registry import SageMakerModelRegistry
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import registry as ops
+from tests.conftest import made
 from tests.plugins.conftest import BUCKET, REGION
 from tests.plugins.test_registry_operators import SNAPSHOT, _answer, _ask, _metrics, gate, record, register
 
@@ -66,10 +67,6 @@ def registry() -> SageMakerModelRegistry:
     found = registry_for(load_settings(), MODEL)
     assert isinstance(found, SageMakerModelRegistry)
     return found
-
-
-def made(calls: Calls, operation: str) -> list[dict[str, Any]]:
-    return [params for name, params in calls if name == operation]
 
 
 def test_register_uses_the_provider_operator_once_per_run(ingested: Calls) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-import botocore.client
 import pytest
 from moto import mock_aws
 
@@ -21,6 +20,7 @@ from include.registry.sagemaker_registry import (
     encode_metadata,
     huggingface_inference_image_uri,
 )
+from tests.conftest import made, record_aws_calls
 
 REGION = "us-east-1"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/huggingface-pytorch-inference:test"
@@ -42,14 +42,7 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str,
     """moto, credentials for it, and a log of every SageMaker API call."""
     for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}.items():
         monkeypatch.setenv(name, value)
-    log: list[tuple[str, dict[str, Any]]] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        log.append((operation, params))
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    log = record_aws_calls(monkeypatch)
     with mock_aws():
         yield log
 
@@ -57,10 +50,6 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, dict[str,
 @pytest.fixture
 def registry(calls: list[tuple[str, dict[str, Any]]]) -> SageMakerModelRegistry:
     return SageMakerModelRegistry(boto3.client("sagemaker", region_name=REGION), "reviews-model", image_uri=IMAGE)
-
-
-def made(calls: list[tuple[str, dict[str, Any]]], operation: str) -> list[dict[str, Any]]:
-    return [params for name, params in calls if name == operation]
 
 
 def register(registry: SageMakerModelRegistry, key: str) -> Any:
