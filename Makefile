@@ -10,6 +10,7 @@ AIRFLOW_DB := $(CURDIR)/.airflow/airflow.db
 SAMPLE := $(CURDIR)/.data/samples/amazon_reviews_sample.tsv.gz
 SAMPLE_ROWS ?= 20000
 SOURCE ?=
+TESTS ?= tests
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
@@ -28,7 +29,7 @@ WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest), SAMPLE_ROWS=$(SAMPLE_ROWS)"
+	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest), SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test)"
 
 install: $(INSTALLED) $(AIRFLOW_DB) ## Create or refresh .venv from requirements.lock and migrate the Airflow DB
 
@@ -60,8 +61,8 @@ ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through A
 		|| (tail -n 60 $(AIRFLOW_HOME)/run-ingest.log; python scripts/show_summary.py; exit 1)
 	@python scripts/show_summary.py
 
-test: install ## Run the test suite
-	@$(WITH_JAVA) python -m pytest tests -q -p no:cacheprovider
+test: install ## Run the test suite (TESTS=tests/<path> for a part of it)
+	@$(WITH_JAVA) python -m pytest $(TESTS) -q -p no:cacheprovider
 
 airflow: install ## Start Airflow on http://localhost:8080 and the MLflow registry UI on http://127.0.0.1:5000
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
