@@ -11,6 +11,7 @@ SAMPLE := $(CURDIR)/.data/samples/amazon_reviews_sample.tsv.gz
 SAMPLE_ROWS ?= 20000
 SOURCE ?=
 TESTS ?= tests
+ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
 
 export AIRFLOW_HOME := $(CURDIR)/.airflow
@@ -25,11 +26,12 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 
-.PHONY: help install run ingest sample test airflow bench lock clean
+.PHONY: help install run ingest sample test airflow bench simulate lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest), SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test)"
+	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest), SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test),"
+	@echo "             ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 
 install: $(INSTALLED) $(AIRFLOW_DB) ## Create or refresh .venv from requirements.lock and migrate the Airflow DB
 
@@ -69,6 +71,9 @@ airflow: install ## Start Airflow on http://localhost:8080 and the MLflow regist
 
 bench: install ## Run the benchmarks; results land in benchmarks/results/*.json
 	@$(WITH_JAVA) for script in benchmarks/*.py; do echo "== $$script"; python $$script || exit 1; done
+
+simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
+	@python -m include.rollout.simulate $(ARGS)
 
 lock: ## Re-resolve requirements.txt into requirements.lock (in a scratch venv)
 	rm -rf $(CURDIR)/.lock-venv && $(PYTHON) -m venv $(CURDIR)/.lock-venv
