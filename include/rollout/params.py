@@ -37,7 +37,7 @@ class PolicyParams:
 
     policy: str = THOMPSON
     top_two_beta: float = 0.5
-    min_weight: float = 0.05
+    min_weight: float = 0.1
     min_rewarded_per_arm: int = 300
     p_best_threshold: float = 0.95
     expected_loss_threshold: float = 0.002

@@ -32,19 +32,21 @@ def write_plots(figures: RolloutSeries, directory: Path) -> list[Path]:
     axes.legend(loc="upper left", fontsize="small")
     save(figure, "weights.png")
 
-    figure = Figure(figsize=(7, 4))
-    axes = figure.subplots()
-    axes.plot(figures.requests, figures.cumulative_reward, label="bandit (rewards recorded)")
-    axes.plot(figures.requests, figures.split_reward, "--", label="50/50 split (expected)")
-    axes.set(xlabel="requests served", ylabel="cumulative reward", title="Cumulative reward")
-    axes.legend(loc="upper left", fontsize="small")
-    save(figure, "reward.png")
+    def compare(name: str, bandit: list[float], bandit_label: str, split: list[float], split_label: str, what: str, title: str) -> None:
+        figure = Figure(figsize=(7, 4))
+        axes = figure.subplots()
+        axes.plot(figures.requests, bandit, label=bandit_label)
+        axes.plot(figures.requests, split, "--", label=split_label)
+        axes.set(xlabel="requests served", ylabel=what, title=title)
+        axes.legend(loc="upper left", fontsize="small")
+        save(figure, name)
 
-    figure = Figure(figsize=(7, 4))
-    axes = figure.subplots()
-    axes.plot(figures.requests, figures.cumulative_regret, label="bandit")
-    axes.plot(figures.requests, figures.split_regret, "--", label="50/50 split")
-    axes.set(xlabel="requests served", ylabel="cumulative regret", title=f"Cumulative regret (rates: {figures.rates_source})")
-    axes.legend(loc="upper left", fontsize="small")
-    save(figure, "regret.png")
+    compare(
+        "reward.png", figures.cumulative_reward, "bandit (rewards recorded)", figures.split_reward,
+        "50/50 split (expected)", "cumulative reward", "Cumulative reward",
+    )
+    compare(
+        "regret.png", figures.cumulative_regret, "bandit", figures.split_regret, "50/50 split",
+        "cumulative regret", f"Cumulative regret (rates: {figures.rates_source})",
+    )
     return written

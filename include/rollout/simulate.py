@@ -19,6 +19,8 @@ Figures (regret is pseudo-regret, see :mod:`include.rollout.accounting`):
 * ``median_decision_requests``: requests served when the run decided (the horizon if only the
   budget end decided); ``rollback_rate``: runs ended by the guardrail.
 * ``lai_robbins_bound``: Lai and Robbins' asymptotic regret lower bound for these arms at this horizon.
+* ``regret_before_decision_mean`` / ``regret_after_decision_mean``: the regret split at the decision
+  (exploration, and wrong winners serving the rest of the horizon).
 
 ``--add-arm-at N:P`` adds an arm of rate P to the runs still undecided when request N is reached (at
 the first round boundary from N), with a fresh prior at the minimum weight; the 50/50 baseline
@@ -164,7 +166,8 @@ def simulate(scenario: Scenario, params: PolicyParams) -> dict[str, Any]:
     # After the decision the rest of the horizon goes to the chosen arm.
     best_present = np.where(joined, rates, -np.inf).max(axis=1)
     chosen = rates[winner]
-    regret = pseudo_regret(served_log, rates, present_log).sum(axis=1) + (horizon - decided_at) * (best_present - chosen)
+    exploring = pseudo_regret(served_log, rates, present_log).sum(axis=1)
+    regret = exploring + (horizon - decided_at) * (best_present - chosen)
     grid = np.arange(0, horizon, size)
     baseline_present = np.ones((grid.size, arms), dtype=bool)
     if new_arm is not None:
@@ -182,6 +185,8 @@ def simulate(scenario: Scenario, params: PolicyParams) -> dict[str, Any]:
         "lai_robbins_bound": round(lai_robbins_bound(rates, horizon), 3),
         "policy": params.policy,
         "regret_p90": round(float(np.percentile(regret, 90)), 3),
+        "regret_before_decision_mean": round(float(exploring.mean()), 3),
+        "regret_after_decision_mean": round(regret_mean - float(exploring.mean()), 3),
         "regret_stderr": round(float(regret.std(ddof=1) / np.sqrt(runs)), 3) if runs > 1 else None,
         "decision_requests_mean": round(float(decided_at.mean()), 1),
         "decision_requests_p90": round(float(np.percentile(decided_at, 90)), 1),

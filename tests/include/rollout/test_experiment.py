@@ -23,7 +23,8 @@ from .conftest import START, advance, feedback, rewarded_round
 
 
 def experiment(*challengers: str, **params: object) -> ExperimentState:
-    return create_experiment("v1", list(challengers or ["v2"]), PolicyParams(**params), seed=11, now=START)
+    """v1 against ``challengers`` (v2 by default), at a 5 % floor unless ``params`` say otherwise."""
+    return create_experiment("v1", list(challengers or ["v2"]), PolicyParams(**{"min_weight": 0.05, **params}), seed=11, now=START)
 
 
 def test_a_new_experiment_starts_the_challengers_at_the_minimum_weight() -> None:
