@@ -108,7 +108,7 @@ def step(state: ExperimentState, feedback: Feedback, now: datetime) -> tuple[Exp
             f"feedback starts after cursor {feedback.since!r} but the state has consumed up to {state.cursor!r}"
         )
     served, successes, failures = _counts(state, feedback)
-    if feedback.since == feedback.until and any(served.values() or successes.values() or failures.values()):
+    if feedback.since == feedback.until and any(count for counts in (served, successes, failures) for count in counts.values()):
         raise ValueError(f"feedback with counts must move the cursor (since == until == {feedback.until!r})")
 
     index = len(state.rounds)
@@ -127,8 +127,8 @@ def step(state: ExperimentState, feedback: Feedback, now: datetime) -> tuple[Exp
     alpha, beta = posterior_parameters(
         np.array([[arm.successes for arm in arms]]),
         np.array([[arm.failures for arm in arms]]),
-        state.params.prior_alpha,
-        state.params.prior_beta,
+        np.array([[arm.prior_alpha for arm in arms]]),
+        np.array([[arm.prior_beta for arm in arms]]),
     )
     evaluation = evaluate(
         alpha,

@@ -13,9 +13,9 @@ CHAMPION = 0
 
 
 def posterior_parameters(
-    successes: np.ndarray, failures: np.ndarray, prior_alpha: float, prior_beta: float
+    successes: np.ndarray, failures: np.ndarray, prior_alpha: float | np.ndarray, prior_beta: float | np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Beta posterior ``(alpha, beta)`` of each arm after its observed rewards."""
+    """Beta posterior ``(alpha, beta)`` of each arm after its observed rewards (priors: one for all, or per arm)."""
     return prior_alpha + successes, prior_beta + failures
 
 

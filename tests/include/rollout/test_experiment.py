@@ -204,8 +204,9 @@ def test_an_empty_delta_makes_a_new_round_each_time() -> None:
     once, _ = step(state, empty, START)
     twice, _ = step(once, empty, START)
     assert len(twice.rounds) == 3 and twice.arms == state.arms
-    with pytest.raises(ValueError, match="must move the cursor"):
-        step(state, Feedback(since=state.cursor, until=state.cursor, served={"v1": 1}), START)
+    for counts in ({"served": {"v1": 1}}, {"failures": {"v2": 1}}):
+        with pytest.raises(ValueError, match="must move the cursor"):
+            step(state, Feedback(since=state.cursor, until=state.cursor, **counts), START)
 
 
 @pytest.mark.parametrize(
