@@ -46,7 +46,7 @@ class PolicyParams:
     budget_requests: int | None = None
     budget_hours: float | None = None
     draws: int = 10_000
-    srm_p_value: float = 0.001
+    srm_p_value: float = 0.0001
     prior_alpha: float = 1.0
     prior_beta: float = 1.0
 
