@@ -2,9 +2,11 @@
 
 Writes gzip TSV with the dataset's 15 columns, one row at a time, so 10 rows
 and 5 million rows take the same memory.  Star ratings are skewed like the
-real data and the text follows the rating with the hard cases real reviews
-have (negation, contrast, sarcasm, mixed 3-star reviews) plus a small share
-of mislabelled rows, so no bag-of-words model can be perfect on it.
+real data. The text follows the rating only through how its words combine
+(negated and affirmed judgements, mixed 3-star reviews; see ``FRAMES``), the
+headline is drawn independently of the rating, and a small share of rows is
+mislabelled: no single token gives the label away, so a bag-of-words model
+stays far below a model that reads the sentences.
 
 Run as ``python -m include.sample_data OUT.tsv.gz --rows N [--bad-rows K]``.
 """
@@ -44,59 +46,37 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 BRANDS = ("Acme", "Northwind", "Zentrix", "Bluebird", "Oakline", "Kappa", "Veloce", "Lumo")
 
-# Plain cases: the words carry the sentiment directly.
-POSITIVE = (
-    "Love this {p}, works perfectly.",
-    "Excellent {p}, great quality for the price.",
-    "Best {p} I have owned, highly recommend it.",
-    "Arrived fast and the {p} is fantastic.",
-    "Really happy with this {p}. Five stars.",
-    "Great value, my family enjoys the {p} every day.",
+# Every review is two judgements of aspects of the product. A judgement's sentiment is its word's,
+# flipped when its frame negates it; frames, negations and words are drawn independently of the
+# sentiment, and no negation stands next to the word, so no single token (nor pair of neighbouring
+# tokens) tells the label: positive = both judgements positive, negative = both negative, neutral
+# (3 stars) = one of each. A model has to read how the words combine; a bag of words cannot.
+ASPECTS = (
+    "the {p}", "the build quality", "the price", "the battery life", "the manual",
+    "the packaging", "the design", "the customer service", "the size", "the material",
 )
-NEGATIVE = (
-    "Terrible {p}, broke after two days.",
-    "Waste of money. The {p} stopped working.",
-    "Awful quality, the {p} fell apart.",
-    "Very disappointed, returning the {p}.",
-    "Cheap junk, do not buy this {p}.",
-    "The {p} arrived damaged and support was useless.",
+GOOD_WORDS = ("good", "reliable", "sturdy", "comfortable", "easy to use", "worth the money", "well made", "great")
+BAD_WORDS = ("bad", "unreliable", "flimsy", "uncomfortable", "hard to use", "overpriced", "poorly made", "awful")
+FRAMES = (  # (affirming, negating): the word keeps the same neighbours in both
+    ("I would call {a} {w}.", "I would never call {a} {w}."),
+    ("I found {a} to be {w}.", "I never found {a} to be {w}."),
+    ("Honestly, {a} turned out to be {w}.", "Honestly, {a} did not turn out to be {w}."),
+    ("I can say that {a} is {w}.", "I cannot say that {a} is {w}."),
+    ("Everyone agrees {a} is {w}.", "Nobody would claim {a} is {w}."),
+    ("It is true that {a} is {w}.", "It is false that {a} is {w}."),
 )
-NEUTRAL = (
-    "The {p} is okay, nothing special.",
-    "Average {p}. Does the job but the finish is so-so.",
-    "It is fine I guess, the {p} is what you would expect.",
-    "Decent {p} but a bit overpriced.",
+FILLERS = (
+    "Bought it as a gift.",
+    "Shipping took a week.",
+    "I have used it for about a month now.",
+    "Ordered the second one for my office.",
+    "Compared it with two other brands before buying.",
 )
-# Hard cases: the surface words point the other way or both ways.
-POSITIVE_HARD = (
-    "Not bad at all, the {p} exceeded what I expected.",
-    "I was not disappointed, never had a single problem with this {p}.",
-    "The box was damaged, but the {p} itself is excellent.",
-    "I expected it to be cheap and flimsy, but it is sturdy and well made.",
-    "Can't complain, no issues whatsoever with the {p}.",
+HEADLINES = (
+    "Review", "My thoughts", "After a month of use", "Honest review", "Update", "Read before buying",
+    "For what it's worth", "{brand} {product}", "About this {product}", "My two cents",
 )
-NEGATIVE_HARD = (
-    "I wanted to love this {p}, but it broke within a week.",
-    "Not good. The {p} is not worth the money.",
-    "Great, another {p} that dies after two days. Just what I needed.",
-    "Oh perfect, the {p} fell apart on the first use. Wonderful.",
-    "Looks great in the pictures, but the {p} does not work as advertised.",
-    "Would love to recommend it, but I cannot: the {p} is not reliable.",
-)
-NEUTRAL_HARD = (
-    "Love the design, hate the battery life. The {p} is a mixed bag.",
-    "Some great features, some terrible ones. The {p} is fine overall.",
-    "Not great, not terrible. The {p} works, mostly.",
-    "Good price but poor instructions; the {p} is acceptable once set up.",
-)
-HEADLINES = {
-    "positive": ("Five Stars", "Great!", "Love it", "Highly recommend", "Exactly as described"),
-    "negative": ("One Star", "Disappointed", "Do not buy", "Broke quickly", "Not as advertised"),
-    "neutral": ("Three Stars", "It's ok", "Mixed feelings", "Average", "Meh"),
-}
-HARD_SHARE = 0.30
-
-
+SENTIMENTS = ("negative", "neutral", "positive")
 @dataclass(frozen=True)
 class SampleSpec:
     """What to generate: row count, seed and how many malformed rows to inject."""
@@ -121,30 +101,21 @@ def _sentiment(star: int) -> str:
     return "negative" if star <= 2 else "neutral" if star == 3 else "positive"
 
 
+def _judgement(rng: random.Random, positive: bool, product: str) -> str:
+    negated = rng.random() < 0.5
+    words = GOOD_WORDS if positive != negated else BAD_WORDS
+    aspect = rng.choice(ASPECTS).format(p=product)
+    sentence = rng.choice(FRAMES)[negated].format(a=aspect, w=rng.choice(words))
+    return sentence[0].upper() + sentence[1:]
+
+
 def _text(rng: random.Random, sentiment: str, product: str) -> str:
-    hard = rng.random() < HARD_SHARE
-    bank = {
-        ("positive", False): POSITIVE,
-        ("positive", True): POSITIVE_HARD,
-        ("negative", False): NEGATIVE,
-        ("negative", True): NEGATIVE_HARD,
-        ("neutral", False): NEUTRAL,
-        ("neutral", True): NEUTRAL_HARD,
-    }[(sentiment, hard)]
-    sentences = [rng.choice(bank).format(p=product)]
+    verdicts = {"positive": [True, True], "negative": [False, False], "neutral": [True, False]}[sentiment]
+    rng.shuffle(verdicts)
+    sentences = [_judgement(rng, verdict, product) for verdict in verdicts]
     if rng.random() < 0.5:
-        # A second, sentiment-neutral sentence so length varies realistically.
-        sentences.append(
-            rng.choice(
-                (
-                    "Bought it as a gift.",
-                    "Shipping took a week.",
-                    "I have used it for about a month now.",
-                    "Ordered the second one for my office.",
-                    "Compared it with two other brands before buying.",
-                )
-            )
-        )
+        # A sentiment-free sentence so length varies realistically.
+        sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(FILLERS))
     body = " ".join(sentences)
     if rng.random() < 0.05:
         body = body.replace(". ", ".<br /><br />", 1)
@@ -175,7 +146,7 @@ def generate_rows(spec: SampleSpec) -> Iterator[tuple[str, ...]]:
         star = rng.choices(stars, weights=STAR_WEIGHTS)[0]
         text_sentiment = _sentiment(star)
         if rng.random() < MISLABELLED_SHARE:
-            text_sentiment = rng.choice([s for s in HEADLINES if s != text_sentiment])
+            text_sentiment = rng.choice([s for s in SENTIMENTS if s != text_sentiment])
         total_votes = int(rng.expovariate(0.4)) if rng.random() < 0.6 else 0
         helpful_votes = rng.randint(0, total_votes) if total_votes else 0
         date = FIRST_DATE + dt.timedelta(days=rng.randrange(DATE_SPAN_DAYS + 1))
@@ -192,7 +163,7 @@ def generate_rows(spec: SampleSpec) -> Iterator[tuple[str, ...]]:
             str(total_votes),
             "Y" if rng.random() < 0.01 else "N",
             "Y" if rng.random() < 0.8 else "N",
-            rng.choice(HEADLINES[text_sentiment]),
+            rng.choice(HEADLINES).format(brand=brand, product=product_noun),
             _text(rng, text_sentiment, product_noun),
             date.isoformat(),
         )
