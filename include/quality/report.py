@@ -55,6 +55,16 @@ tr.Failure.Warning td { background: #fff8c5; }
 """
 
 
+def _labels_paragraph(bias: dict[str, Any] | None) -> str:
+    """Rows per sentiment label, naming any label with no row (a model trained on this data cannot learn it)."""
+    if not bias or "label_rows" not in bias:
+        return ""
+    rows = ", ".join(f"{html.escape(label)} {count}" for label, count in bias["label_rows"].items())
+    absent = bias["absent_labels"]
+    note = f" <strong>Absent label(s): {html.escape(', '.join(absent))}</strong> — training and evaluation cover only the others." if absent else ""
+    return f"<p>Rows per label: {rows}.{note}</p>"
+
+
 def render_html(report: dict[str, Any]) -> str:
     """A self-contained HTML page: verdict, counts, then one row per check."""
     e = html.escape
@@ -82,6 +92,7 @@ def render_html(report: dict[str, Any]) -> str:
 Suite: <code>{e(report['suite'])}</code>. Data: <code>{e(report['snapshot_uri'])}</code>.
 Compared with snapshot: {e(report['previous_snapshot'] or 'none (first run)')}.
 Generated {e(report['generated_at'])}.</p>
+{_labels_paragraph(report.get("bias"))}
 <table><thead><tr><th>constraint</th><th>kind</th><th>status</th><th>observed value</th>
 <th>threshold</th><th>level</th><th>message</th><th>suite line</th></tr></thead>
 <tbody>

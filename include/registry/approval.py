@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,34 +30,43 @@ def _check_f1(name: str, value: float) -> float:
 
 
 def gate_decision(
-    challenger_macro_f1: float, champion_macro_f1: float | None, min_macro_f1: float, max_f1_drop: float
+    challenger_macro_f1: float, champion_macro_f1: float | None, min_macro_f1: float, max_f1_drop: float,
+    test_rows: int, min_test_rows: int, delta_ci95: Sequence[float] | None = None,
 ) -> GateDecision:
-    """Pass when the challenger's test macro-F1 reaches ``min_macro_f1`` and is at most ``max_f1_drop`` below the champion's.
+    """Weigh the evidence of the shared test split; pass only when it supports approving.
 
-    Both scores must come from the same test split. With no champion only the minimum applies.
-    :raises ValueError: if a score or threshold is out of range.
+    Rejects with "insufficient evidence: N test rows" when the split has fewer than ``min_test_rows``
+    rows, or when the paired bootstrap 95 % interval of the challenger-minus-champion macro-F1
+    (``delta_ci95``) still admits a drop of more than ``max_f1_drop``; rejects outright when the
+    challenger's macro-F1 is below ``min_macro_f1`` or the whole interval lies below ``-max_f1_drop``.
+    With no champion only the row count and the minimum apply.
+    :raises ValueError: if a score or threshold is out of range, or a champion comes without an interval.
     """
     challenger = _check_f1("challenger macro-F1", challenger_macro_f1)
     minimum = _check_f1("min_macro_f1", min_macro_f1)
     if not isinstance(max_f1_drop, int | float) or math.isnan(max_f1_drop) or max_f1_drop < 0:
         raise ValueError(f"max_f1_drop must be a number >= 0, got {max_f1_drop!r}")
+    if test_rows < min_test_rows:
+        return GateDecision(False, f"insufficient evidence: {test_rows} test rows (the gate needs at least {min_test_rows})")
     if challenger < minimum - EPSILON:
-        return GateDecision(False, f"test macro-F1 {challenger:.4f} is below the minimum {minimum:.4f}")
+        return GateDecision(False, f"test macro-F1 {challenger:.4f} is below the minimum {minimum:.4f} ({test_rows} test rows)")
     if champion_macro_f1 is None:
-        return GateDecision(True, f"test macro-F1 {challenger:.4f} >= minimum {minimum:.4f}; no champion to compare with")
+        return GateDecision(True, f"test macro-F1 {challenger:.4f} >= minimum {minimum:.4f} on {test_rows} test rows; no champion to compare with")
     champion = _check_f1("champion macro-F1", champion_macro_f1)
-    drop = champion - challenger
-    if drop > max_f1_drop + EPSILON:
-        return GateDecision(
-            False,
-            f"test macro-F1 {challenger:.4f} is {drop:.4f} below the champion's {champion:.4f}, "
-            f"more than the tolerated {max_f1_drop:.4f}",
-        )
-    return GateDecision(
-        True,
-        f"test macro-F1 {challenger:.4f} >= minimum {minimum:.4f} and within {max_f1_drop:.4f} "
-        f"of the champion's {champion:.4f} (delta {challenger - champion:+.4f})",
+    if delta_ci95 is None or len(delta_ci95) != 2:
+        raise ValueError(f"a champion needs the bootstrap interval of the macro-F1 delta, got {delta_ci95!r}")
+    low, high = float(delta_ci95[0]), float(delta_ci95[1])
+    versus = (
+        f"macro-F1 {challenger:.4f} vs the champion's {champion:.4f} (delta {challenger - champion:+.4f}, "
+        f"95% interval {low:+.4f} to {high:+.4f}, {test_rows} test rows)"
     )
+    if high < -max_f1_drop - EPSILON:
+        return GateDecision(False, f"worse than the champion by more than the tolerated {max_f1_drop:.4f}: {versus}")
+    if low < -max_f1_drop - EPSILON:
+        return GateDecision(
+            False, f"insufficient evidence: {test_rows} test rows cannot rule out a drop of more than {max_f1_drop:.4f}: {versus}"
+        )
+    return GateDecision(True, f"test macro-F1 {challenger:.4f} >= minimum {minimum:.4f}; no drop beyond {max_f1_drop:.4f}: {versus}")
 
 
 @dataclass(frozen=True)
@@ -113,6 +122,15 @@ def approval_body(
             f"| {delta:+.4f} |"
         )
     test_rows = challenger.get("rows")
+    interval = deltas.get("macro_f1_ci95")
+    if interval:
+        rows.append(f"| macro_f1 delta, 95% interval | | | {interval[0]:+.4f} to {interval[1]:+.4f} |")
+    for category, figures in sorted((challenger.get("per_category") or {}).items()):
+        rows.append(f"| macro_f1 {category} ({figures['rows']} rows) | {_f1(figures['macro_f1'])} | | |")
+    mistakes = [
+        f"- `{m['review_id']}` true {m['true']}, predicted {m['predicted']} ({m['confidence']:.2f}): {m['text'][:160]}"
+        for m in (challenger.get("confident_mistakes") or [])[:5]
+    ]
     lines = [
         f"**{model_name} version {version}** — test split: {test_rows} rows"
         + ("" if champion else " (no champion yet: an approved model becomes champion)"),
@@ -121,6 +139,7 @@ def approval_body(
         "",
         f"Automatic gate: passed — {gate_reason}",
         "",
+        *(["Most confident mistakes:", *mistakes, ""] if mistakes else []),
         *(f"- {name}: `{uri}`" for name, uri in links.items() if uri),
         "",
         "Approve to make this version the challenger for the rollout (or the champion if there is none); "

@@ -44,11 +44,12 @@ def read_manifest(payload: bytes, uri: str) -> dict[str, Any]:
 
 
 def job_hyperparameters(manifest: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, str]:
-    """train.py hyperparameters: class weights, sequence length and labels from the manifest, then ``overrides``."""
+    """train.py hyperparameters: class weights, sequence length, truncation and labels from the manifest, then ``overrides``."""
     weights = manifest["class_weights"]
     values: dict[str, Any] = {
         "class_weights": ",".join(str(weights[str(i)]) for i in range(len(weights))),
         "max_seq_length": manifest["max_seq_length"],
+        "truncation": manifest.get("truncation", "head"),  # manifests written before truncation was a choice cut the head
         "label_names": ",".join(manifest["label_names"]),
         **(overrides or {}),
     }

@@ -1,4 +1,4 @@
-"""A features-stage-shaped dataset built from generated reviews without Spark (for tests and benchmarks).
+"""A features-stage-shaped dataset built without Spark from generated or given reviews (tests, benchmarks).
 
 Uses the features stage's own label, text, split and tokenizer functions, so the rows match what
 ``include.features`` writes; it skips only the class balancing and runs in-process in a second.
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from include.features.splits import SPLITS, SplitPlan, bucket_of, split_of
 from include.features.text import LABEL_NAMES, review_text, star_to_label
-from include.features.tokenizer import tokenize_batch
+from include.features.tokenizer import Truncation, tokenize_batch
 from include.sample_data import COLUMNS, SampleSpec, generate_rows
 
 
@@ -38,27 +39,45 @@ def write_sample_features(
     max_seq_length: int = 64,
     plan: SplitPlan = SplitPlan(0.05, 0.7, 0.15),
     balance: bool = False,
+    truncation: Truncation = "head",
+) -> Path:
+    """Generated reviews as features: see :func:`write_features`; splits by a hash of the review id.
+
+    :param rows: generated reviews (split by a hash of the review id, so sizes vary slightly).
+    :param balance: downsample every class of the train split to its smallest, as the features
+        stage does by default.
+    """
+    records = list(generate_rows(SampleSpec(rows, seed)))
+    splits = [split_of(r[COLUMNS.index("review_id")], plan) for r in records]
+    return write_features(root, records, splits, max_seq_length, balance, truncation)
+
+
+def write_features(
+    root: Path,
+    records: Sequence[Sequence[str]],
+    splits: Sequence[str],
+    max_seq_length: int = 64,
+    balance: bool = False,
+    truncation: Truncation = "head",
 ) -> Path:
     """Write ``root/{train,validation,test,replay}/part-00000.parquet`` and ``root/manifest.json``.
 
-    :param rows: generated reviews (split by a hash of the review id, so sizes vary slightly).
-    :param balance: downsample every class to the smallest in each split but ``replay``, as the
-        features stage does by default.
+    :param records: source rows in ``REVIEW_COLUMNS`` order (strings, as in the TSV).
+    :param splits: the split of each record (``train``, ``validation``, ``test`` or ``replay``).
+    :param balance: downsample every class of the train split to its smallest.
     :return: ``root``.
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     col = {name: i for i, name in enumerate(COLUMNS)}
-    records = list(generate_rows(SampleSpec(rows, seed)))
     texts = [review_text(r[col["review_headline"]], r[col["review_body"]]) for r in records]
-    tokens = tokenize_batch(texts, max_seq_length)
+    tokens = tokenize_batch(texts, max_seq_length, truncation)
     helpful = _scaled([int(r[col["helpful_votes"]]) for r in records])
     total = _scaled([int(r[col["total_votes"]]) for r in records])
     length = _scaled([len(text) for text in texts])
     labels = [star_to_label(int(r[col["star_rating"]])) for r in records]
     ids = [r[col["review_id"]] for r in records]
-    splits = [split_of(review_id, plan) for review_id in ids]
     schema = pa.schema(
         [
             ("review_id", pa.string()),
@@ -76,7 +95,7 @@ def write_sample_features(
     train_counts: Counter[int] = Counter()
     for split in SPLITS:
         index = [i for i, name in enumerate(splits) if name == split]
-        if balance and split != "replay":
+        if balance and split == "train":
             index = _balanced(index, labels, ids)
         if split == "train":
             train_counts = Counter(labels[i] for i in index)
@@ -98,8 +117,14 @@ def write_sample_features(
         (root / split).mkdir(parents=True, exist_ok=True)
         pq.write_table(table, root / split / "part-00000.parquet")
     n_train = sum(train_counts.values())
-    weights = {str(k): n_train / (len(LABEL_NAMES) * max(1, train_counts[k])) for k in range(len(LABEL_NAMES))}
-    manifest = {"class_weights": weights, "max_seq_length": max_seq_length, "label_names": list(LABEL_NAMES)}
+    present = sum(1 for k in range(len(LABEL_NAMES)) if train_counts[k])
+    weights = {str(k): n_train / (present * train_counts[k]) if train_counts[k] else 0.0 for k in range(len(LABEL_NAMES))}
+    manifest = {
+        "class_weights": weights,
+        "max_seq_length": max_seq_length,
+        "truncation": truncation,
+        "label_names": list(LABEL_NAMES),
+    }
     (root / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return root
 

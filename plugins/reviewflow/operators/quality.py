@@ -79,7 +79,8 @@ class DataQualityGateOperator(BaseOperator):
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
     :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
-        "warning_failures", "engine", "snapshot"}``.
+        "warning_failures", "engine", "snapshot", "absent_labels"}`` (``absent_labels``: sentiment
+        labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set).
     """
 
     template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_size", "deequ_jar")
@@ -256,6 +257,7 @@ class DataQualityGateOperator(BaseOperator):
             "warning_failures": counts["warning_failures"],
             "engine": report["engine"],
             "snapshot": report["snapshot"],
+            "absent_labels": (report["bias"] or {}).get("absent_labels", []),
         }
         self.log.info("quality report: %s (JSON: %s)", result["report_html"], result["report_json"])
         update_run_summary(

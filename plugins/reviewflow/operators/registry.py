@@ -151,7 +151,12 @@ def _registration(context: Context, snapshot: str, curated_uri: str, aws_conn_id
         "validation_macro_f1": training.get("validation_macro_f1"),
         "champion_test_macro_f1": evaluation.get("champion_macro_f1"),
         "delta_test_macro_f1": evaluation.get("delta_macro_f1"),
+        "test_rows": evaluation.get("test_rows"),
+        **{f"test_f1_{label}": figures["f1"] for label, figures in evaluation["challenger"]["per_class"].items()},
     }
+    interval = evaluation.get("delta_macro_f1_ci95")
+    if interval:
+        metrics["delta_test_macro_f1_ci95_low"], metrics["delta_test_macro_f1_ci95_high"] = interval
     return _Registration(
         settings, key, summary, training["model_uri"], {k: v for k, v in metrics.items() if v is not None}, lineage,
         metrics_file.get("hyperparameters"),
@@ -261,18 +266,22 @@ def RegisterModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseO
 class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
     """The automatic gate; on success branch to the human (``manual``) or straight to ``record_approval`` (``auto``).
 
-    Passes when the challenger's test macro-F1 is at least ``min_macro_f1`` and at most ``max_f1_drop``
-    below the champion's on the same test split (the run summary's ``evaluation`` section).  A failure
-    marks the version ``Rejected`` with the reason and fails without retry.
+    Passes when the test split has at least ``min_test_rows`` rows, the challenger's test macro-F1 is
+    at least ``min_macro_f1``, and the paired bootstrap 95 % interval of its macro-F1 change against
+    the champion on the same test rows rules out a drop of more than ``max_f1_drop`` (the run
+    summary's ``evaluation`` section; :func:`~include.registry.approval.gate_decision`).  Too little
+    evidence is a rejection ("insufficient evidence: N test rows").  A failure marks the version
+    ``Rejected`` with the reason and fails without retry.
 
     :param approval_mode: ``auto`` or ``manual`` (templated).
     :param min_macro_f1: minimum challenger test macro-F1 (templated).
     :param max_f1_drop: tolerated macro-F1 drop below the champion (templated).
+    :param min_test_rows: fewest test rows the gate decides on (templated).
     :param human_task_id: the task asking a human (followed in ``manual`` mode).
     :param record_task_id: the task recording the approval (followed in ``auto`` mode).
     """
 
-    template_fields = ("approval_mode", "min_macro_f1", "max_f1_drop", "model_name")
+    template_fields = ("approval_mode", "min_macro_f1", "max_f1_drop", "min_test_rows", "model_name")
     ui_color = "#e0d4f0"
 
     def __init__(
@@ -281,6 +290,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         approval_mode: str = "auto",
         min_macro_f1: float | str = 0.5,
         max_f1_drop: float | str = 0.0,
+        min_test_rows: int | str = 100,
         human_task_id: str = "human_approval",
         record_task_id: str = "record_approval",
         model_name: str = DEFAULT_MODEL_NAME,
@@ -291,6 +301,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         self.approval_mode = approval_mode
         self.min_macro_f1 = min_macro_f1
         self.max_f1_drop = max_f1_drop
+        self.min_test_rows = min_test_rows
         self.human_task_id = human_task_id
         self.record_task_id = record_task_id
         self.model_name = model_name
@@ -310,11 +321,13 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
             decision = gate_decision(
                 evaluation["challenger_macro_f1"], evaluation.get("champion_macro_f1"),
                 float(self.min_macro_f1), float(self.max_f1_drop),
+                test_rows=int(evaluation["test_rows"]), min_test_rows=int(self.min_test_rows),
+                delta_ci95=(evaluation.get("deltas") or {}).get("macro_f1_ci95"),
             )
         except ValueError as error:
             raise AirflowFailException(f"approval gate of {version.name} version {version.version}: {error}") from error
         gate = {"passed": decision.passed, "reason": decision.reason, "min_macro_f1": float(self.min_macro_f1),
-                "max_f1_drop": float(self.max_f1_drop), "approval_mode": mode}
+                "max_f1_drop": float(self.max_f1_drop), "min_test_rows": int(self.min_test_rows), "approval_mode": mode}
         if not decision.passed:
             version = registry.set_approval(version.version, REJECTED, GATE_APPROVER, decision.reason)
             _publish(settings, key, summary, version, gate=gate)

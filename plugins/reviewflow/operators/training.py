@@ -324,8 +324,11 @@ class EvaluateModelsOperator(BaseOperator):
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
     SageMaker ``model.tar.gz``, fetched to the worker); the champion is the model registry's
     ``champion`` version (MLflow alias, or SageMaker model package), fetched the same way.
-    Writes ``<data_root>/models/<run_key>/evaluation.json`` and the run summary's ``evaluation`` section; returns ``{"evaluation_uri", "challenger_macro_f1", "champion_macro_f1",
-    "delta_macro_f1", "challenger_wins"}``.
+    Writes ``<data_root>/models/<run_key>/evaluation.json`` (both models' metrics, the challenger's
+    per-class and per-category F1 and most confident mistakes, the paired bootstrap interval of the
+    macro-F1 delta), ``evaluation/confusion_matrix.png`` and the run summary's ``evaluation`` section;
+    returns ``{"evaluation_uri", "confusion_matrix_uri", "test_rows", "challenger_macro_f1",
+    "champion_macro_f1", "delta_macro_f1", "delta_macro_f1_ci95", "challenger_wins"}``.
     """
 
     ui_color = "#d6e4f0"
@@ -355,16 +358,24 @@ class EvaluateModelsOperator(BaseOperator):
             if registered is not None and registered.run_key != key:
                 champion = fetch_model(registered.model_uri, Path(tmp) / "champion", self.aws_conn_id)
             self.log.info("scoring %s against champion %s on %s", training["model_uri"], champion, test)
-            comparison = evaluate_models(challenger, test, champion, self.batch_size)
+            comparison = evaluate_models(challenger, test, champion, self.batch_size, report_dir=Path(tmp) / "report")
+            png = Path(comparison["challenger"].pop("confusion_matrix_png"))
+            png_uri = join_uri(_models_uri(settings, key), "evaluation", "confusion_matrix.png")
+            storage_for(png_uri, self.aws_conn_id).write_bytes(png_uri, png.read_bytes())
         comparison["challenger_dir"], comparison["test_dir"] = training["model_uri"], test_uri
         comparison["champion_dir"] = registered.model_uri if champion is not None else None
+        comparison["confusion_matrix_uri"] = png_uri
         uri = join_uri(_models_uri(settings, key), "evaluation.json")
         write_json(storage_for(uri, self.aws_conn_id), uri, comparison)
+        interval = (comparison["deltas"] or {}).get("macro_f1_ci95")
         result = {
             "evaluation_uri": uri,
+            "confusion_matrix_uri": png_uri,
+            "test_rows": comparison["test_rows"],
             "challenger_macro_f1": comparison["challenger"]["macro_f1"],
             "champion_macro_f1": comparison["champion"]["macro_f1"] if comparison["champion"] else None,
             "delta_macro_f1": comparison["deltas"]["macro_f1"] if comparison["deltas"] else None,
+            "delta_macro_f1_ci95": interval,
             "challenger_wins": comparison["challenger_wins"],
         }
         update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
