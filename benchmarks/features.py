@@ -14,9 +14,11 @@ transformers 5 the pure-Python class of the workshop's era is named ``BertTokeni
 on one text is the same single-sequence encoding. The same loop with the fast (Rust) tokenizer is measured
 too and reported as ``fast_per_row_rows_per_s``.
 
-The target is ``speedup = rows_per_s / baseline_rows_per_s >= 5``. When the Python tokenizer would take
-longer than about three minutes, pass ``--baseline-rows`` to time the per-row loops on the first rows only:
-the ratio is one of rows per second.
+The primary baseline is the same per-row loop with the fast (Rust) tokenizer, the honest comparison for
+what batching buys: ``speedup = rows_per_s / baseline_rows_per_s`` with ``baseline_rows_per_s`` that loop.
+The workshop's pure-Python tokenizer loop is kept as a second figure, ``legacy_speedup`` (its target was
+5×). When the Python tokenizer would take longer than about three minutes, pass ``--baseline-rows`` to
+time the per-row loops on the first rows only: the ratios are of rows per second.
 
 Run: ``python benchmarks/features.py [--rows 200000] [--baseline-rows N]`` → ``benchmarks/results/features.json``.
 """
@@ -37,7 +39,7 @@ from typing import Any
 import psutil
 
 RESULTS = Path(__file__).resolve().parent / "results" / "features.json"
-TARGET_SPEEDUP = 5.0
+LEGACY_TARGET_SPEEDUP = 5.0
 MAX_RECORDS_PER_BATCH = 10_000
 
 
@@ -181,38 +183,40 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         with PeakRss() as memory:
             spark_seconds, truncation_rate = run_spark(source, work / "spark", args.max_seq_length)
         slow = python_tokenizer()
-        baseline_seconds = run_per_row(slow, source, work / "baseline.parquet", baseline_rows, args.max_seq_length)
+        legacy_seconds = run_per_row(slow, source, work / "legacy.parquet", baseline_rows, args.max_seq_length)
         fast_seconds = run_per_row(load_tokenizer(), source, work / "fast.parquet", baseline_rows, args.max_seq_length)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     rows_per_s = args.rows / spark_seconds
-    baseline_rows_per_s = baseline_rows / baseline_seconds
-    speedup = rows_per_s / baseline_rows_per_s
+    baseline_rows_per_s = baseline_rows / fast_seconds
+    legacy_rows_per_s = baseline_rows / legacy_seconds
     result = {
         "rows": args.rows,
         "rows_per_s": round(rows_per_s, 1),
         "baseline_rows_per_s": round(baseline_rows_per_s, 1),
-        "speedup": round(speedup, 2),
+        "speedup": round(rows_per_s / baseline_rows_per_s, 2),
+        "legacy_rows_per_s": round(legacy_rows_per_s, 1),
+        "legacy_speedup": round(rows_per_s / legacy_rows_per_s, 2),
+        "legacy_target_speedup": LEGACY_TARGET_SPEEDUP,
+        "legacy_meets_target": rows_per_s / legacy_rows_per_s >= LEGACY_TARGET_SPEEDUP,
         "truncation_rate": round(truncation_rate, 6),
         "peak_rss_mb": round(memory.peak / 2**20, 1),
-        "target_speedup": TARGET_SPEEDUP,
-        "meets_target": speedup >= TARGET_SPEEDUP,
         "baseline_rows": baseline_rows,
-        "fast_per_row_rows_per_s": round(baseline_rows / fast_seconds, 1),
         "max_seq_length": args.max_seq_length,
         "spark_seconds": round(spark_seconds, 2),
-        "baseline_seconds": round(baseline_seconds, 2),
-        "fast_per_row_seconds": round(fast_seconds, 2),
+        "baseline_seconds": round(fast_seconds, 2),
+        "legacy_seconds": round(legacy_seconds, 2),
         "cpu_count": os.cpu_count(),
         "load_average_1m_at_start": round(load_average, 2),
         "method": f"Spark local[2] mapInArrow (maxRecordsPerBatch {MAX_RECORDS_PER_BATCH}), one fast-tokenizer "
         "call per Arrow batch, Parquet in and out; peak_rss_mb covers the Spark run (driver, JVM, Python workers)",
-        "baseline": f"the original AWS workshop's processing script: pandas read_parquet, then a pandas apply calling "
-        f"the pure-Python WordPiece tokenizer ({type(slow).__name__}, transformers 5's name for the workshop-era "
-        "BertTokenizer; loaded from the bundled all-MiniLM-L6-v2 folder) once per review with encode_plus's "
-        "arguments (add_special_tokens, max_length, truncation, padding='max_length', return_attention_mask), "
-        "then to_parquet; same run, same rows; fast_per_row_rows_per_s is the same loop with the Rust fast tokenizer",
+        "baseline": "the per-row loop of the original AWS workshop's processing script with the Rust fast tokenizer: "
+        "pandas read_parquet, a pandas apply calling the tokenizer once per review with encode_plus's arguments "
+        "(add_special_tokens, max_length, truncation, padding='max_length', return_attention_mask), then to_parquet; "
+        "same run, same rows",
+        "legacy": f"the same loop with the workshop's pure-Python WordPiece tokenizer ({type(slow).__name__}, "
+        "transformers 5's name for the workshop-era BertTokenizer; loaded from the bundled all-MiniLM-L6-v2 folder)",
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

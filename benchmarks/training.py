@@ -153,7 +153,8 @@ def sample_run(work: Path, args: argparse.Namespace) -> tuple[dict[str, Any], Pa
     from include.training.sample_features import write_sample_features
 
     features = write_sample_features(work / "sample-features", args.sample_rows, plan=SplitPlan(), balance=True)
-    fine_tuned = run_train(features, work / "sample-model", ["--num_threads", str(args.threads)], ("train", "validation", "test"))
+    arguments = ["--num_threads", str(args.threads), "--max_seq_length", "64"]
+    fine_tuned = run_train(features, work / "sample-model", arguments, ("train", "validation", "test"))
     result = compare_on_test(work / "sample-model", features, fine_tuned)
     result["gap"] = result["macro_f1"] - result["baseline_macro_f1"]
     return result, features
@@ -207,17 +208,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     records = read_imdb(args.data)
     started = time.monotonic()
 
+    def write(result: dict[str, Any], output: Path) -> None:
+        result["benchmark_wall_seconds"] = round(time.monotonic() - started, 1)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         work = Path(tmp)
         if args.learning_curve:
-            points = []
+            output = args.output or RESULTS / "learning_curve.json"
+            result = {"dataset": "imdb", "points": [], "setup": setup(args)}
             for size in (int(part) for part in args.learning_curve.split(",")):
                 point = imdb_run(work / f"curve-{size}", records, args, size)
-                points.append({k: point[k] for k in ("rows", "macro_f1", "baseline_macro_f1", "accuracy", "baseline_accuracy", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "training_wall_seconds")})
-                print(json.dumps(points[-1]), flush=True)
-            result = {"dataset": "imdb", "points": points, "hyperparameters": point["hyperparameters"], "setup": setup(args)}
-            output = args.output or RESULTS / "learning_curve.json"
+                keys = ("rows", "macro_f1", "baseline_macro_f1", "accuracy", "baseline_accuracy", "macro_f1_diff_ci95_low",
+                        "macro_f1_diff_ci95_high", "training_wall_seconds")
+                result["points"].append({k: point[k] for k in keys})
+                result["hyperparameters"] = point["hyperparameters"]
+                write(result, output)  # after every point: a long curve keeps what it measured
         else:
+            output = args.output or RESULTS / "training.json"
             imdb = imdb_run(work / "imdb", records, args, args.train_rows)
             result = {
                 "dataset": "imdb",
@@ -226,18 +235,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 "training_budget_seconds": 2400,
                 "setup": setup(args),
             }
+            write(result, output)
             if not args.imdb_only:
                 sample, sample_features = sample_run(work, args)
-                speeds = throughput(work, sample_features, args)
                 result["sample"] = {k: sample[k] for k in ("macro_f1", "baseline_macro_f1", "gap", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "test_rows")}
+                write(result, output)
+                speeds = throughput(work, sample_features, args)
                 result.update(
                     samples_per_s=speeds["dynamic"], baseline_samples_per_s=speeds["max_length"],
                     speedup=speeds["dynamic"] / speeds["max_length"], speedup_target=1.3,
                 )
-            output = args.output or RESULTS / "training.json"
-    result["benchmark_wall_seconds"] = round(time.monotonic() - started, 1)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+                write(result, output)
     shown = ("macro_f1", "baseline_macro_f1", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high", "beats_baseline", "sample", "speedup", "benchmark_wall_seconds")
     print(json.dumps({k: result[k] for k in shown if k in result}, indent=2))
     return result

@@ -9,6 +9,22 @@ from pathlib import Path
 from include.config import load_settings
 
 
+def print_evaluation(evaluation: dict) -> None:
+    """The challenger's report: evidence, per-class and per-category F1, the most confident mistakes."""
+    challenger = evaluation.get("challenger") or {}
+    interval = evaluation.get("delta_macro_f1_ci95")
+    if interval:
+        print(f"    vs champion      macro-F1 change 95% interval {interval[0]:+.4f} to {interval[1]:+.4f}")
+    print(f"    test rows        {evaluation.get('test_rows')}")
+    per_class = challenger.get("per_class") or {}
+    print("    F1 per class     " + ", ".join(f"{label} {figures['f1']:.4f}" for label, figures in per_class.items()))
+    for category, figures in sorted((challenger.get("per_category") or {}).items()):
+        print(f"      {category:<24} macro-F1 {figures['macro_f1']:.4f} ({figures['rows']} rows)")
+    for mistake in (challenger.get("confident_mistakes") or [])[:3]:
+        print(f"    mistake          {mistake['true']} read as {mistake['predicted']} ({mistake['confidence']:.2f}): "
+              f"{mistake['text'][:90]}…")
+
+
 def main() -> int:
     settings = load_settings()
     if settings.data_root.startswith("s3://"):
@@ -48,6 +64,10 @@ def main() -> int:
             )
             for reason, rows in counts["rejected_by_reason"].items():
                 print(f"      {rows:>6}  {reason}")
+        if section == "evaluation":
+            print_evaluation(payload)
+        if payload.get("absent_labels"):
+            print(f"    absent labels    {', '.join(payload['absent_labels'])} (no review has them: trained and scored without)")
         if payload.get("error"):
             print(f"    error            {payload['error']}")
     print(f"  summary            {path}")

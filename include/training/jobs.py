@@ -34,7 +34,7 @@ def read_manifest(payload: bytes, uri: str) -> dict[str, Any]:
     :raises ValueError: naming ``uri`` and the missing or malformed field.
     """
     manifest = json.loads(payload)
-    for name in ("class_weights", "max_seq_length", "label_names"):
+    for name in ("class_weights", "max_seq_length", "truncation", "label_names"):
         if name not in manifest:
             raise ValueError(f"{uri}: field {name!r} is missing")
     labels = manifest["label_names"]
@@ -49,7 +49,7 @@ def job_hyperparameters(manifest: Mapping[str, Any], overrides: Mapping[str, Any
     values: dict[str, Any] = {
         "class_weights": ",".join(str(weights[str(i)]) for i in range(len(weights))),
         "max_seq_length": manifest["max_seq_length"],
-        "truncation": manifest.get("truncation", "head"),  # manifests written before truncation was a choice cut the head
+        "truncation": manifest["truncation"],
         "label_names": ",".join(manifest["label_names"]),
         **(overrides or {}),
     }

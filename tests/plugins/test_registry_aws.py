@@ -42,9 +42,11 @@ def trained_run(key: str, f1: float, champion_f1: float | None) -> None:
     evaluation = {
         "challenger": _metrics(f1), "champion": champion,
         "deltas": {"macro_f1": f1 - champion_f1, "accuracy": f1 - champion_f1,
-                   "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")}} if champion else None,
+                   "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")},
+                   "macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01]} if champion else None,
         "evaluation_uri": f"{models}/evaluation.json", "challenger_macro_f1": f1, "champion_macro_f1": champion_f1,
-        "delta_macro_f1": f1 - champion_f1 if champion else None,
+        "delta_macro_f1": f1 - champion_f1 if champion else None, "test_rows": 200,
+        "delta_macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01] if champion else None,
     }
     put_json(run_summary_uri(load_settings(), key), {
         "run_key": key,
@@ -129,7 +131,7 @@ def test_auto_gate_approves_with_update_model_package_then_champion_and_challeng
 
     trained_run("run-3", 0.60, 0.70)  # 0.10 below the champion
     register("run-3", MODEL)
-    with pytest.raises(AirflowFailException, match="0.1000 below the champion's 0.7000"):
+    with pytest.raises(AirflowFailException, match="worse than the champion .* delta -0.1000"):
         gate("run-3", MODEL)
     rejected = registry().get_version("3")
     assert (rejected.status, rejected.approved_by, rejected.aliases) == (REJECTED, "reviewflow-gate", ())

@@ -62,9 +62,11 @@ def trained_run(root: Path, key: str, f1: float, champion_f1: float | None) -> N
     evaluation = {
         "challenger": _metrics(f1), "champion": champion,
         "deltas": {"macro_f1": f1 - champion_f1, "accuracy": f1 - champion_f1,
-                   "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")}} if champion else None,
+                   "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")},
+                   "macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01]} if champion else None,
         "evaluation_uri": str(models / "evaluation.json"), "challenger_macro_f1": f1, "champion_macro_f1": champion_f1,
-        "delta_macro_f1": f1 - champion_f1 if champion else None,
+        "delta_macro_f1": f1 - champion_f1 if champion else None, "test_rows": 200,
+        "delta_macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01] if champion else None,
     }
     summary = {
         "run_key": key,
@@ -155,7 +157,7 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
     record("run-c", model_name)
     trained_run(root, "run-d", 0.70, 0.80)  # 0.10 worse than the champion
     register("run-d", model_name)
-    with pytest.raises(AirflowFailException, match="0.1000 below the champion's 0.8000"):
+    with pytest.raises(AirflowFailException, match="worse than the champion .* delta -0.1000"):
         gate("run-d", model_name)
     version = MlflowModelRegistry.for_data_root(root, model_name).get_version("2")
     assert (version.status, version.approved_by) == (REJECTED, "reviewflow-gate")
@@ -165,6 +167,15 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
     with pytest.raises(AirflowFailException, match="has not passed the approval gate"):
         record("run-d", model_name)
     assert version.aliases == () and MlflowModelRegistry.for_data_root(root, model_name).version_for_alias(CHALLENGER) is None
+
+
+def test_too_few_test_rows_are_insufficient_evidence(root: Path, model_name: str) -> None:
+    trained_run(root, "run-few", 0.90, None)
+    register("run-few", model_name)
+    operator = ops.ApprovalGateOperator(task_id="approval_gate", min_test_rows="500", model_name=model_name)
+    with pytest.raises(AirflowFailException, match="insufficient evidence: 200 test rows"):
+        operator.choose_branch(context("run-few"))
+    assert registry_section("run-few")["gate"]["min_test_rows"] == 500
 
 
 def test_gate_needs_the_champion_scored_on_the_same_split(root: Path, model_name: str) -> None:

@@ -102,6 +102,10 @@ def test_local_training_then_evaluation_against_the_champion(data_root: Path, sh
     assert summary(data_root, "run-1")["evaluation"]["deltas"] == comparison["deltas"]
     trained = json.loads((data_root / "models/run-1/metrics.json").read_text())
     assert comparison["challenger"]["confusion_matrix"] == trained["test"]["confusion_matrix"]
+    low, high = evaluated["delta_macro_f1_ci95"]
+    assert low <= evaluated["delta_macro_f1"] <= high and evaluated["test_rows"] == comparison["challenger"]["rows"]
+    assert comparison["challenger"]["per_category"] and comparison["challenger"]["confident_mistakes"]
+    assert Path(evaluated["confusion_matrix_uri"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _when_checkpointed(root: Path, key: str, action: Any) -> threading.Thread:
@@ -293,6 +297,8 @@ def test_evaluation_on_aws_fetches_the_model_and_test_split(aws: Any, model_tarb
     assert stored["champion"] is None and stored["test_dir"] == "s3://lake/reviewflow/features/run-1/test"
     with tarfile.open(fileobj=io.BytesIO(model_tarball)) as tar, tempfile.TemporaryDirectory() as tmp:
         tar.extractall(tmp, filter="data")
-        local = score_model(Path(tmp), shared["features"] / "test")
+        local = score_model(Path(tmp), shared["features"] / "test").metrics
     assert stored["challenger"]["confusion_matrix"] == local["confusion_matrix"]
     assert result["challenger_macro_f1"] == pytest.approx(local["macro_f1"])
+    png = aws.s3.get_object(Bucket="lake", Key="reviewflow/models/run-1/evaluation/confusion_matrix.png")["Body"].read()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and result["confusion_matrix_uri"].endswith("evaluation/confusion_matrix.png")

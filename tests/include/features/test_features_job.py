@@ -83,7 +83,7 @@ def runs(spark, tmp_path_factory: pytest.TempPathFactory) -> Runs:
     first = run("r1")
     first_ids = _ids(root / "features" / "r1")
     rerun = run("r1")
-    unbalanced = run("r-none", balance="none", max_seq_length=24)
+    unbalanced = run("r-none", balance="none", max_seq_length=24, truncation="head")
     return Runs(root, snapshot, outlier, first, first_ids, rerun, unbalanced)
 
 
@@ -122,7 +122,8 @@ def test_manifest_counts_match_the_files(runs: Runs) -> None:
 def test_rerun_gives_byte_identical_split_ids(runs: Runs) -> None:
     assert _ids(runs.out("r1")) == runs.first_ids
     for split, ids in runs.first_ids.items():
-        assert all(split_of(i) == split for i in ids.decode().split("\n") if i)
+        # the hash split, except train rows the evaluation floor moved into validation or test
+        assert all(split_of(i) in (split, "train" if split in ("validation", "test") else split) for i in ids.decode().split("\n") if i)
 
 
 def test_no_review_is_in_two_splits(runs: Runs) -> None:
@@ -134,13 +135,41 @@ def test_no_review_is_in_two_splits(runs: Runs) -> None:
                 seen[review] = split
 
 
-def test_downsampling_balances_the_model_splits_but_not_replay(runs: Runs) -> None:
+def test_downsampling_balances_train_only(runs: Runs) -> None:
     splits = runs.first["splits"]
-    totals = [sum(splits[s]["per_class"][c] for s in ("train", "validation", "test")) for c in "012"]
-    assert len(set(totals)) == 1 and totals[0] > 0
-    replay = splits["replay"]["per_class"]
-    assert replay["2"] > 2 * replay["1"], "replay keeps the natural (positive-heavy) class mix"
-    assert all(w == pytest.approx(1.0, abs=0.3) for w in runs.first["class_weights"].values())
+    train = splits["train"]["per_class"]
+    assert len(set(train.values())) == 1 and train["0"] > 0
+    assert runs.first["class_weights"] == {"0": 1.0, "1": 1.0, "2": 1.0}
+    for split in ("validation", "test", "replay"):  # the data's (positive-heavy) mix, as users send it
+        assert splits[split]["per_class"]["2"] > 2 * splits[split]["per_class"]["1"]
+        assert splits[split] == runs.unbalanced["splits"][split]
+
+
+def test_the_evaluation_floor_is_taken_before_balancing(runs: Runs) -> None:
+    splits = runs.unbalanced["splits"]
+    moved = runs.first["eval_floor"]["moved_from_train"]
+    assert runs.first["eval_floor"] | {"moved_from_train": None} == {
+        "min_rows_per_class": 30, "max_share_per_class": 0.2, "moved_from_train": None, "applied": "before balancing",
+    }
+    assert moved["test"]["neutral"] > 0, "the hash split leaves the small neutral class short of the floor"
+    for c, name in enumerate(("negative", "neutral", "positive")):
+        rows = sum(splits[s]["per_class"][str(c)] for s in ("train", "validation", "test"))
+        for split in ("validation", "test"):
+            assert splits[split]["per_class"][str(c)] >= min(30, int(0.2 * rows))
+    hashed = {s: sum(split_of(r) == s for r in runs.table("r-none", s)["review_id"].to_pylist()) for s in ("validation", "test")}
+    assert {s: splits[s]["rows"] - hashed[s] for s in hashed} == {s: sum(moved[s].values()) for s in hashed}
+
+
+def test_a_data_set_without_neutral_reviews_is_handled(spark, tmp_path: Path) -> None:
+    star = COLUMNS.index("star_rating")
+    rows = [r for r in generate_rows(SampleSpec(rows=600, seed=4)) if r[star] != "3"]
+    snapshot = write_curated_snapshot(tmp_path / "snapshot=two", curated_records(rows))
+    manifest = build_features(spark, FeatureParams(snapshot, str(tmp_path / "out"), "two"))
+    assert manifest["absent_labels"] == ["neutral"] and manifest["present_labels"] == ["negative", "positive"]
+    train = manifest["splits"]["train"]["per_class"]
+    assert train["1"] == 0 and train["0"] == train["2"] > 0
+    assert manifest["class_weights"] == {"0": 1.0, "1": 0.0, "2": 1.0}
+    assert manifest["eval_floor"]["moved_from_train"]["test"].keys() <= {"negative", "positive"}
 
 
 def test_no_balance_keeps_all_rows_and_records_class_weights(runs: Runs) -> None:
@@ -157,9 +186,15 @@ def test_tokens_equal_the_tokenizers_own_output(runs: Runs) -> None:
     for run, max_length in (("r1", 64), ("r-none", 24)):
         rows = runs.table(run, "train").to_pylist()
         for row in rows[:200] + [r for r in rows if r["review_id"].startswith("RLONG")]:
-            assert row["input_ids"] == tokenizer(row["text"], truncation=True, max_length=max_length)["input_ids"]
+            whole = tokenizer(row["text"])["input_ids"]
+            if run == "r-none":  # head: as the tokenizer's own truncation cuts
+                assert row["input_ids"] == tokenizer(row["text"], truncation=True, max_length=max_length)["input_ids"]
+            elif len(whole) > max_length:  # head_tail: [CLS], the first 16 ids, the last 46, [SEP]
+                assert row["input_ids"] == whole[:17] + whole[-47:]
+            else:
+                assert row["input_ids"] == whole
             assert row["attention_mask"] == [1] * len(row["input_ids"])
-            assert row["token_count"] == len(tokenizer(row["text"])["input_ids"])
+            assert row["token_count"] == len(whole)
     counts = [c for s in SPLITS for c in runs.table("r-none", s)["token_count"].to_pylist()]
     assert runs.unbalanced["truncation_rate"] == round(sum(c > 24 for c in counts) / len(counts), 6)
     assert 0 < runs.first["truncated_rows"] < runs.unbalanced["truncated_rows"]

@@ -11,25 +11,24 @@ from include.registry.base import APPROVED, REJECTED
 
 
 @pytest.mark.parametrize(
-    ("challenger", "champion", "minimum", "drop", "passed", "reason"),
+    ("challenger", "champion", "interval", "rows", "passed", "reason"),
     [
-        (0.70, None, 0.50, 0.00, True, "no champion"),
-        (0.50, None, 0.50, 0.00, True, "no champion"),  # exactly the minimum passes
-        (0.49, None, 0.50, 0.00, False, "below the minimum 0.5000"),
-        (0.49, 0.30, 0.50, 0.50, False, "below the minimum"),  # the minimum binds even against a weak champion
-        (0.70, 0.60, 0.50, 0.00, True, "delta +0.1000"),  # better than the champion
-        (0.60, 0.60, 0.50, 0.00, True, "delta +0.0000"),  # equal is not worse
-        (0.59, 0.60, 0.50, 0.00, False, "0.0100 below the champion's 0.6000"),
-        (0.59, 0.60, 0.50, 0.02, True, "within 0.0200"),  # inside the tolerance
-        (0.58, 0.60, 0.50, 0.02, True, "within 0.0200"),  # exactly at the tolerance
-        (0.57, 0.60, 0.50, 0.02, False, "more than the tolerated 0.0200"),
-        (0.55, 0.90, 0.50, 0.10, False, "0.3500 below the champion's"),
+        (0.70, None, None, 500, True, "no champion"),
+        (0.50, None, None, 500, True, "no champion"),  # exactly the minimum passes
+        (0.49, None, None, 500, False, "below the minimum 0.5000"),
+        (0.90, None, None, 12, False, "insufficient evidence: 12 test rows (the gate needs at least 100)"),
+        (0.49, 0.30, (0.10, 0.28), 500, False, "below the minimum"),  # the minimum binds even against a weak champion
+        (0.70, 0.60, (0.06, 0.14), 500, True, "delta +0.1000"),  # better than the champion
+        (0.60, 0.60, (-0.02, 0.02), 500, True, "95% interval -0.0200 to +0.0200"),  # a drop of exactly the tolerance
+        (0.60, 0.60, (-0.03, 0.03), 500, False, "insufficient evidence: 500 test rows cannot rule out a drop"),
+        (0.55, 0.60, (-0.08, -0.03), 500, False, "worse than the champion by more than the tolerated 0.0200"),
+        (0.62, 0.60, (-0.05, 0.09), 100, False, "insufficient evidence: 100 test rows"),  # better, but too uncertain
     ],
 )
 def test_gate_decision_table(
-    challenger: float, champion: float | None, minimum: float, drop: float, passed: bool, reason: str
+    challenger: float, champion: float | None, interval: tuple[float, float] | None, rows: int, passed: bool, reason: str
 ) -> None:
-    decision = gate_decision(challenger, champion, minimum, drop)
+    decision = gate_decision(challenger, champion, 0.5, 0.02, test_rows=rows, min_test_rows=100, delta_ci95=interval)
     assert decision.passed is passed
     assert reason in decision.reason
 
@@ -42,11 +41,12 @@ def test_gate_decision_table(
         ((0.6, -0.1, 0.5, 0.0), "champion macro-F1"),
         ((0.6, None, 1.5, 0.0), "min_macro_f1"),
         ((0.6, None, 0.5, -0.01), "max_f1_drop must be a number >= 0"),
+        ((0.6, 0.6, 0.5, 0.02), "a champion needs the bootstrap interval"),
     ],
 )
 def test_gate_rejects_out_of_range_inputs(args: tuple, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        gate_decision(*args)
+        gate_decision(*args, test_rows=500, min_test_rows=100)
 
 
 def test_decision_from_response() -> None:

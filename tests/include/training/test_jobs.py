@@ -12,7 +12,12 @@ import pytest
 
 from include.training import jobs
 
-MANIFEST = {"class_weights": {"0": 2.0, "1": 4.5, "2": 0.4}, "max_seq_length": 64, "label_names": ["negative", "neutral", "positive"]}
+MANIFEST = {
+    "class_weights": {"0": 2.0, "1": 4.5, "2": 0.4},
+    "max_seq_length": 64,
+    "truncation": "head_tail",
+    "label_names": ["negative", "neutral", "positive"],
+}
 
 
 def test_read_manifest_names_the_bad_field() -> None:
@@ -28,6 +33,7 @@ def test_hyperparameters_come_from_manifest_then_overrides() -> None:
     assert values == {
         "class_weights": "2.0,4.5,0.4",
         "max_seq_length": "32",
+        "truncation": "head_tail",
         "label_names": "negative,neutral,positive",
         "epochs": "2",
         "group_by_length": "false",

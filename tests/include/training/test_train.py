@@ -50,10 +50,12 @@ def test_parse_args_reads_sagemaker_environment(tmp_path: Path) -> None:
 def test_class_weights() -> None:
     labels = [0, 2, 2, 2]
     assert T.parse_class_weights("", labels, 3) is None
-    assert T.parse_class_weights("auto", labels, 3) == pytest.approx([4 / 3, 4 / 3, 4 / 9])
-    assert T.parse_class_weights("1,2,0.5", labels, 3) == [1.0, 2.0, 0.5]
-    with pytest.raises(ValueError, match="3 positive numbers"):
-        T.parse_class_weights("1,2", labels, 3)
+    # n / (present labels * count); a label with no row (neutral here) gets 0
+    assert T.parse_class_weights("auto", labels, 3) == pytest.approx([4 / 2, 0.0, 4 / 6])
+    assert T.parse_class_weights("1,0,0.5", labels, 3) == [1.0, 0.0, 0.5]
+    for bad in ("1,2", "0,0,0", "1,-1,1"):
+        with pytest.raises(ValueError, match="3 numbers >= 0"):
+            T.parse_class_weights(bad, labels, 3)
 
 
 def test_read_split_names_file_row_and_field(tmp_path: Path) -> None:
@@ -102,6 +104,31 @@ def test_collate_pads_dynamically_or_to_max_length() -> None:
     assert ids.tolist() == [[101, 102, 0, 0]] and mask.tolist() == [[1, 1, 0, 0]]
 
 
+def test_metrics_cover_only_present_labels() -> None:
+    metrics = T.classification_metrics([0, 0, 2, 2], [0, 2, 2, 2], T.LABEL_NAMES, present=[0, 2])
+    assert set(metrics["per_class"]) == {"negative", "positive"} and metrics["matrix_labels"] == ["negative", "positive"]
+    assert metrics["confusion_matrix"] == [[1, 1], [0, 2]]
+    assert metrics["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_a_label_without_training_rows_is_never_predicted(features_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    two_class = tmp_path / "features"
+    for split in ("train", "test"):
+        table = pq.read_table(features_dir / split)
+        (two_class / split).mkdir(parents=True)
+        pq.write_table(table.filter(pc.not_equal(table["label"], 1)), two_class / split / "part-0.parquet")
+    env = {k: v for k, v in sm_env(two_class, tmp_path).items() if k != "SM_CHANNEL_VALIDATION"}
+    config, paths = T.parse_args([*FAST, "--model_name_or_path", str(tiny_model_dir), "--max_steps", "2"], env)
+    metrics = T.train(config, paths)
+    assert set(metrics["test"]["per_class"]) == {"negative", "positive"}
+    model = T.load_classifier(paths.model_dir)
+    assert model.spec.absent_labels == ("neutral",)
+    logits = T.predict(model, T.read_split(two_class / "test", 3), 32, 0)
+    assert logits[:, 1].eq(float("-inf")).all() and 1 not in logits.argmax(-1).tolist()
+
+
 def test_classification_metrics_match_scikit_learn() -> None:
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -127,10 +154,18 @@ def test_smoke_fine_tune_writes_every_output_and_loss_goes_down(features_dir: Pa
     metrics = T.train(config, paths)
 
     model = paths.model_dir
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "label_map.json", "metrics.json"):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "label_map.json", "classifier.json", "metrics.json"):
         assert (model / name).is_file(), name
     assert not list(model.glob("*.bin")) and not list(model.glob("*.pt"))
-    assert json.loads((model / "config.json").read_text())["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    assert json.loads((model / "label_map.json").read_text())["id2label"] == {"0": "negative", "1": "neutral", "2": "positive"}
+    described = json.loads((model / "classifier.json").read_text())
+    assert described | {"format": "x"} == {
+        "pooling": "mean", "truncation": "head", "max_seq_length": 64, "absent_labels": [],
+        "label_names": ["negative", "neutral", "positive"], "format": "x",
+    }
+    reloaded = T.load_classifier(model)
+    split = T.read_split(features_dir / "test", 3)
+    assert T.evaluate(reloaded, split, 32, 0, T.LABEL_NAMES)["confusion_matrix"] == metrics["test"]["confusion_matrix"]
     for name in ("metrics.json", "history.json", "plots/loss_curves.png", "plots/confusion_matrix.png"):
         assert (paths.output_dir / name).is_file(), name
     assert (paths.output_dir / "plots/loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
