@@ -327,11 +327,13 @@ def _check_counts(counts: dict[str, dict[str, Any]], params: FeatureParams) -> N
             f"snapshot {params.snapshot_uri} ({selection}): only {', '.join(sorted(set(LABEL_NAMES) - set(absent)))} reviews; "
             "a sentiment model needs at least two classes"
         )
-    for split in ("validation", "test"):
-        if counts[split]["rows"] == 0:
+    for split in EVALUATION_SPLITS:
+        missing = [LABEL_NAMES[int(c)] for c, n in counts[split]["per_class"].items() if n == 0 and LABEL_NAMES[int(c)] not in absent]
+        if missing:
             raise FeatureError(
-                f"snapshot {params.snapshot_uri} ({selection}): the {split} split is empty "
-                f"({counts['train']['rows']} train rows); select more data"
+                f"snapshot {params.snapshot_uri} ({selection}): the {split} split has no {', '.join(missing)} reviews "
+                f"even after the evaluation floor ({counts[split]['rows']} rows, {counts['train']['rows']} train rows); "
+                "select more data"
             )
 
 

@@ -181,6 +181,9 @@ def parse_args(argv: Sequence[str] | None, environ: dict[str, str]) -> tuple[Tra
     config = TrainConfig(**args)
     if config.padding not in ("dynamic", "max_length"):
         parser.error(f"--padding must be 'dynamic' or 'max_length', got {config.padding!r}")
+    for name, allowed in (("pooling", POOLINGS), ("truncation", TRUNCATIONS)):
+        if getattr(config, name) not in allowed:
+            parser.error(f"--{name} must be one of {', '.join(allowed)}, got {getattr(config, name)!r}")
     return config, paths
 
 

@@ -131,7 +131,7 @@ def test_auto_gate_approves_with_update_model_package_then_champion_and_challeng
 
     trained_run("run-3", 0.60, 0.70)  # 0.10 below the champion
     register("run-3", MODEL)
-    with pytest.raises(AirflowFailException, match="worse than the champion .* delta -0.1000"):
+    with pytest.raises(AirflowFailException, match="worse than the champion .*delta -0.1000"):
         gate("run-3", MODEL)
     rejected = registry().get_version("3")
     assert (rejected.status, rejected.approved_by, rejected.aliases) == (REJECTED, "reviewflow-gate", ())

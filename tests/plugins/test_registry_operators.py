@@ -157,7 +157,7 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
     record("run-c", model_name)
     trained_run(root, "run-d", 0.70, 0.80)  # 0.10 worse than the champion
     register("run-d", model_name)
-    with pytest.raises(AirflowFailException, match="worse than the champion .* delta -0.1000"):
+    with pytest.raises(AirflowFailException, match="worse than the champion .*delta -0.1000"):
         gate("run-d", model_name)
     version = MlflowModelRegistry.for_data_root(root, model_name).get_version("2")
     assert (version.status, version.approved_by) == (REJECTED, "reviewflow-gate")

@@ -45,6 +45,10 @@ def test_parse_args_reads_sagemaker_environment(tmp_path: Path) -> None:
     assert paths.checkpoint_dir == tmp_path / "checkpoints"
     _, defaults = T.parse_args([], {})
     assert defaults.checkpoint_dir == Path("/opt/ml/checkpoints") and defaults.validation is None
+    assert (config.pooling, config.truncation) == ("mean", "head")
+    for bad in (["--pooling", "max"], ["--truncation", "tail"]):
+        with pytest.raises(SystemExit):
+            T.parse_args(bad, {})
 
 
 def test_class_weights() -> None:
