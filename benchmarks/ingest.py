@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,6 +100,7 @@ def in_subprocess(kind: str, source: Path) -> dict[str, float]:
 def main() -> None:
     from include.sample_data import SampleSpec, write_sample
 
+    load_average = os.getloadavg()[0]
     runs = []
     with tempfile.TemporaryDirectory() as work:
         for rows in SIZES:
@@ -129,6 +131,7 @@ def main() -> None:
         "floor": "no validation: ISA-L inflate + DuckDB read_csv + COPY to Parquet partitioned by product_category",
         "input": "gzip TSV (the dataset's distribution format), 0.1% malformed rows",
         "repeats": REPEATS,
+        "load_average_1m_at_start": round(load_average, 2),
         "runs": runs,
         "targets": {
             "speedup_min": TARGET_SPEEDUP, "peak_rss_mb_max_at_1m": TARGET_PEAK_RSS_MB, "ours_vs_floor_max": TARGET_OURS_VS_FLOOR,

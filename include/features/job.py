@@ -236,9 +236,9 @@ def apply_eval_floor(rows: DataFrame, floor: int) -> tuple[DataFrame, dict[str, 
 def prepare_rows(frame: DataFrame, params: FeatureParams) -> tuple[DataFrame, dict[str, dict[str, int]]]:
     """Label, split, apply the evaluation floor, balance and build the text of the snapshot rows.
 
-    Only the train split is balanced: validation and test keep the data's class mix (macro-F1 is measured
-    on reviews as users send them) and replay that of live traffic. The floor is applied before balancing. Returns the rows and
-    the train rows the floor moved per evaluation split and label.
+    Only the train split is balanced: validation and test keep the data's class mix (macro-F1 is
+    measured on reviews as users send them) and replay that of live traffic. The floor is applied
+    before balancing. Returns the rows and the train rows the floor moved per evaluation split and label.
     """
     from pyspark.sql import functions as F
     from pyspark.sql.functions import pandas_udf
