@@ -163,3 +163,13 @@ def test_min_max_scaler_fit_transform_roundtrip(spark) -> None:
     assert MinMaxScaler.from_json(scaler.to_json()) == scaler
     with pytest.raises(ValueError, match="train split has no rows"):
         MinMaxScaler.fit(frame.limit(0))
+
+
+def test_head_tail_keeps_the_start_and_the_end_of_a_long_text() -> None:
+    text = " ".join(f"word{i}" for i in range(200))
+    whole = load_tokenizer()(text)["input_ids"]
+    # 18 ids: [CLS], a quarter of the 16-id budget from the start, the rest from the end, [SEP]
+    assert tokenize_batch([text], max_seq_length=18, truncation="head_tail").input_ids == [whole[:5] + whole[-13:]]
+    assert tokenize_batch(["short text"], max_seq_length=18, truncation="head_tail").input_ids == [load_tokenizer()("short text")["input_ids"]]
+    with pytest.raises(ValueError, match="truncation must be one of head, head_tail"):
+        tokenize_batch([text], max_seq_length=18, truncation="tail")  # type: ignore[arg-type]
