@@ -43,7 +43,9 @@ def test_parse_categories(value: Any, expected: Any) -> None:
 
 
 def test_template_fields_cover_the_job_parameters() -> None:
-    assert set(BuildFeaturesOperator.template_fields) == {"snapshot_uri", "categories", "balance", "max_seq_length", "seed"}
+    assert set(BuildFeaturesOperator.template_fields) == {
+        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed",
+    }
 
 
 def test_local_backend_runs_the_job_and_updates_the_run_summary(

@@ -257,7 +257,7 @@ class DataQualityGateOperator(BaseOperator):
             "warning_failures": counts["warning_failures"],
             "engine": report["engine"],
             "snapshot": report["snapshot"],
-            "absent_labels": (report["bias"] or {}).get("absent_labels", []),
+            "absent_labels": (report.get("bias") or {}).get("absent_labels", []),
         }
         self.log.info("quality report: %s (JSON: %s)", result["report_html"], result["report_json"])
         update_run_summary(
