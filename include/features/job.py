@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd  # at module level: Spark resolves the pandas UDF's type hints from this module
 
 from include import hadoop_fs
+from include.errors import BadInputError
 from include.features.scaling import MinMaxScaler
 from include.features.splits import SPLITS, SplitPlan, downsample, split_column
 from include.features.text import LABEL_NAMES, review_text
@@ -67,7 +68,7 @@ OUTPUT_DDL = ", ".join(f"{name} {kind}" for name, kind in (*OUTPUT_SCHEMA, ("spl
 MAX_BERT_LENGTH = 512
 
 
-class FeatureError(ValueError):
+class FeatureError(BadInputError):
     """The snapshot or the parameters cannot produce a usable feature set."""
 
 

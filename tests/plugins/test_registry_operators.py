@@ -19,6 +19,7 @@ from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import registry as ops
+from tests.conftest import form_requires
 
 _names = itertools.count()
 SNAPSHOT = "manual__snap"
@@ -208,7 +209,8 @@ def test_manual_approve_records_the_human_and_makes_a_challenger(
     request = _ask("run-g", model_name, monkeypatch)
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
     assert f"{model_name} v1" in request["subject"] and "| macro_f1 | 0.7000 | — | — |" in request["body"]
-    assert f"{root}/reports/{SNAPSHOT}/quality/report.json" in request["body"] and "within 2 h" in request["body"]
+    assert f"{root}/reports/{SNAPSHOT}/quality/report.json" in request["body"]
+    assert request["body"].count("No answer") == 1 and "No answer within 2 h rejects the model." in request["body"]
     with pytest.raises(AirflowFailException, match="is PendingManualApproval"):
         record("run-g", model_name, mode="manual")  # nobody answered yet
     answer = _answer("run-g", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
@@ -218,6 +220,22 @@ def test_manual_approve_records_the_human_and_makes_a_challenger(
     version = MlflowModelRegistry.for_data_root(root, model_name).get_version("1")
     assert (version.status, version.approved_by, version.approval_comment) == (APPROVED, "alice", "better on neutral")
     assert result["role"] == CHAMPION and events == []
+
+
+def test_comment_is_optional_on_the_form_and_in_the_rest_api(
+    root: Path, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trained_run(root, "run-c", 0.70, None)
+    register("run-c", model_name)
+    gate("run-c", model_name, mode="manual")
+    comment = _ask("run-c", model_name, monkeypatch)["params"]["comment"]  # the field the approval form renders
+    assert not form_requires(comment) and comment["value"] is None
+    # The form sends an emptied field as null; a REST client may leave the field out.
+    for params_input in ({"comment": None}, {}):
+        _answer("run-c", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
+                params_input=params_input)
+        version = MlflowModelRegistry.for_data_root(root, model_name).get_version("1")
+        assert (version.status, version.approved_by, version.approval_comment) == (APPROVED, "alice", "")
 
 
 def test_manual_reject_and_timeout_never_reach_the_rollout(
