@@ -28,12 +28,13 @@ REQUIREMENTS = REPO_ROOT / "include" / "features" / "requirements-emr.txt"
 
 
 def build_env(venv_dir: Path, python: str, requirements: Path | None) -> None:
-    """Create a virtualenv at ``venv_dir`` with ``python`` and install ``requirements`` into it (pip only then)."""
+    """Create a virtualenv at ``venv_dir`` with ``python`` and install ``requirements`` into it (pip only then),
+    exactly those packages: the file lists every one the job needs."""
     without_pip = ["--without-pip"] if requirements is None else []
     subprocess.run([python, "-m", "venv", "--clear", *without_pip, str(venv_dir)], check=True)
     if requirements is not None:
         pip = [str(venv_dir / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "install", "--quiet"]
-        subprocess.run([*pip, "--requirement", str(requirements)], check=True)
+        subprocess.run([*pip, "--no-deps", "--requirement", str(requirements)], check=True)  # a closed, pinned set
 
 
 def pack_env(venv_dir: Path, archive: Path, python_prefix: str | None = None) -> Path:

