@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run `airflow standalone` with the project's DAGs, plus the MLflow UI of the local model
-# registry, in one process group, so Ctrl-C stops the scheduler, triggerer, api-server,
-# dag-processor and MLflow, not only the parents.
+# registry, in a session of their own, so Ctrl-C stops the scheduler, triggerer, api-server,
+# dag-processor, MLflow and the running tasks' workers (each in a process group of its own),
+# not only the parents.
 #
 # Addresses come from include/config.py: the API server (the UI) binds REVIEWFLOW_AIRFLOW_HOST
 # (default 127.0.0.1) on REVIEWFLOW_AIRFLOW_PORT (8080); MLflow binds 127.0.0.1 on
@@ -41,9 +42,9 @@ if [ -n "$mlflow_ui" ]; then
     echo "Model registry (MLflow UI): http://127.0.0.1:$mlflow_port → Models → reviewflow-sentiment"
 fi
 setsid bash -c "${mlflow_ui:+$mlflow_ui > \"$AIRFLOW_HOME/mlflow-ui.log\" 2>&1 &} exec airflow standalone" &
-group=$!
-trap 'kill -TERM -- -$group 2>/dev/null; wait $group 2>/dev/null; exit 0' INT TERM
+session=$!  # setsid made it the leader of a new session
+trap 'pkill -TERM -s $session; wait $session 2>/dev/null; exit 0' INT TERM
 status=0
-wait $group || status=$?
-kill -TERM -- -$group 2>/dev/null || true  # Airflow ended by itself: stop MLflow too
+wait $session || status=$?
+pkill -TERM -s $session || true  # Airflow ended by itself: stop MLflow and any task worker too
 exit $status

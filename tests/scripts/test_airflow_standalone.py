@@ -9,23 +9,38 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Each stand-in records its command line and API settings; "airflow" then waits (bounded) until
-# "mlflow" has recorded too, as the script stops the whole group when airflow exits.
+# Each stand-in records its command line and API settings. "airflow" also starts a task worker in
+# a process group of its own (as the executor does), then waits (bounded) until "mlflow" has
+# recorded, as the script stops the whole session when airflow exits.
 RECORDER = """#!/usr/bin/env python3
-import json, os, sys, time
+import json, os, subprocess, sys, time
+worker = None if sys.argv[0].endswith("mlflow") else subprocess.Popen(
+    ["sleep", "300"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+).pid
 with open(os.environ["RECORD"], "a") as out:
-    out.write(json.dumps({"argv": sys.argv, "env": {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__API__")}}) + "\\n")
+    env = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__API__")}
+    out.write(json.dumps({"argv": sys.argv, "env": env, "worker": worker}) + "\\n")
 for _ in range(100):
-    if sys.argv[0].endswith("mlflow") or len(open(os.environ["RECORD"]).read().splitlines()) >= 2:
+    if worker is None or len(open(os.environ["RECORD"]).read().splitlines()) >= 2:
         break
     time.sleep(0.1)
 """
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 def start(tmp_path: Path, **settings: str) -> tuple[dict, dict, str]:
@@ -52,9 +67,16 @@ def option(argv: list[str], name: str) -> str:
     return argv[argv.index(name) + 1]
 
 
-def test_binds_loopback_by_default_on_todays_ports(tmp_path: Path) -> None:
+def test_binds_loopback_by_default_on_todays_ports_and_stops_every_process(tmp_path: Path) -> None:
     airflow, mlflow, printed = start(tmp_path)
     assert airflow["argv"][1:] == ["standalone"]
+    for _ in range(50):  # SIGTERM reaches the worker at once; it may take a moment to go
+        if not alive(airflow["worker"]):
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(airflow["worker"], signal.SIGKILL)
+        pytest.fail("the task worker outlived make airflow")
     assert airflow["env"] == {
         "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": "8080", "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080",
     }
