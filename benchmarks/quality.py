@@ -57,7 +57,7 @@ def main() -> None:
 
     from include.spark import local_spark_session
 
-    suite = load_suite(DEFAULT_SUITE_PATH, {"min_size": 1})
+    suite = load_suite(DEFAULT_SUITE_PATH, {"min_rows": 1})
     with tempfile.TemporaryDirectory(prefix="quality-bench-") as folder:
         started = time.perf_counter()
         uri = write_snapshot(Path(folder), args.rows)

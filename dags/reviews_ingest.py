@@ -16,8 +16,8 @@ import datetime as dt
 from airflow.sdk import DAG, Param
 
 from include.config import load_settings
+from include.sample_data import sample_uri
 from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS
-from reviewflow.hooks.storage import join_uri
 from reviewflow.notifiers import page_dag_run_failure
 from reviewflow.operators.ingest import (
     AthenaCommitOperator,
@@ -50,7 +50,7 @@ with DAG(
     doc_md=__doc__,
     params={
         "source_uri": Param(
-            join_uri(settings.data_root, "samples", "amazon_reviews_sample.tsv.gz"),
+            sample_uri(settings.data_root),
             type="string",
             pattern=r"^\S+\.(tsv|tsv\.gz|parquet)$",
             title="Source file",
@@ -58,7 +58,7 @@ with DAG(
         ),
         "categories": Param(
             [],
-            type="array",
+            type=["null", "array"],  # null: the trigger form's empty field; optional, not "required"
             items={"type": "string", "minLength": 1},
             title="Product categories",
             description="Keep only these product_category values; empty keeps all.",
@@ -82,7 +82,8 @@ with DAG(
             "auto",
             enum=["auto", "deequ", "spark"],
             title="Quality engine",
-            description="deequ: PyDeequ with the Deequ jar; spark: the built-in single-pass engine; auto: deequ when its jar loads.",
+            description="deequ: PyDeequ with the Deequ jar (REVIEWFLOW_DEEQU_JAR); spark: the built-in single-pass engine; "
+            "auto: deequ when its jar is configured or cached locally, else spark.",
         ),
     },
 ) as dag:
@@ -126,7 +127,8 @@ with DAG(
         task_id="quality_gate",
         curated_uri="{{ ti.xcom_pull(task_ids='ingest')['curated_uri'] }}",
         engine="{{ params.quality_engine }}",
-        min_size="{{ params.min_rows }}",
+        min_rows="{{ params.min_rows }}",
+        deequ_jar=settings.deequ_jar,
     )
     publish = PublishCuratedReviewsOperator(
         task_id="publish",

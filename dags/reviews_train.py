@@ -44,13 +44,21 @@ with DAG(
     tags=["reviewflow", "training"],
     doc_md=__doc__,
     params={
+        # Optional params are null-able: the trigger form sends an empty field as null and marks
+        # every param whose type excludes null as required.
         "curated_uri": Param(
-            "",
-            type="string",
+            None,
+            type=["null", "string"],
             title="Curated snapshot",
             description="A curated snapshot folder; empty uses the triggering or newest published snapshot.",
         ),
-        "categories": Param([], type="array", items={"type": "string", "minLength": 1}, title="Product categories"),
+        "categories": Param(
+            [],
+            type=["null", "array"],
+            items={"type": "string", "minLength": 1},
+            title="Product categories",
+            description="Train on these product_category values only; empty uses all.",
+        ),
         "balance": Param("downsample", enum=["downsample", "none"], title="Class balance",
                          description="downsample every class to the smallest, or none with class weights."),
         "max_seq_length": Param(64, type="integer", minimum=8, maximum=512, title="Max sequence length"),
@@ -74,7 +82,7 @@ with DAG(
         "approval_timeout": Param(24, type="number", exclusiveMinimum=0, title="Hours to wait for a human (then Reject)"),
     },
 ) as dag:
-    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri }}")
+    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri or '' }}")
     build_features = BuildFeaturesOperator(
         task_id="build_features",
         snapshot_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",

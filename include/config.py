@@ -11,15 +11,18 @@ Two kinds of setting:
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from include.errors import BadInputError
 
 Backend = Literal["local", "aws"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInputError):
     """A setting is missing or has an invalid value."""
 
 
@@ -32,6 +35,11 @@ class Settings:
     :param alert_log: file the local failure notifier appends JSON lines to.
     :param alert_webhook_url: optional Slack-compatible incoming-webhook URL for alerts.
     :param sns_topic_arn: optional SNS topic for alerts (``aws`` backend).
+    :param deequ_jar: the Deequ jar for the quality gate: a local path, or an ``s3://`` URI on ``aws``
+        (required there for ``quality_engine=deequ`` on SageMaker Processing).
+    :param airflow_host: address ``make airflow`` binds the API server (UI) to.
+    :param airflow_port: port of the API server under ``make airflow``.
+    :param mlflow_port: port of the MLflow registry UI under ``make airflow`` (always on 127.0.0.1).
     """
 
     backend: Backend
@@ -39,9 +47,13 @@ class Settings:
     alert_log: Path
     alert_webhook_url: str | None
     sns_topic_arn: str | None
+    deequ_jar: str | None = None
+    airflow_host: str = "127.0.0.1"
+    airflow_port: int = 8080
+    mlflow_port: int = 5000
 
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate :class:`Settings` from ``environ`` (default: ``os.environ``)."""
     env = os.environ if environ is None else environ
     backend = env.get("REVIEWFLOW_BACKEND", "local").strip().lower()
@@ -58,7 +70,20 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         alert_log=Path(env.get("REVIEWFLOW_ALERT_LOG", "") or local_root / "alerts" / "alerts.jsonl"),
         alert_webhook_url=env.get("REVIEWFLOW_ALERT_WEBHOOK_URL") or None,
         sns_topic_arn=env.get("REVIEWFLOW_SNS_TOPIC_ARN") or None,
+        deequ_jar=env.get("REVIEWFLOW_DEEQU_JAR", "").strip() or None,
+        airflow_host=env.get("REVIEWFLOW_AIRFLOW_HOST", "").strip() or "127.0.0.1",
+        airflow_port=_port(env, "REVIEWFLOW_AIRFLOW_PORT", 8080),
+        mlflow_port=_port(env, "REVIEWFLOW_MLFLOW_PORT", 5000),
     )
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"{name} must be a TCP port (1-65535), got {text!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)

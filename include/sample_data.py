@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from include.config import REPO_ROOT, load_settings
 from include.ingestion.schema import REVIEW_COLUMNS as COLUMNS
 
 if TYPE_CHECKING:
@@ -270,6 +271,20 @@ def write_curated_snapshot(folder: Path, records: list[dict[str, Any]]) -> str:
         existing_data_behavior="delete_matching",
     )
     return str(folder)
+
+
+def sample_uri(data_root: str) -> str:
+    """``<data root>/samples/amazon_reviews_sample.tsv.gz``: ``reviews_ingest``'s default source."""
+    return f"{data_root.rstrip('/')}/samples/amazon_reviews_sample.tsv.gz"
+
+
+def local_sample_path() -> Path:
+    """The file ``make`` generates the sample into: the data root's sample (so the ingest DAG's default
+    source exists), or with an ``s3://`` data root the copy under the repository's ``.data/``."""
+    data_root = load_settings().data_root
+    if data_root.startswith("s3://"):
+        data_root = str(REPO_ROOT / ".data")
+    return Path(sample_uri(data_root).removeprefix("file://"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -42,3 +42,14 @@ def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 def made(calls: AwsCalls, operation: str) -> list[dict[str, Any]]:
     """The parameters of each ``operation`` call in ``calls``."""
     return [params for name, params in calls if name == operation]
+
+
+def form_requires(param: Mapping[str, Any]) -> bool:
+    """Whether Airflow 3.3's trigger and approval forms mark a param (as the API serves it:
+    ``{"value", "schema", ...}``) required, refusing to submit it empty.
+
+    The same rule as the UI's FlexibleForm (``airflow/ui``, ``isRequired``): a schema ``type``
+    that does not include ``"null"``. An emptied field is sent as null.
+    """
+    kind = param["schema"].get("type")
+    return bool(kind) and not (isinstance(kind, list) and "null" in kind)

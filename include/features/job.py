@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import pandas as pd  # at module level: Spark resolves the pandas UDF's type hints from this module
 
 from include import hadoop_fs
+from include.errors import BadInputError
 from include.features.scaling import MinMaxScaler
 from include.features.splits import SPLITS, SplitPlan, bucket_column, downsample, split_column
 from include.features.text import LABEL_NAMES, review_text
@@ -72,7 +73,7 @@ EVALUATION_SPLITS = ("test", "validation")
 EVAL_FLOOR_MAX_SHARE = 0.2
 
 
-class FeatureError(ValueError):
+class FeatureError(BadInputError):
     """The snapshot or the parameters cannot produce a usable feature set."""
 
 

@@ -70,7 +70,7 @@ def ingest_with_duckdb(
         with staged_directory(rejected_dir) as staging:
             con.execute(f"COPY ({queries['rejected']}) TO {quote_literal(str(staging / 'rejected.parquet'))} (FORMAT PARQUET)")
         log.info("ingested %s: %s", ", ".join(files), counts.to_dict())
-        check_counts(counts, ", ".join(files), max_rejected_share)
+        check_counts(counts, ", ".join(files), max_rejected_share, categories)
         with staged_directory(curated_dir) as staging:
             con.execute(
                 f"COPY ({queries['curated']}) TO {quote_literal(str(staging))} "

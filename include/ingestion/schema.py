@@ -5,6 +5,8 @@ from __future__ import annotations
 import zlib
 from typing import Literal
 
+from include.errors import BadInputError
+
 REVIEW_COLUMNS: tuple[str, ...] = (
     "marketplace",
     "customer_id",
@@ -26,7 +28,7 @@ REVIEW_COLUMNS: tuple[str, ...] = (
 SourceFormat = Literal["tsv", "parquet"]
 
 
-class SourceError(ValueError):
+class SourceError(BadInputError):
     """The ingestion source is missing, empty or not in the Amazon Customer Reviews schema."""
 
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from include.errors import BadInputError
 from include.quality.results import CheckResult
 from include.quality.suite import Constraint, Level, Suite
 
@@ -24,7 +27,7 @@ log = logging.getLogger(__name__)
 F2J_COORDINATE = "net.sourceforge.f2j:arpack_combined_all"
 
 
-class DeequUnavailableError(RuntimeError):
+class DeequUnavailableError(BadInputError):
     """The ``deequ`` engine was chosen but the Deequ jar is not on the Spark classpath."""
 
 
@@ -45,12 +48,56 @@ def deequ_maven_coordinate(spark_version: str | None = None) -> str:
     return SPARK_TO_DEEQU_COORD_MAPPING[version]
 
 
-def deequ_spark_conf(jar: str | None = None) -> dict[str, str]:
-    """Spark settings that put Deequ on the classpath: ``jar`` (a path or URI) if given,
-    else ``spark.jars.packages`` with PyDeequ's Maven coordinate (needs Maven access)."""
+# Spark's --packages cache: Spark 4 keeps it in ~/.ivy2.5.2, Spark 3 in ~/.ivy2.
+IVY_HOMES = (".ivy2.5.2", ".ivy2")
+
+
+def cached_deequ_jar(coordinate: str, home: Path | None = None) -> Path | None:
+    """The jar of the Maven ``coordinate`` (``group:artifact:version``) if a local cache holds it:
+    Spark's Ivy cache (its ``jars/`` folder or the cache proper) or the local Maven repository."""
+    group, artifact, version = coordinate.split(":")
+    home = home or Path.home()
+    candidates = [
+        *(home / ivy / "jars" / f"{group}_{artifact}-{version}.jar" for ivy in IVY_HOMES),
+        *(home / ivy / "cache" / group / artifact / "jars" / f"{artifact}-{version}.jar" for ivy in IVY_HOMES),
+        home.joinpath(".m2", "repository", *group.split("."), artifact, version, f"{artifact}-{version}.jar"),
+    ]
+    return next((path for path in candidates if path.is_file()), None)
+
+
+@dataclass(frozen=True)
+class DeequSource:
+    """Where a local SparkSession loads Deequ from: its Spark settings and a description for the log."""
+
+    spark_conf: dict[str, str]
+    description: str
+
+
+def local_deequ_source(engine: str, jar: str | None = None, home: Path | None = None) -> DeequSource | None:
+    """Decide, from cheap local checks only, where a local session gets Deequ for ``engine``.
+
+    A configured ``jar`` wins, then a jar already in the local Ivy/Maven cache. Without either,
+    ``deequ`` fetches PyDeequ's Maven coordinate (it was asked for), while ``auto`` and ``spark``
+    get ``None``: no Deequ, and no download attempt with its unreachable-host errors.
+
+    :raises DeequUnavailableError: if the configured local ``jar`` does not exist.
+    """
+    if engine == "spark":
+        return None
     if jar:
-        return {"spark.jars": jar}
-    return {"spark.jars.packages": deequ_maven_coordinate(), "spark.jars.excludes": F2J_COORDINATE}
+        if "://" not in jar and not Path(jar).is_file():
+            raise DeequUnavailableError(
+                f"the configured Deequ jar {jar} does not exist (deequ_jar / REVIEWFLOW_DEEQU_JAR)"
+            )
+        return DeequSource({"spark.jars": jar}, f"the configured jar {jar}")
+    coordinate = deequ_maven_coordinate()
+    cached = cached_deequ_jar(coordinate, home)
+    if cached is not None:
+        return DeequSource({"spark.jars": str(cached)}, f"the cached jar {cached}")
+    if engine == "deequ":
+        conf = {"spark.jars.packages": coordinate, "spark.jars.excludes": F2J_COORDINATE}
+        return DeequSource(conf, f"Maven ({coordinate})")
+    return None
 
 
 def unavailable_message(detail: str = "") -> str:
@@ -95,11 +142,18 @@ def add_constraint(check: Any, constraint: Constraint) -> Any:
     raise ValueError(f"no PyDeequ translation for check {name!r}")
 
 
+def check_descriptions(suite: Suite) -> list[str]:
+    """The description of each constraint's Deequ check, ``"<index>: <constraint name>"``: unique, so
+    every row of Deequ's check results maps back to one constraint."""
+    return [f"{index}: {constraint.name}" for index, constraint in enumerate(suite.constraints)]
+
+
 def build_checks(suite: Suite, make_check: Callable[[Level, str], Any]) -> list[Any]:
-    """One check per constraint, made by ``make_check(level, description)`` and declared
-    with :func:`add_constraint`; descriptions are ``"<index>: <constraint name>"``."""
+    """One check per constraint, made by ``make_check(level, description)`` and declared with
+    :func:`add_constraint`; descriptions from :func:`check_descriptions`."""
     return [
-        add_constraint(make_check(c.level, f"{index}: {c.name}"), c) for index, c in enumerate(suite.constraints)
+        add_constraint(make_check(c.level, text), c)
+        for text, c in zip(check_descriptions(suite), suite.constraints, strict=True)
     ]
 
 
@@ -119,14 +173,33 @@ def run_deequ(spark: SparkSession, df: DataFrame, suite: Suite) -> tuple[list[Ch
     for check in build_checks(suite, lambda level, text: Check(spark, CheckLevel[level], text)):
         builder = builder.addCheck(check)
     outcome = builder.run()
-    rows = VerificationResult.checkResultsAsDataFrame(spark, outcome, pandas=True).to_dict("records")
-    metric_rows = VerificationResult.successMetricsAsDataFrame(spark, outcome, pandas=True).to_dict("records")
+    return results_from_deequ(
+        suite,
+        VerificationResult.checkResultsAsDataFrame(spark, outcome, pandas=True).to_dict("records"),
+        VerificationResult.successMetricsAsDataFrame(spark, outcome, pandas=True).to_dict("records"),
+    )
+
+
+def results_from_deequ(
+    suite: Suite, check_rows: list[dict[str, Any]], metric_rows: list[dict[str, Any]]
+) -> tuple[list[CheckResult], dict[str, float | None]]:
+    """Map Deequ's result frames back to the suite's constraints.
+
+    :param check_rows: ``checkResultsAsDataFrame`` rows (``check`` = the description
+        :func:`build_checks` gave, ``constraint_status``, ``constraint_message``).
+    :param metric_rows: ``successMetricsAsDataFrame`` rows (``name``, ``instance``, ``value``);
+        a metric Deequ could not compute is absent, and its constraint's ``observed`` is ``None``.
+    :raises RuntimeError: naming the checks Deequ returned no row for.
+    """
     metrics = {f"{row['name']}({row['instance']})": float(row["value"]) for row in metric_rows}
-    by_check = {row["check"]: row for row in rows}
+    by_check = {row["check"]: row for row in check_rows}
+    descriptions = check_descriptions(suite)
+    missing = [text for text in descriptions if text not in by_check]
+    if missing:
+        raise RuntimeError(f"Deequ returned no result for check(s) {missing} of {suite.source}")
     results = []
-    for index, constraint in enumerate(suite.constraints):
-        row = by_check[f"{index}: {constraint.name}"]
-        value = metrics.get(constraint.metric.key)
+    for text, constraint in zip(descriptions, suite.constraints, strict=True):
+        row = by_check[text]
         results.append(
             CheckResult(
                 name=constraint.name,
@@ -134,7 +207,7 @@ def run_deequ(spark: SparkSession, df: DataFrame, suite: Suite) -> tuple[list[Ch
                 level=constraint.level,
                 status="Success" if row["constraint_status"] == "Success" else "Failure",
                 metric=constraint.metric.key,
-                observed=value,
+                observed=metrics.get(constraint.metric.key),
                 threshold=constraint.threshold,
                 message=row["constraint_message"] or "",
                 line=constraint.line,

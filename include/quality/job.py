@@ -7,7 +7,7 @@ SageMaker Processing / EMR Serverless Spark job (``aws`` backend)::
         --snapshot-uri s3://bucket/curated/reviews/snapshot=2026-11-26 \\
         --suite-uri s3://bucket/code/quality/reviews_suite.yaml \\
         --report-prefix s3://bucket/reports/<run key>/quality \\
-        --metrics-root s3://bucket/quality/metrics [--engine auto] [--param min_size=1000]
+        --metrics-root s3://bucket/quality/metrics [--engine auto] [--param min_rows=1000]
 
 It writes ``report.json`` and ``report.html`` under the report prefix and the run's
 metrics to ``<metrics root>/<dataset>/<snapshot>.json``; every file is read and written
@@ -27,12 +27,13 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from include import hadoop_fs
+from include.errors import BadInputError
 from include.quality import ENGINES
 from include.quality.bias import bias_metrics, bias_results, label_counts
 from include.quality.deequ_engine import (
+    DeequSource,
     DeequUnavailableError,
     deequ_loaded,
-    deequ_spark_conf,
     run_deequ,
     unavailable_message,
 )
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 _SNAPSHOT = re.compile(r"/(?P<dataset>[^/]+)/snapshot=(?P<snapshot>[^/]+)/*$")
 
 
-class QualityInputError(ValueError):
+class QualityInputError(BadInputError):
     """The snapshot cannot be checked (wrong location, missing or mistyped column)."""
 
 
@@ -62,38 +63,44 @@ def parse_snapshot_uri(uri: str) -> tuple[str, str]:
     return match["dataset"], match["snapshot"]
 
 
-def choose_engine(requested: str, spark: SparkSession) -> str:
-    """Resolve ``auto`` to ``deequ`` when the Deequ jar loads, else ``spark``; log the choice."""
+NO_LOCAL_DEEQU = "no Deequ jar configured (REVIEWFLOW_DEEQU_JAR) or in the local Ivy/Maven caches; no download tried"
+
+
+def choose_engine(requested: str, spark: SparkSession, deequ_from: str | None = "the Spark classpath") -> str:
+    """Resolve ``auto`` to ``deequ`` when Deequ loads in ``spark``, else ``spark``; log one line
+    saying which engine runs and why.
+
+    :param deequ_from: where the session was given Deequ (``None``: nowhere, so it is not probed).
+    """
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {requested!r}")
-    loaded = requested != "spark" and deequ_loaded(spark)
+    loaded = requested != "spark" and deequ_from is not None and deequ_loaded(spark)
     if requested == "deequ" and not loaded:
-        raise DeequUnavailableError(unavailable_message("the Spark session cannot load com.amazon.deequ"))
+        raise DeequUnavailableError(unavailable_message(f"it did not load from {deequ_from or 'anywhere'}"))
     engine = "deequ" if loaded else "spark"
-    if loaded:
-        reason = "Deequ jar loaded"
+    if requested == "spark":
+        reason = "built-in engine chosen"
+    elif loaded:
+        reason = f"Deequ loaded from {deequ_from}"
     else:
-        reason = "built-in engine chosen" if requested == "spark" else "Deequ jar not loadable"
+        reason = NO_LOCAL_DEEQU if deequ_from is None else f"Deequ did not load from {deequ_from}"
     log.info("quality engine: %s (requested %s; %s)", engine, requested, reason)
     return engine
 
 
-def quality_session(engine: str, deequ_jar: str | None = None) -> SparkSession:
-    """A local SparkSession for the gate; with ``auto``/``deequ`` it first tries to put Deequ
-    on the classpath (``deequ_jar`` or Maven) and, for ``auto`` only, falls back to plain Spark."""
+def quality_session(deequ: DeequSource | None) -> SparkSession:
+    """A local SparkSession for the gate, with Deequ on its classpath from ``deequ`` if given."""
     from pyspark.errors import PySparkRuntimeError
 
     from include.spark import local_spark_session
 
-    if engine == "spark":
+    if deequ is None:
         return local_spark_session("reviewflow-quality")
     try:
-        return local_spark_session("reviewflow-quality", deequ_spark_conf(deequ_jar))
+        return local_spark_session("reviewflow-quality", deequ.spark_conf)
     except PySparkRuntimeError as error:
-        if engine == "deequ":
-            raise DeequUnavailableError(unavailable_message(f"Spark could not start with it: {error}")) from None
-        log.warning("Spark could not load Deequ (%s); continuing without it", error)
-        return local_spark_session("reviewflow-quality")
+        detail = f"Spark could not start with {deequ.description}: {error}"
+        raise DeequUnavailableError(unavailable_message(detail)) from None
 
 
 _SPARK_TYPES = {
@@ -191,12 +198,16 @@ def run_gate_job(
     report_prefix: str,
     metrics_root: str,
     now: dt.datetime | None = None,
+    deequ_from: str | None = "the Spark classpath",
 ) -> dict[str, Any]:
-    """Check the snapshot at ``snapshot_uri``, write report and metrics record; return the report."""
+    """Check the snapshot at ``snapshot_uri``, write report and metrics record; return the report.
+
+    ``deequ_from`` says where ``spark`` was given Deequ (see :func:`choose_engine`).
+    """
     dataset, snapshot = parse_snapshot_uri(snapshot_uri)
     if dataset != suite.dataset:
         raise QualityInputError(f"{snapshot_uri} holds dataset {dataset!r}, {suite.source} checks {suite.dataset!r}")
-    chosen = choose_engine(engine, spark)
+    chosen = choose_engine(engine, spark, deequ_from)
     df = spark.read.parquet(snapshot_uri)
     check_columns(df, suite, snapshot_uri)
     history_folder = f"{metrics_root.rstrip('/')}/{dataset}"

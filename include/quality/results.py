@@ -44,7 +44,7 @@ def evaluate_constraint(constraint: Constraint, value: float | None) -> CheckRes
     elif value is None:
         message = f"{constraint.metric.key} has no value (empty or all-null input)"
     else:
-        message = f"Value: {value:g} does not meet the constraint requirement {constraint.threshold}"
+        message = f"Value: {value:g} does not meet the constraint requirement {constraint.bounds}"
     return CheckResult(
         name=constraint.name,
         kind="constraint",

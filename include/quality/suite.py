@@ -3,10 +3,10 @@
 A suite file looks like this (see ``reviews_suite.yaml`` for the full default)::
 
     dataset: reviews
-    params: {min_size: 1000}          # defaults; callers may override them
+    params: {min_rows: 1000}          # defaults; callers may override them
     columns: {review_id: string, star_rating: int, review_date: date}
     checks:
-      - {check: hasSize, level: Error, min: $min_size}
+      - {check: hasSize, level: Error, min: $min_rows}
       - {check: isUnique, level: Error, column: review_id}
       - {check: hasCompleteness, level: Error, column: review_body, min: 0.99}
     anomalies:
@@ -29,13 +29,15 @@ from typing import Any, Literal
 
 import yaml
 
+from include.errors import BadInputError
+
 Level = Literal["Error", "Warning"]
 LEVELS: tuple[str, ...] = ("Error", "Warning")
 COLUMN_TYPES: tuple[str, ...] = ("string", "int", "double", "date")
 NUMERIC_TYPES: tuple[str, ...] = ("int", "double")
 
 
-class SuiteError(ValueError):
+class SuiteError(BadInputError):
     """The suite file is invalid; the message names the file and line."""
 
 
@@ -65,7 +67,11 @@ class Metric:
 
 @dataclass(frozen=True)
 class Constraint:
-    """One declared check: a metric, inclusive bounds on it, a level and its source line."""
+    """One declared check: a metric, inclusive bounds on it, a level and its source line.
+
+    ``bound_params`` names the suite parameters a bound came from (``min: $min_rows``), so a
+    failure can say which parameter to change.
+    """
 
     check: str
     level: Level
@@ -74,6 +80,7 @@ class Constraint:
     min_value: float | None
     max_value: float | None
     arguments: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    bound_params: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -81,8 +88,13 @@ class Constraint:
         return f"{self.check}({shown})"
 
     @property
-    def threshold(self) -> str:
+    def bounds(self) -> str:
         return bounds_text(self.min_value, self.max_value)
+
+    @property
+    def threshold(self) -> str:
+        """The bounds, and the parameter(s) that set them: ``>= 1000 (param min_rows)``."""
+        return self.bounds + (f" (param {', '.join(self.bound_params)})" if self.bound_params else "")
 
     def holds(self, value: float | None) -> bool:
         """Whether ``value`` meets the bounds (a missing value never does)."""
@@ -201,6 +213,7 @@ class _Reader:
         self.node = node
         self.what = what
         self.used: set[str] = set()
+        self.from_params: dict[str, str] = {}  # key → the parameter its value came from
 
     def line(self, key: str | None = None) -> int:
         return self.node.key_lines.get(key, self.node.line) if key else self.node.line
@@ -220,6 +233,7 @@ class _Reader:
             if name not in self.params:
                 raise self.fail(f"unknown parameter {value!r} (declared: {sorted(self.params)})", key)
             value = self.params[name]
+            self.from_params[key] = name
         if kind is not None and (not isinstance(value, kind) or isinstance(value, bool) and bool not in _tuple(kind)):
             raise self.fail(f"{key!r} must be {_kind_name(kind)}, got {value!r}", key)
         return value
@@ -354,7 +368,8 @@ def _constraint(reader: _Reader, columns: dict[str, str]) -> Constraint:
         if low is not None and high is not None and low > high:
             raise reader.fail(f"'min' ({low:g}) is greater than 'max' ({high:g})", "min")
     reader.finish()
-    return Constraint(check, level, reader.line(), metric, low, high, arguments)
+    bound_params = tuple(reader.from_params[key] for key in ("min", "max") if key in reader.from_params)
+    return Constraint(check, level, reader.line(), metric, low, high, arguments, bound_params)
 
 
 def _level(reader: _Reader, default: Any = ...) -> Level:

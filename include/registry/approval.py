@@ -101,9 +101,15 @@ def _f1(value: float | None) -> str:
 
 
 def approval_body(
-    model_name: str, version: str, evaluation: Mapping[str, Any], gate_reason: str, links: Mapping[str, str]
+    model_name: str,
+    version: str,
+    evaluation: Mapping[str, Any],
+    gate_reason: str,
+    links: Mapping[str, str],
+    timeout_hours: float,
 ) -> str:
-    """Markdown for the human reviewer: challenger vs champion on the same test split, the gate verdict, links."""
+    """Markdown for the human reviewer: challenger vs champion on the same test split, the gate verdict,
+    links, and (once) how long the request waits before it rejects."""
     challenger = evaluation["challenger"]
     champion = evaluation.get("champion")
     deltas = evaluation.get("deltas") or {}
@@ -143,6 +149,6 @@ def approval_body(
         *(f"- {name}: `{uri}`" for name, uri in links.items() if uri),
         "",
         "Approve to make this version the challenger for the rollout (or the champion if there is none); "
-        "Reject keeps the current champion. No answer before the timeout rejects.",
+        f"Reject keeps the current champion. No answer within {timeout_hours:g} h rejects the model.",
     ]
     return "\n".join(lines)

@@ -5,15 +5,26 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias
+from airflow.sdk import Asset, AssetAlias, ExceptionRetryPolicy, RetryAction, RetryRule
 
+from include.errors import BadInputError
 from reviewflow.notifiers import ReviewflowFailureNotifier
+
+# A verdict about the input (missing file, no rows in the requested categories, too many
+# rejected rows, a bad parameter or setting) fails the task at once: a retry would give the
+# same verdict minutes later. Every other error (network, throttling, a lost worker) is retried.
+FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception=BadInputError, action=RetryAction.FAIL, reason="the input is wrong; retrying cannot fix it")
+    ]
+)
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewflow",
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=2),
     "retry_exponential_backoff": True,
+    "retry_policy": FAIL_ON_BAD_INPUT,
     "on_failure_callback": ReviewflowFailureNotifier(),
 }
 

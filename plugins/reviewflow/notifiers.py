@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import shlex
 import urllib.request
 from typing import Any
+from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
@@ -54,6 +56,35 @@ def _post_webhook(url: str, text: str) -> None:
         log.error("could not post alert to webhook: %s", error)
 
 
+def api_base_url() -> str:
+    """The Airflow API server's public URL (``[api] base_url``), the base of every UI link."""
+    from airflow.sdk.configuration import conf
+
+    return conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
+
+
+def run_url(dag_id: str, run_id: str) -> str:
+    """The Airflow 3 UI page of one DAG run."""
+    return f"{api_base_url()}/dags/{dag_id}/runs/{quote(run_id)}"
+
+
+def clear_task_command(dag_id: str, run_id: str, task_id: str) -> str:
+    """A shell command that clears ``task_id`` and its downstream tasks in run ``run_id`` only.
+
+    ``airflow tasks clear`` selects runs by logical date, which manual and asset-triggered
+    runs may lack, so this is the REST API's run-scoped ``clearTaskInstances`` (token from
+    ``POST /auth/token``).
+    """
+    body = {
+        "dag_run_id": run_id, "task_ids": [task_id], "include_downstream": True, "only_failed": False, "dry_run": False,
+    }
+    url = f"{api_base_url()}/api/v2/dags/{quote(dag_id)}/clearTaskInstances"
+    return (
+        f"curl -X POST {shlex.quote(url)} -H \"Authorization: Bearer $AIRFLOW_TOKEN\" "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(json.dumps(body))}"
+    )
+
+
 def failure_message(context: Any) -> tuple[str, str]:
     """Title and body of a task-failure page, built from an Airflow callback context."""
     ti = context["ti"]
@@ -62,11 +93,12 @@ def failure_message(context: Any) -> tuple[str, str]:
     title = f"[reviewflow] {ti.dag_id}.{ti.task_id} failed"
     body = "\n".join(
         [
-            f"Run: {ti.run_id} (try {ti.try_number})",
+            f"Run: {ti.run_id} (try {ti.try_number}): {run_url(ti.dag_id, ti.run_id)}",
             f"Reason: {reason}",
-            f"Log: {getattr(ti, 'log_url', '') or 'Airflow UI → ' + ti.dag_id + ' → ' + ti.run_id}",
-            "Every task is idempotent: fix the cause, then clear the task to rerun it "
-            f"(`airflow tasks clear {ti.dag_id} -t '^{ti.task_id}$'`).",
+            f"Log: {getattr(ti, 'log_url', None) or run_url(ti.dag_id, ti.run_id)}",
+            "Every task is idempotent: fix the cause, then rerun this run's task and the ones it held up: "
+            "Clear on the task's page (with downstream), or",
+            f"  {clear_task_command(ti.dag_id, ti.run_id, ti.task_id)}",
         ]
     )
     return title, body
@@ -76,7 +108,10 @@ def page_dag_run_failure(context: Any) -> None:
     """DAG-level ``on_failure_callback``: one page per failed run (task pages carry the errors)."""
     dag_run = context["dag_run"]
     title = f"[reviewflow] run {dag_run.dag_id} / {dag_run.run_id} failed"
-    body = f"Reason: {context.get('reason') or 'a task failed'}. The failed task's own alert has its error."
+    body = (
+        f"Reason: {context.get('reason') or 'a task failed'}. The failed task's own alert has its error.\n"
+        f"Run: {run_url(dag_run.dag_id, dag_run.run_id)}"
+    )
     send_alert(load_settings(), title, body)
 
 

@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+from airflow.sdk import RetryAction
+
+from reviewflow.dag_defaults import FAIL_ON_BAD_INPUT
 from tests.dags.conftest import DAGS_FOLDER
 
 HEAVY_MODULES = ("torch", "pyspark", "transformers", "sagemaker")
@@ -23,7 +26,31 @@ def test_every_dag_has_tags_owner_retries_and_paging(dag_bag) -> None:
         for task in dag.tasks:
             assert task.owner == "reviewflow", (dag_id, task.task_id)
             assert task.retries >= 2, (dag_id, task.task_id)
+            assert task.retry_policy is FAIL_ON_BAD_INPUT, (dag_id, task.task_id)
             assert task.on_failure_callback, (dag_id, task.task_id)
+
+
+def test_input_verdicts_fail_at_once_and_transient_faults_keep_their_retries() -> None:
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from include.config import ConfigError
+    from include.features.job import FeatureError
+    from include.ingestion.counts import IngestCounts, RejectedShareError
+    from include.ingestion.schema import SourceError
+    from include.quality.deequ_engine import DeequUnavailableError
+    from include.quality.job import QualityInputError
+    from include.quality.suite import SuiteError
+
+    verdicts = [
+        SourceError("s3://b/reviews.tsv.gz: file not found"),
+        RejectedShareError("no rows in the requested categories", IngestCounts(0)),
+        QualityInputError("x"), SuiteError("x"), FeatureError("x"), ConfigError("x"), DeequUnavailableError("x"),
+    ]
+    for error in verdicts:
+        assert FAIL_ON_BAD_INPUT.evaluate(error, 1, 3).action == RetryAction.FAIL, type(error).__name__
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "StartQueryExecution")
+    for fault in (throttled, EndpointConnectionError(endpoint_url="https://athena"), ConnectionResetError(), OSError("disk")):
+        assert FAIL_ON_BAD_INPUT.evaluate(fault, 1, 3).action == RetryAction.DEFAULT, type(fault).__name__
 
 
 def test_dag_files_import_fast_without_heavy_libraries() -> None:

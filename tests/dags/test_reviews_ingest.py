@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
+import shlex
 from pathlib import Path
+from urllib.parse import quote
 
 import duckdb
 
@@ -68,33 +71,81 @@ def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: P
     assert Path(summary["quality"]["report_html"]).exists()
 
 
-def test_too_many_bad_rows_fails_pages_and_publishes_nothing(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def fail_fast_on_regression(dag) -> None:
+    """Keep the tasks' retries but make a retry cheap, so a regression fails the test instead of stalling it."""
+    for task in dag.tasks:
+        task.retry_delay = dt.timedelta(seconds=1)
+
+
+def alerts_of(data_root: Path, task_id: str) -> list[dict]:
+    alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
+    return [alert for alert in alerts if alert.get("task_id") == task_id]
+
+
+def test_too_many_bad_rows_fails_at_once_pages_and_publishes_nothing(dag_bag, data_root: Path, tmp_path: Path) -> None:
     source = tmp_path / "bad.tsv.gz"
     write_sample(source, SampleSpec(rows=500, bad_rows=50))
     dag = dag_bag.dags["reviews_ingest"]
-    for task in dag.tasks:
-        task.retries = 0
+    fail_fast_on_regression(dag)
 
     dag_run = dag.test(run_conf={"source_uri": str(source), "max_rejected_share": 0.05})
 
     states = task_states(dag_run)
     assert states["ingest"] == "failed" and states["publish"] == "upstream_failed"
+    assert dag_run.get_task_instance("ingest").try_number == 1  # a verdict about the input: no retry
     assert not list((data_root / "curated").glob("reviews/*"))
     summary = json.loads(next((data_root / "reports").glob("*/summary.json")).read_text())
     assert summary["ingest"]["status"] == "failed"
-    assert "above the 5.0% threshold" in summary["ingest"]["error"]
-    alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
-    assert any(a["task_id"] == "ingest" and "threshold" in a["message"] for a in alerts)
+    assert "above the 5.0% threshold set by the param max_rejected_share" in summary["ingest"]["error"]
+    assert any("max_rejected_share" in alert["message"] for alert in alerts_of(data_root, "ingest"))
 
 
-def test_missing_source_fails_with_its_path(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def test_no_rows_in_the_categories_fails_at_once_naming_asked_and_present_ones(
+    dag_bag, data_root: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "reviews.tsv.gz"
+    write_sample(source, SampleSpec(rows=300, seed=4))
     dag = dag_bag.dags["reviews_ingest"]
-    for task in dag.tasks:
-        task.retries = 0
-    missing = tmp_path / "nope.tsv.gz"
+    fail_fast_on_regression(dag)
 
+    dag_run = dag.test(run_conf={"source_uri": str(source), "categories": ["Bookz"]})
+
+    assert task_states(dag_run)["ingest"] == "failed"
+    assert dag_run.get_task_instance("ingest").try_number == 1
+    [alert] = alerts_of(data_root, "ingest")
+    assert "no rows in the requested categories ['Bookz'] (param categories); the file's 300 valid rows are in " in alert["message"]
+    assert "Books (" in alert["message"] and "and 3 more" in alert["message"]  # the 5 most frequent of 8
+
+
+def test_missing_source_fails_at_once_and_the_page_reruns_that_run_only(dag_bag, data_root: Path, tmp_path: Path) -> None:
+    from airflow.api_fastapi.core_api.datamodels.task_instances import ClearTaskInstancesBody
+    from airflow.api_fastapi.core_api.routes.public.task_instances import post_clear_task_instances
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+
+    dag = dag_bag.dags["reviews_ingest"]
+    fail_fast_on_regression(dag)
+    missing = tmp_path / "nope.tsv.gz"
+    earlier = dag.test(run_conf={"source_uri": str(missing)})
     dag_run = dag.test(run_conf={"source_uri": str(missing)})
 
-    assert task_states(dag_run)["stage_raw"] == "failed"
-    alerts = (data_root / "alerts.jsonl").read_text()
-    assert f"{missing}: file not found" in alerts
+    for run in (earlier, dag_run):
+        assert task_states(run)["stage_raw"] == "failed"
+        assert run.get_task_instance("stage_raw").try_number == 1  # failed at once: "file not found" is no transient fault
+    page = next(a for a in alerts_of(data_root, "stage_raw") if a["run_id"] == dag_run.run_id)["message"]
+    assert f"{missing}: file not found" in page
+    assert f"/dags/reviews_ingest/runs/{quote(dag_run.run_id)}" in page  # the run's page in the UI
+
+    # The page's command, sent to the REST route it names: only this run's task (and its downstream) is cleared.
+    command = shlex.split(page.splitlines()[-1])
+    assert command[:3] == ["curl", "-X", "POST"] and command[3].endswith("/api/v2/dags/reviews_ingest/clearTaskInstances")
+    payload = json.loads(command[command.index("-d") + 1])
+    with create_session() as session:
+        cleared = post_clear_task_instances(
+            dag_id="reviews_ingest", dag_bag=DBDagBag(), body=ClearTaskInstancesBody(**payload), session=session, user=None
+        )
+    assert {(ti.run_id, ti.task_id) for ti in cleared.task_instances} == {
+        (dag_run.run_id, task_id) for task_id in ("stage_raw", "ingest", "quality_gate", "publish")
+    }
+    assert earlier.get_task_instance("stage_raw").state == "failed"
+    assert dag_run.get_task_instance("stage_raw").state is None  # cleared: the scheduler runs it again

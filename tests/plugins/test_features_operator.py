@@ -120,6 +120,9 @@ def test_aws_backend_submits_one_emr_serverless_job_per_run(aws: Any) -> None:
     script = aws.s3.get_object(Bucket=entry_bucket, Key=entry_key)["Body"].read()
     assert b"def build_features" in script and b'if __name__ == "__main__":' in script
     assert "spark.submit.pyFiles=s3://" in submit["sparkSubmitParameters"]
+    # The packed environment make pyspark-env uploads (scripts/pack_pyspark_env.py), as the EMR docs wire it.
+    assert f"--conf spark.archives=s3://{BUCKET}/root/code/pyspark_env.tar.gz#environment" in submit["sparkSubmitParameters"]
+    assert "--conf spark.emr-serverless.driverEnv.PYSPARK_PYTHON=./environment/bin/python" in submit["sparkSubmitParameters"]
 
     retried = _defer(_operator(categories=["Books"], balance="none"), try_number=2)
     assert retried.trigger.job_id == runs[0]["id"], "a retry reconnects to the running job"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -17,16 +18,23 @@ from include.sample_data import SampleSpec, write_sample
 from tests.plugins.conftest import BUCKET, REGION
 
 
-def queue_athena_results(rows: list[tuple[str, int]]) -> None:
-    """Results moto hands out, in start order: three statements, the counts, the view."""
-    backend = athena_backends[DEFAULT_ACCOUNT_ID][REGION]
-    empty = QueryResults(rows=[], column_info=[])
-    header = {"Data": [{"VarCharValue": "outcome"}, {"VarCharValue": "row_count"}]}
-    counts = QueryResults(
-        rows=[header] + [{"Data": [{"VarCharValue": o}, {"VarCharValue": str(n)}]} for o, n in rows],
-        column_info=[{"Name": "outcome", "Type": "varchar"}, {"Name": "row_count", "Type": "bigint"}],
+def count_results(rows: list[tuple[str, str | None, int]]) -> QueryResults:
+    """The result of ``count_reviews.sql`` as Athena returns it (no ``VarCharValue`` for NULL)."""
+    header = {"Data": [{"VarCharValue": "outcome"}, {"VarCharValue": "excluded_category"}, {"VarCharValue": "row_count"}]}
+    return QueryResults(
+        rows=[header] + [
+            {"Data": [{"VarCharValue": o}, {} if c is None else {"VarCharValue": c}, {"VarCharValue": str(n)}]}
+            for o, c, n in rows
+        ],
+        column_info=[{"Name": "outcome", "Type": "varchar"}, {"Name": "excluded_category", "Type": "varchar"},
+                     {"Name": "row_count", "Type": "bigint"}],
     )
-    backend.query_results_queue.extend([empty, empty, empty, counts, empty])
+
+
+def queue_athena_results(rows: list[tuple[str, str | None, int]]) -> None:
+    """Results moto hands out, in start order: three statements, the counts, the view."""
+    empty = QueryResults(rows=[], column_info=[])
+    athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.extend([empty, empty, empty, count_results(rows), empty])
 
 
 def upload_sample(tmp_path: Path) -> str:
@@ -42,7 +50,7 @@ def test_aws_dag_runs_athena_statements_in_order_with_run_tokens(aws, tmp_path: 
     from tests.dags.conftest import DAGS_FOLDER
 
     source = upload_sample(tmp_path)
-    queue_athena_results([("accepted", 197), ("star_rating: not an integer 1..5", 3)])
+    queue_athena_results([("accepted", None, 197), ("star_rating: not an integer 1..5", None, 3)])
     dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags["reviews_ingest"]
     assert [t.task_id for t in dag.topological_sort()] == [
         "stage_raw", "athena_create_raw_table", "athena_ctas_rejected", "athena_ctas_curated", "ingest",
@@ -61,7 +69,7 @@ def test_aws_dag_runs_athena_statements_in_order_with_run_tokens(aws, tmp_path: 
     assert queries[2].startswith("CREATE TABLE reviews_db.reviews_curated_")
     assert "partitioned_by = ARRAY['product_category']" in queries[2]
     assert f"external_location = 's3://{BUCKET}/reviewflow/curated/reviews/snapshot=manual__" in queries[2]
-    assert "GROUP BY 1" in queries[3]
+    assert "GROUP BY 1, 2" in queries[3]
     assert queries[4].startswith("CREATE OR REPLACE VIEW reviews_db.reviews_curated AS SELECT * FROM reviews_db.reviews_curated_")
     for params in starts:
         assert params["QueryExecutionContext"]["Database"] == "reviews_db"
@@ -112,6 +120,25 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
         StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute({})
 
+
+
+def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws) -> None:
+    from include.ingestion.counts import RejectedShareError
+    from reviewflow.operators.ingest import AthenaCommitOperator
+
+    athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.append(count_results(
+        [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
+    ))
+    staged = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv"}
+    operator = AthenaCommitOperator(task_id="ingest", staged=staged, categories=["Bookz"])
+    context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
+    with pytest.raises(RejectedShareError) as error:
+        operator.execute(context)
+    assert str(error.value) == (
+        f"s3://{BUCKET}/landing/reviews.tsv.gz: no rows in the requested categories ['Bookz'] (param categories); "
+        "the file's 200 valid rows are in Books (120), Toys (80)"
+    )
+    assert error.value.counts.excluded_by_category == {"Books": 120, "Toys": 80}
 
 
 class FakeAthena:

@@ -4,6 +4,7 @@ job submission (SageMaker Processing, EMR Serverless) against moto."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -17,7 +18,8 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
-from reviewflow.operators.quality import DataQualityGateOperator, parse_min_size
+from reviewflow.operators.quality import DataQualityGateOperator, parse_min_rows
+from tests.conftest import made
 from tests.plugins.conftest import BUCKET, REGION
 
 RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"
@@ -51,7 +53,7 @@ def local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, list[t
 
 
 def gate(uri: str, **kwargs: Any) -> DataQualityGateOperator:
-    return DataQualityGateOperator(task_id="quality_gate", curated_uri=uri, engine="auto", min_size=100, **kwargs)
+    return DataQualityGateOperator(task_id="quality_gate", curated_uri=uri, engine="auto", **{"min_rows": 100, **kwargs})
 
 
 def summary(root: Path) -> dict[str, Any]:
@@ -70,6 +72,23 @@ def test_clean_snapshot_passes_and_links_reports(spark, local) -> None:
     assert summary(root)["quality"]["report_html"] == result["report_html"]
     assert (root / "quality" / "metrics" / "reviews" / "20261126.json").exists()
     assert alerts == []
+
+
+def test_auto_without_a_local_deequ_jar_tries_no_download_and_logs_one_line(
+    spark, local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    root, _ = local
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # no Ivy/Maven cache
+    started: list[Any] = []
+    monkeypatch.setattr("include.spark.local_spark_session", lambda name, conf=None: started.append(conf) or spark)
+    with caplog.at_level(logging.INFO):
+        result = gate(write_snapshot(root)).execute(context())
+    assert result["engine"] == "spark"
+    assert started == [None]  # no spark.jars.packages: Spark never tries the Maven host
+    assert [m for m in caplog.messages if "engine" in m] == [
+        "quality engine: spark (requested auto; no Deequ jar configured (REVIEWFLOW_DEEQU_JAR) or in the local "
+        "Ivy/Maven caches; no download tried)"
+    ]
 
 
 def test_warning_failures_page_and_the_run_continues(spark, local) -> None:
@@ -104,11 +123,18 @@ def test_error_failures_fail_the_task_without_retry(spark, local) -> None:
     assert alerts == []
 
 
+def test_too_few_rows_fail_naming_the_param_that_sets_the_minimum(spark, local) -> None:
+    root, _ = local
+    with pytest.raises(AirflowFailException) as error:
+        gate(write_snapshot(root), min_rows=1000).execute(context())
+    assert "- [Error] hasSize(*): observed 300, expected >= 1000 (param min_rows)." in str(error.value)
+
+
 def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root, _ = local
     suite = tmp_path / "suite.yaml"
     suite.write_text(
-        "dataset: reviews\nparams: {min_size: 1}\ncolumns: {review_id: string}\n"
+        "dataset: reviews\nparams: {min_rows: 1}\ncolumns: {review_id: string}\n"
         "checks:\n  - {check: isFresh, level: Error}\n"
     )
     monkeypatch.setattr("include.quality.job.quality_session", lambda *a: pytest.fail("Spark was started"))
@@ -118,11 +144,11 @@ def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: py
         DataQualityGateOperator(task_id="g", curated_uri="x", engine="fast").execute(context())
 
 
-def test_min_size_from_templates() -> None:
-    assert parse_min_size("1000") == 1000 and parse_min_size(None) is None and parse_min_size("None") is None
+def test_min_rows_from_templates() -> None:
+    assert parse_min_rows("1000") == 1000 and parse_min_rows(None) is None and parse_min_rows("None") is None
     with pytest.raises(ValueError):
-        parse_min_size("-1")
-    assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_size"}
+        parse_min_rows("-1")
+    assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_rows"}
 
 
 # --- aws ----------------------------------------------------------------------------------
@@ -151,7 +177,7 @@ def test_sagemaker_processing_job_is_submitted_once_per_run(aws) -> None:
     assert args[args.index("--snapshot-uri") + 1] == SNAPSHOT.replace("s3://", "s3a://")
     assert args[args.index("--report-prefix") + 1] == f"s3a://{BUCKET}/reviewflow/reports/{RUN_KEY}/quality"
     assert args[args.index("--metrics-root") + 1] == f"s3a://{BUCKET}/reviewflow/quality/metrics"
-    assert args[args.index("--param") + 1] == "min_size=100"
+    assert args[args.index("--param") + 1] == "min_rows=100"
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in job["ProcessingInputs"]}
     assert inputs["jars"].endswith("deequ-2.0.21-spark-3.5.jar")
     (created,) = [params for operation, params in aws if operation == "CreateProcessingJob"]
@@ -179,8 +205,24 @@ def test_sagemaker_processing_job_is_submitted_once_per_run(aws) -> None:
 def test_deequ_on_sagemaker_needs_a_jar(aws) -> None:
     from include.config import ConfigError
 
-    with pytest.raises(ConfigError, match="needs deequ_jar"):
+    with pytest.raises(ConfigError, match="needs deequ_jar: set REVIEWFLOW_DEEQU_JAR"):
         DataQualityGateOperator(task_id="g", curated_uri=SNAPSHOT, engine="deequ").execute(context())
+
+
+def test_the_ingest_dag_hands_the_deequ_jar_setting_to_the_gate(aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.conftest import DAGS_FOLDER
+
+    jar = f"s3://{BUCKET}/jars/deequ-2.0.21-spark-3.5.jar"
+    monkeypatch.setenv("REVIEWFLOW_DEEQU_JAR", jar)
+    task = DagBag(dag_folder=str(DAGS_FOLDER)).dags["reviews_ingest"].get_task("quality_gate")
+    assert task.deequ_jar == jar
+    task.curated_uri, task.engine, task.min_rows = SNAPSHOT, "deequ", "1000"  # as the form renders them
+    with pytest.raises(TaskDeferred):
+        task.execute(context())
+    (created,) = made(aws, "CreateProcessingJob")
+    assert {i["InputName"]: i["S3Input"]["S3Uri"] for i in created["ProcessingInputs"]}["jars"] == jar
 
 
 def test_emr_serverless_job_run(aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -241,8 +283,10 @@ def test_execute_complete_reads_the_report_from_s3(aws, monkeypatch: pytest.Monk
     assert json.loads(summary_body)["quality"]["report_html"] == expected_html
 
 
-def test_code_bundle_is_byte_stable_and_self_contained() -> None:
+def test_code_bundle_is_byte_stable_and_self_contained(tmp_path: Path) -> None:
     import io
+    import subprocess
+    import sys
     import zipfile
 
     from reviewflow.hooks.processing import code_bundle, run_job_name, to_s3a
@@ -250,9 +294,15 @@ def test_code_bundle_is_byte_stable_and_self_contained() -> None:
     bundle = code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
     assert bundle == code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
     names = set(zipfile.ZipFile(io.BytesIO(bundle)).namelist())
-    assert {"include/__init__.py", "include/quality/job.py", "include/quality/reviews_suite.yaml", "include/hadoop_fs.py"} <= names
+    assert {"include/__init__.py", "include/errors.py", "include/quality/job.py", "include/quality/reviews_suite.yaml",
+            "include/hadoop_fs.py"} <= names
     assert {"yaml/__init__.py", "pydeequ/checks.py"} <= names
     assert not any(name.startswith("include/features") for name in names)
+    # The job imports from the bundle alone (no site-packages, not this checkout), as on a Spark cluster.
+    (tmp_path / "bundle.zip").write_bytes(bundle)
+    probe = "import sys; sys.path.insert(0, 'bundle.zip'); import include.quality.job"
+    subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, env={}, check=True)
+    assert "include/errors.py" in zipfile.ZipFile(io.BytesIO(code_bundle(("features", "hadoop_fs")))).namelist()
     with pytest.raises(ModuleNotFoundError, match="include.nothing"):
         code_bundle(("nothing",))
     assert run_job_name("p", "a", "b") == run_job_name("p", "a", "b") != run_job_name("p", "a", "c")

@@ -19,6 +19,7 @@ from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import registry as ops
+from tests.conftest import form_requires
 
 _names = itertools.count()
 SNAPSHOT = "manual__snap"
@@ -204,6 +205,14 @@ def _ask(key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
     return request
 
 
+def awaiting_human(root: Path, key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A trained, registered run whose gate passed in manual mode, waiting for its reviewer: the HITL request."""
+    trained_run(root, key, 0.70, None)
+    register(key, model_name)
+    assert gate(key, model_name, mode="manual") == "human_approval"
+    return _ask(key, model_name, monkeypatch)
+
+
 def _answer(key: str, model_name: str, **event: Any) -> Any:
     event = {"params_input": {}, "responded_at": dt.datetime.now(dt.UTC), "timedout": False, **event}
     operator = ops.HumanApprovalOperator(task_id="human_approval", model_name=model_name)
@@ -213,13 +222,11 @@ def _answer(key: str, model_name: str, **event: Any) -> Any:
 def test_manual_approve_records_the_human_and_makes_a_challenger(
     root: Path, model_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trained_run(root, "run-g", 0.70, None)
-    register("run-g", model_name)
-    assert gate("run-g", model_name, mode="manual") == "human_approval"
-    request = _ask("run-g", model_name, monkeypatch)
+    request = awaiting_human(root, "run-g", model_name, monkeypatch)
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
     assert f"{model_name} v1" in request["subject"] and "| macro_f1 | 0.7000 | — | — |" in request["body"]
-    assert f"{root}/reports/{SNAPSHOT}/quality/report.json" in request["body"] and "within 2 h" in request["body"]
+    assert f"{root}/reports/{SNAPSHOT}/quality/report.json" in request["body"]
+    assert request["body"].count("No answer") == 1 and "No answer within 2 h rejects the model." in request["body"]
     with pytest.raises(AirflowFailException, match="is PendingManualApproval"):
         record("run-g", model_name, mode="manual")  # nobody answered yet
     answer = _answer("run-g", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
@@ -231,13 +238,23 @@ def test_manual_approve_records_the_human_and_makes_a_challenger(
     assert result["role"] == CHAMPION and events == []
 
 
+def test_comment_is_optional_on_the_form_and_in_the_rest_api(
+    root: Path, model_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    comment = awaiting_human(root, "run-c", model_name, monkeypatch)["params"]["comment"]  # the form's field
+    assert not form_requires(comment) and comment["value"] is None
+    # The form sends an emptied field as null; a REST client may leave the field out.
+    for params_input in ({"comment": None}, {}):
+        _answer("run-c", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
+                params_input=params_input)
+        version = MlflowModelRegistry.for_data_root(root, model_name).get_version("1")
+        assert (version.status, version.approved_by, version.approval_comment) == (APPROVED, "alice", "")
+
+
 def test_manual_reject_and_timeout_never_reach_the_rollout(
     root: Path, model_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    trained_run(root, "run-h", 0.70, None)
-    register("run-h", model_name)
-    gate("run-h", model_name, mode="manual")
-    _ask("run-h", model_name, monkeypatch)
+    awaiting_human(root, "run-h", model_name, monkeypatch)
     _answer("run-h", model_name, chosen_options=["Reject"], responded_by_user={"id": "2", "name": "bob"},
             params_input={"comment": "too few neutral reviews"})
     registry = MlflowModelRegistry.for_data_root(root, model_name)

@@ -30,11 +30,13 @@ EMR_LIVE_OR_DONE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS", "
 
 
 def code_bundle(parts: tuple[str, ...], extra_modules: tuple[str, ...] = ()) -> bytes:
-    """A byte-stable zip for ``--py-files``: ``include/__init__.py``, the ``include.<part>``
-    packages (sources and data files) or modules named in ``parts``, and the pure-Python
-    ``extra_modules`` (e.g. ``yaml``, ``pydeequ``) found in this environment, which the Spark
-    container may lack."""
-    files: list[tuple[str, Path]] = [("include/__init__.py", REPO_ROOT / "include" / "__init__.py")]
+    """A byte-stable zip for ``--py-files``: ``include/__init__.py`` and ``include/errors.py``
+    (every package's errors derive from it), the ``include.<part>`` packages (sources and data
+    files) or modules named in ``parts``, and the pure-Python ``extra_modules`` (e.g. ``yaml``,
+    ``pydeequ``) found in this environment, which the Spark container may lack."""
+    files: list[tuple[str, Path]] = [
+        (f"include/{name}", REPO_ROOT / "include" / name) for name in ("__init__.py", "errors.py")
+    ]
     for part in parts:
         package_dir, module = REPO_ROOT / "include" / part, REPO_ROOT / "include" / f"{part}.py"
         if package_dir.is_dir():

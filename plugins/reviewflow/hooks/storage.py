@@ -69,6 +69,10 @@ class LocalStorage:
         shutil.copyfile(local_path(source_uri), tmp)
         os.replace(tmp, target)
 
+    def upload(self, path: Path, uri: str) -> None:
+        """Store the local file ``path`` at ``uri``, complete or not at all."""
+        self.copy(str(path), uri)
+
 
 class S3Storage:
     """Storage on S3 through the provider's ``S3Hook``."""
@@ -100,6 +104,11 @@ class S3Storage:
         source_bucket, source_key = split_s3(source_uri)
         target_bucket, target_key = split_s3(target_uri)
         self.hook.copy_object(source_key, target_key, source_bucket, target_bucket)
+
+    def upload(self, path: Path, uri: str) -> None:
+        """Store the local file ``path`` at ``uri`` (multipart for large files; the object appears when complete)."""
+        bucket, key = split_s3(uri)
+        self.hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
 
 
 Storage = LocalStorage | S3Storage

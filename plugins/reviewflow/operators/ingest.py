@@ -249,19 +249,22 @@ class AthenaCommitOperator(IngestStepOperator):
         aws = load_aws_settings(settings)
         snapshot = run_key(context)
         hook = AthenaHook(aws_conn_id=aws.aws_conn_id)
-        counts_sql = athena_sql("count_reviews", context["ti"].run_id, self.staged, list(self.categories or []))
+        categories = list(self.categories or [])
+        counts_sql = athena_sql("count_reviews", context["ti"].run_id, self.staged, categories)
         rows = self._run(hook, context, counts_sql, aws, fetch=True)
         counts = IngestCounts.from_outcomes(rows)
         result = {"snapshot": snapshot, "format": self.staged["format"], **snapshot_uris(settings.data_root, snapshot)}
         try:
-            check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share))
+            check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share), categories)
         except RejectedShareError as error:
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
             raise
         self._run(hook, context, athena_sql("point_curated_view", context["ti"].run_id, self.staged), aws)
         return result | {"counts": counts.to_dict()}
 
-    def _run(self, hook: AthenaHook, context: Any, query: str, aws: Any, fetch: bool = False) -> list[tuple[str, int]]:
+    def _run(
+        self, hook: AthenaHook, context: Any, query: str, aws: Any, fetch: bool = False
+    ) -> list[tuple[str, str | None, int]]:
         ti = context["ti"]
         self.query_execution_id = hook.run_query(
             query=query,
@@ -278,7 +281,11 @@ class AthenaCommitOperator(IngestStepOperator):
             return []
         results = hook.get_query_results(self.query_execution_id) or {}
         data = results.get("ResultSet", {}).get("Rows", [])[1:]  # first row is the header
-        return [(row["Data"][0]["VarCharValue"], int(row["Data"][1]["VarCharValue"])) for row in data]
+        # Athena leaves VarCharValue out for NULL (the category of a row that is not excluded).
+        return [
+            (row["Data"][0]["VarCharValue"], row["Data"][1].get("VarCharValue"), int(row["Data"][2]["VarCharValue"]))
+            for row in data
+        ]
 
     def on_kill(self) -> None:
         if self.query_execution_id:
@@ -324,8 +331,9 @@ class PublishCuratedReviewsOperator(BaseOperator):
 class ResolveCuratedSnapshotOperator(BaseOperator):
     """Decide which curated snapshot a run works on, and return its URI and id.
 
-    In order: the ``curated_uri`` given (trigger form), the snapshot of the asset event
-    that triggered the run, the newest published snapshot (``curated/reviews/_latest.json``).
+    In order: the ``curated_uri`` given (trigger form), the snapshot of the newest asset
+    event that triggered the run (several queue up while the DAG is paused or busy; the
+    others are skipped and logged), the newest published snapshot (``curated/reviews/_latest.json``).
 
     :param curated_uri: an explicit snapshot folder; empty to choose automatically. (templated)
     """
@@ -342,7 +350,8 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
         how = "given"
         if not chosen:
             events = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
-            chosen, how = (events[-1].extra.get("curated_uri", ""), "asset event") if events else ("", "")
+            if events:
+                chosen, how = self._newest_event_snapshot(events), "newest asset event"
         if not chosen:
             pointer = latest_snapshot_uri(settings.data_root)
             storage = storage_for(pointer)
@@ -353,3 +362,17 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
         snapshot = chosen.rsplit("snapshot=", 1)[-1] if "snapshot=" in chosen else chosen.rsplit("/", 1)[-1]
         self.log.info("curated snapshot (%s): %s", how, chosen)
         return {"curated_uri": chosen, "snapshot": snapshot}
+
+    def _newest_event_snapshot(self, events: list[Any]) -> str:
+        """The ``curated_uri`` of the newest of the queued asset ``events``, by timestamp (the
+        order Airflow lists them in is not the order they were published in)."""
+        newest = max(events, key=lambda event: event.timestamp)
+        skipped = [e for e in events if e is not newest]
+        self.log.info(
+            "%d curated-reviews event(s) queued; using the newest, published %s; skipped: %s",
+            len(events),
+            newest.timestamp.isoformat(),
+            ", ".join(f"{e.extra.get('curated_uri', '?')} (published {e.timestamp.isoformat()})" for e in skipped)
+            or "none",
+        )
+        return newest.extra.get("curated_uri", "")

@@ -50,13 +50,13 @@ def metrics_root(settings: Settings) -> str:
     return join_uri(settings.data_root, "quality", "metrics")
 
 
-def parse_min_size(value: int | str | None) -> int | None:
-    """``min_size`` from an int, ``None`` or a rendered template (``"None"``, ``""``, ``"1000"``)."""
+def parse_min_rows(value: int | str | None) -> int | None:
+    """``min_rows`` from an int, ``None`` or a rendered template (``"None"``, ``""``, ``"1000"``)."""
     if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
         return None
     size = int(value)
     if size < 0:
-        raise ValueError(f"min_size must be >= 0, got {size}")
+        raise ValueError(f"min_rows must be >= 0, got {size}")
     return size
 
 
@@ -69,12 +69,15 @@ class DataQualityGateOperator(BaseOperator):
     until it finishes. Either way the job writes ``<data_root>/reports/<run_key>/quality/
     report.{json,html}`` and ``<data_root>/quality/metrics/<dataset>/<snapshot>.json``.
 
-    :param curated_uri: curated snapshot folder (``…/curated/reviews/snapshot=<id>``).
-    :param suite_path: suite YAML (default: ``include/quality/reviews_suite.yaml``).
-    :param engine: ``auto`` (Deequ when its jar loads, else the built-in engine), ``deequ`` or ``spark``.
-    :param min_size: minimum row count (the suite's ``min_size`` parameter); ``None`` keeps the suite's.
-    :param deequ_jar: path or ``s3://`` URI of the Deequ jar; without it Spark fetches PyDeequ's
-        Maven coordinate (local, EMR), which needs Maven access.
+    :param curated_uri: curated snapshot folder (``…/curated/reviews/snapshot=<id>``). (templated)
+    :param suite_path: suite YAML (default: ``include/quality/reviews_suite.yaml``). (templated)
+    :param engine: ``auto`` (Deequ when its jar is configured or in a local cache, else the built-in
+        engine, without trying a download), ``deequ`` or ``spark``. (templated)
+    :param min_rows: minimum row count (the suite's ``min_rows`` parameter, named in a failing
+        threshold); ``None`` keeps the suite's. (templated)
+    :param deequ_jar: path or ``s3://`` URI of the Deequ jar (the DAG passes ``REVIEWFLOW_DEEQU_JAR``);
+        without it ``deequ`` makes Spark fetch PyDeequ's Maven coordinate (local, EMR), which needs
+        Maven access, and SageMaker Processing cannot run it. (templated)
     :param aws_compute: (aws) ``sagemaker`` (Processing job) or ``emr`` (EMR Serverless).
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
@@ -83,7 +86,7 @@ class DataQualityGateOperator(BaseOperator):
         labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set).
     """
 
-    template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_size", "deequ_jar")
+    template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_rows", "deequ_jar")
 
     def __init__(
         self,
@@ -91,7 +94,7 @@ class DataQualityGateOperator(BaseOperator):
         curated_uri: str,
         suite_path: str | Path = DEFAULT_SUITE_PATH,
         engine: str = "auto",
-        min_size: int | str | None = None,
+        min_rows: int | str | None = None,
         deequ_jar: str | None = None,
         aws_compute: str = "sagemaker",
         waiter_delay: int = 30,
@@ -104,7 +107,7 @@ class DataQualityGateOperator(BaseOperator):
         self.curated_uri = curated_uri
         self.suite_path = str(suite_path)
         self.engine = engine
-        self.min_size = min_size
+        self.min_rows = min_rows
         self.deequ_jar = deequ_jar
         self.aws_compute = aws_compute
         self.waiter_delay = waiter_delay
@@ -118,23 +121,26 @@ class DataQualityGateOperator(BaseOperator):
 
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        min_size = parse_min_size(self.min_size)
-        return load_suite(self.suite_path, None if min_size is None else {"min_size": min_size})
+        min_rows = parse_min_rows(self.min_rows)
+        return load_suite(self.suite_path, None if min_rows is None else {"min_rows": min_rows})
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
         key = run_key(context)
         suite = self._suite()
         if settings.backend == "local":
+            from include.quality.deequ_engine import local_deequ_source
             from include.quality.job import quality_session, run_gate_job
 
+            deequ = local_deequ_source(self.engine, self.deequ_jar)
             report = run_gate_job(
-                quality_session(self.engine, self.deequ_jar),
+                quality_session(deequ),
                 suite,
                 snapshot_uri=self.curated_uri,
                 engine=self.engine,
                 report_prefix=report_prefix(settings, key),
                 metrics_root=metrics_root(settings),
+                deequ_from=None if deequ is None else deequ.description,
             )
             return self._finish(context, settings, key, report)
         return self._submit(context, settings, load_aws_settings(settings), key)
@@ -148,13 +154,16 @@ class DataQualityGateOperator(BaseOperator):
             "--metrics-root", uri(metrics_root(settings)),
             "--engine", self.engine,
         ]  # fmt: skip
-        min_size = parse_min_size(self.min_size)
-        return arguments + ([] if min_size is None else ["--param", f"min_size={min_size}"])
+        min_rows = parse_min_rows(self.min_rows)
+        return arguments + ([] if min_rows is None else ["--param", f"min_rows={min_rows}"])
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
         hook = SparkJobHook(aws_conn_id=aws.aws_conn_id)
         if self.engine == "deequ" and self.aws_compute == "sagemaker" and not self.deequ_jar:
-            raise ConfigError("engine 'deequ' on SageMaker Processing needs deequ_jar: an s3:// URI of the Deequ jar")
+            raise ConfigError(
+                "engine 'deequ' on SageMaker Processing needs deequ_jar: set REVIEWFLOW_DEEQU_JAR to an s3:// URI "
+                "of the Deequ jar"
+            )
         # The exact suite this run checked is kept beside its report.
         suite_uri = join_uri(report_prefix(settings, key), "suite.yaml")
         storage_for(suite_uri, aws.aws_conn_id).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
@@ -279,8 +288,8 @@ class DataQualityGateOperator(BaseOperator):
             raise AirflowFailException(
                 f"data-quality gate failed: {len(errors)} Error-level check(s) on {report['snapshot_uri']}:\n"
                 + _describe(errors)
-                + f"\nReport: {result['report_html']}. Fix the data and re-run ingestion; retrying this task "
-                "on the same snapshot gives the same verdict."
+                + f"\nReport: {result['report_html']}. Fix the data (or change the param a threshold names) and "
+                "re-run ingestion; retrying this task on the same snapshot gives the same verdict."
             )
         return result
 

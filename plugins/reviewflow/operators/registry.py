@@ -341,7 +341,7 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
     """Ask a human to approve or reject this run's model version; write the answer to the registry.
 
     The request (subject and Markdown body) shows the challenger-vs-champion comparison, the gate's
-    verdict and links to the reports; a ``comment`` form field travels with the answer.  With no
+    verdict and links to the reports; an optional ``comment`` form field travels with the answer.  With no
     answer before ``response_timeout_hours`` the scheduler applies the default, ``Reject``.  On
     ``Reject`` the standard operator skips the downstream ``record_approval``.
 
@@ -363,7 +363,10 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
     ) -> None:
         # Inside a DAG, ``params`` arrives holding the DAG's params (source "dag"); the form shows only task params.
         params = ParamsDict(kwargs.pop("params", None) or {})
-        params["comment"] = Param("", type="string", title="Comment", description="Why you approve or reject", source="task")
+        # Optional on the form and in the REST API alike: null-able, so the form does not require it.
+        params["comment"] = Param(
+            None, type=["null", "string"], title="Comment", description="Why you approve or reject (optional)", source="task"
+        )
         super().__init__(subject=subject, defaults=[ApprovalOperator.REJECT], params=params, **kwargs)
         self.response_timeout_hours = response_timeout_hours
         self.model_name = model_name
@@ -390,8 +393,9 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         }
         gate = (summary.get("registry") or {}).get("gate") or {}
         self.subject = f"{self.subject} {version.name} v{version.version}"
-        self.body = approval_body(version.name, version.version, evaluation, gate.get("reason", "not recorded"), links)
-        self.body += f"\n\nNo answer within {hours:g} h rejects the model."
+        self.body = approval_body(
+            version.name, version.version, evaluation, gate.get("reason", "not recorded"), links, hours
+        )
         super().execute(context)
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:

@@ -116,12 +116,29 @@ def test_categories_exclude_other_rows_and_counts_add_up(tmp_path: Path) -> None
     assert counts.accepted + counts.excluded + counts.rejected == 1_000
     assert 0 < counts.accepted < 500 and counts.excluded > 500
     assert sorted(p.name for p in result.curated_dir.iterdir()) == ["product_category=Books", "product_category=Toys"]
+    assert set(counts.excluded_by_category) == {"Apparel", "Beauty", "Electronics", "Home", "Kitchen", "Sports"}
+    assert sum(counts.excluded_by_category.values()) == counts.excluded
+
+
+def test_no_rows_in_the_categories_names_asked_and_present_ones(tmp_path: Path) -> None:
+    rows = good_rows(60)
+    categories = ["Books"] * 24 + ["Toys"] * 12 + ["Home"] * 8 + ["Garden"] * 6 + ["Music"] * 4 + ["Pets"] * 4 + ["Tools"] * 2
+    for row, category in zip(rows, categories, strict=True):
+        row[REVIEW_COLUMNS.index("product_category")] = category
+    source = write_tsv(tmp_path / "in.tsv", ["\t".join(row) for row in rows])
+    with pytest.raises(RejectedShareError) as error:
+        ingest(tmp_path, source, categories=["Bookz", "Toyz"])
+    assert str(error.value) == (
+        f"{source}: no rows in the requested categories ['Bookz', 'Toyz'] (param categories); the file's 60 valid rows "
+        "are in Books (24), Toys (12), Home (8), Garden (6), Music (4) and 2 more"
+    )
+    assert not (tmp_path / "curated" / "snapshot=s").exists()
 
 
 def test_threshold_fails_after_quarantining(tmp_path: Path) -> None:
     source = tmp_path / "in.tsv.gz"
     write_sample(source, SampleSpec(rows=200, bad_rows=20))
-    with pytest.raises(RejectedShareError, match=r"rejected 20 of 200 rows \(10.0%\), above the 5.0% threshold"):
+    with pytest.raises(RejectedShareError, match=r"rejected 20 of 200 rows \(10.0%\), above the 5.0% threshold set by the param max_rejected_share"):
         ingest(tmp_path, source)
     assert (tmp_path / "rejected" / "snapshot=s" / "rejected.parquet").exists()
     assert not (tmp_path / "curated" / "snapshot=s").exists()

@@ -24,7 +24,7 @@ ROWS = 400
 @pytest.fixture
 def gate(spark, tmp_path: Path, write_snapshot):
     """``gate(records, snapshot)`` runs the default suite and returns the report."""
-    suite = load_suite(DEFAULT_SUITE_PATH, {"min_size": 20})
+    suite = load_suite(DEFAULT_SUITE_PATH, {"min_rows": 20})
     clock = iter(dt.datetime(2026, 11, day, tzinfo=dt.timezone.utc) for day in range(1, 29))
 
     def run(records: list[dict[str, Any]], snapshot: str = "s1") -> dict[str, Any]:
@@ -182,7 +182,7 @@ def test_inputs_are_checked(spark, tmp_path: Path, write_snapshot) -> None:
     rows = review_dicts(20)
     for row in rows:
         del row["review_body"]
-    suite = load_suite(DEFAULT_SUITE_PATH, {"min_size": 1})
+    suite = load_suite(DEFAULT_SUITE_PATH, {"min_rows": 1})
     folder = tmp_path / "data" / "curated" / "reviews" / "snapshot=s9"
     folder.mkdir(parents=True)
     pq.write_table(pa.Table.from_pylist(rows), folder / "part.parquet")
@@ -202,12 +202,12 @@ def test_spark_submit_entry_point(spark, tmp_path: Path, write_snapshot, capsys)
             "--report-prefix", f"file://{tmp_path}/reports/cli/quality",
             "--metrics-root", f"file://{tmp_path}/metrics",
             "--engine", "spark",
-            "--param", "min_size=60",
+            "--param", "min_rows=60",
         ]
     )  # fmt: skip
     assert code == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert printed["passed"] is False  # 50 rows < min_size 60
+    assert printed["passed"] is False  # 50 rows < min_rows 60
     report = json.loads((tmp_path / "reports" / "cli" / "quality" / "report.json").read_text())
     assert {r["name"] for r in report["results"] if r["status"] == "Failure" and r["level"] == "Error"} == {
         "hasSize(*)"

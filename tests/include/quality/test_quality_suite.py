@@ -11,7 +11,7 @@ from include.quality.suite import SuiteError, load_suite, parse_suite
 
 HEADER = """\
 dataset: reviews
-params: {min_size: 100}
+params: {min_rows: 100}
 columns: {review_id: string, star_rating: int, review_body: string}
 checks:
 """
@@ -22,9 +22,11 @@ def suite_with(checks: str, extra: str = "") -> str:
 
 
 def test_default_suite_declares_the_issue_checks() -> None:
-    suite = load_suite(DEFAULT_SUITE_PATH, {"min_size": 5000})
+    suite = load_suite(DEFAULT_SUITE_PATH, {"min_rows": 5000})
     by_name = {c.name: c for c in suite.constraints}
     assert by_name["hasSize(*)"].min_value == 5000
+    assert by_name["hasSize(*)"].threshold == ">= 5000 (param min_rows)"  # a failure names what to change
+    assert by_name["hasCompleteness(review_body)"].threshold == ">= 0.99"
     assert by_name["isUnique(review_id)"].level == "Error"
     assert by_name["hasCompleteness(review_body)"].min_value == 0.99
     assert by_name["hasMin(star_rating)"].min_value == 1 and by_name["hasMax(star_rating)"].max_value == 5
@@ -38,7 +40,7 @@ def test_default_suite_declares_the_issue_checks() -> None:
     assert suite.bias is not None and suite.bias.labels["neutral"] == (3,)
 
 
-def test_default_min_size_comes_from_params() -> None:
+def test_default_min_rows_comes_from_params() -> None:
     suite = load_suite(DEFAULT_SUITE_PATH)
     assert suite.constraints[0].min_value == 1000
 
@@ -88,8 +90,8 @@ def test_invalid_suites_name_the_line(checks: str, line: int, fragment: str) -> 
 
 
 def test_unknown_override_parameter_is_rejected() -> None:
-    with pytest.raises(SuiteError, match=r"unknown parameter\(s\) \['min_rows'\]"):
-        parse_suite(suite_with("- {check: hasSize, level: Error, min: $min_size}\n"), params={"min_rows": 3})
+    with pytest.raises(SuiteError, match=r"unknown parameter\(s\) \['min_size'\]"):
+        parse_suite(suite_with("- {check: hasSize, level: Error, min: $min_rows}\n"), params={"min_size": 3})
 
 
 def test_anomaly_and_bias_are_validated() -> None:

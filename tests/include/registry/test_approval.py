@@ -75,10 +75,11 @@ def test_approval_body_shows_the_comparison_and_links() -> None:
         "champion": _metrics(0.65, 0.70, 0.5),
         "deltas": {"macro_f1": 0.06, "accuracy": 0.05, "per_class_f1": {"negative": 0.1, "positive": 0.0}},
     }
-    body = approval_body("m", "3", evaluation, "within tolerance", {"evaluation": "/d/eval.json", "plots": ""})
+    body = approval_body("m", "3", evaluation, "within tolerance", {"evaluation": "/d/eval.json", "plots": ""}, 24)
     assert "m version 3" in body and "120 rows" in body
     assert "| macro_f1 | 0.7100 | 0.6500 | 0.0600 |" in body
     assert "| F1 negative | 0.6000 | 0.5000 | +0.1000 |" in body
     assert "within tolerance" in body and "`/d/eval.json`" in body and "plots" not in body
-    alone = approval_body("m", "1", {"challenger": _metrics(0.7, 0.7, 0.6), "champion": None, "deltas": None}, "ok", {})
-    assert "| macro_f1 | 0.7000 | — | — |" in alone and "becomes champion" in alone
+    assert body.count("No answer") == 1 and "No answer within 24 h rejects the model." in body
+    alone = approval_body("m", "1", {"challenger": _metrics(0.7, 0.7, 0.6), "champion": None, "deltas": None}, "ok", {}, 1.5)
+    assert "| macro_f1 | 0.7000 | — | — |" in alone and "becomes champion" in alone and "within 1.5 h" in alone

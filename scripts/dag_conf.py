@@ -1,0 +1,88 @@
+"""The ``--conf`` JSON that ``make run`` / ``make ingest`` hand to one DAG (``airflow dags test``).
+
+``CONF`` is one JSON object of DAG params for the whole chain, e.g. ``{"min_rows": 500, "epochs": 1}``;
+each DAG keeps the keys it has params for, and ``reviews_ingest`` also gets ``source_uri`` from
+``SOURCE`` (default: the sample). A key that no DAG has is an error naming the known params, so a
+typo never silently runs with the default::
+
+    python scripts/dag_conf.py reviews_ingest --conf '{"min_rows": 500}' --source /data/reviews.tsv.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
+CHAIN = ("reviews_ingest", "reviews_train")
+
+
+class ConfError(ValueError):
+    """``CONF`` is not a JSON object of known DAG params."""
+
+
+def dag_params(dag_id: str, dags_folder: Path = DAGS_FOLDER) -> set[str]:
+    """The param names of ``dag_id``, read from its DAG file (``dags/<dag_id>.py``)."""
+    spec = importlib.util.spec_from_file_location(f"dag_conf_{dag_id}", dags_folder / f"{dag_id}.py")
+    if spec is None or spec.loader is None:
+        raise ConfError(f"no DAG file for {dag_id} in {dags_folder}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return set(module.dag.params)
+
+
+def parse_conf(text: str) -> dict[str, Any]:
+    """``CONF`` as a dict (empty text: no params)."""
+    if not text.strip():
+        return {}
+    try:
+        conf = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfError(f"CONF is not JSON ({error}): {text}") from None
+    if not isinstance(conf, dict):
+        raise ConfError(f"CONF must be a JSON object of DAG params, e.g. '{{\"min_rows\": 500}}', got {text}")
+    return conf
+
+
+def conf_for(dag_id: str, conf: Mapping[str, Any], params: Mapping[str, set[str]], source_uri: str | None) -> dict[str, Any]:
+    """The keys of ``conf`` that ``dag_id`` has params for, plus ``source_uri`` for the ingest DAG.
+
+    :param params: param names of every DAG of the chain, by DAG id.
+    :raises ConfError: for a key no DAG of the chain has, or a ``source_uri`` key (that is ``SOURCE``).
+    """
+    if "source_uri" in conf:
+        raise ConfError("give the source file with SOURCE=…, not as source_uri in CONF")
+    known = set().union(*params.values())
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        listed = "; ".join(f"{dag}: {', '.join(sorted(names - {'source_uri'}))}" for dag, names in params.items())
+        raise ConfError(f"CONF key(s) {unknown} are no param of {' or '.join(params)} ({listed})")
+    kept = {key: value for key, value in conf.items() if key in params[dag_id]}
+    if source_uri is not None and "source_uri" in params[dag_id]:
+        kept["source_uri"] = source_uri
+    return kept
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dag_id", choices=CHAIN)
+    parser.add_argument("--conf", default="", help="JSON object of DAG params (make's CONF)")
+    parser.add_argument("--source", help="the ingest DAG's source_uri (make's SOURCE, default the sample)")
+    args = parser.parse_args(argv)
+    try:
+        conf = parse_conf(args.conf)
+        params = {dag_id: dag_params(dag_id) for dag_id in CHAIN}
+        print(json.dumps(conf_for(args.dag_id, conf, params, args.source)))
+    except ConfError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""The Makefile's run/ingest/airflow targets: what they hand to Airflow, checked by running make.
+
+``airflow`` is a stand-in first on PATH that records its command line (a real ``airflow dags
+test`` of the chain is what tests/dags runs, in-process); ``make -n`` shows what would run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.dags.conftest import DAGS_FOLDER, dag_bag, data_root  # noqa: F401 (fixtures)
+
+REPO = DAGS_FOLDER.parent
+RECORDER = """#!/usr/bin/env python3
+import json, os, sys
+with open(os.environ["RECORD"], "a") as out:
+    out.write(json.dumps(sys.argv[1:]) + "\\n")
+"""
+
+
+def make(tmp_path: Path, *args: str, fake_airflow: bool = False) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVIEWFLOW_", "MAKE"))}
+    env |= {"REVIEWFLOW_DATA_ROOT": str(tmp_path / "data"), "RECORD": str(tmp_path / "airflow.jsonl")}
+    command = ["make", "--no-print-directory", "-C", str(REPO), *args]
+    if fake_airflow:
+        fakes = tmp_path / "bin"
+        fakes.mkdir(exist_ok=True)
+        (fakes / "airflow").write_text(RECORDER)
+        (fakes / "airflow").chmod(0o755)
+        # PATH on make's command line replaces the Makefile's (venv first), so the stand-in is found first.
+        command.append(f"PATH={fakes}:{REPO / '.venv' / 'bin'}:{env['PATH']}")
+        summary = tmp_path / "data" / "reports" / "manual__1" / "summary.json"
+        summary.parent.mkdir(parents=True)
+        summary.write_text(json.dumps({"run_key": "manual__1"}))  # what show_summary.py prints afterwards
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def airflow_calls(tmp_path: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (tmp_path / "airflow.jsonl").read_text().splitlines()]
+
+
+def test_make_airflow_builds_the_sample_the_ingest_dag_defaults_to(dag_bag, data_root: Path, tmp_path: Path) -> None:
+    default_source = dag_bag.dags["reviews_ingest"].params["source_uri"]
+    assert default_source == str(data_root / "samples" / "amazon_reviews_sample.tsv.gz")
+
+    planned = make(tmp_path, "-n", "airflow")  # data_root is tmp_path / "data" for make as for the DAG
+
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    sample = next(i for i, line in enumerate(lines) if line.startswith("python -m include.sample_data "))
+    assert shlex.split(lines[sample])[3] == default_source
+    assert sample < next(i for i, line in enumerate(lines) if "scripts/airflow-standalone.sh" in line)
+
+
+def test_make_run_hands_conf_to_both_dags_each_keeping_its_params(tmp_path: Path) -> None:
+    source = tmp_path / "reviews.tsv.gz"
+    conf = json.dumps({"min_rows": 500, "max_rejected_share": 0.1, "epochs": 1, "categories": ["Books"]})
+
+    result = make(tmp_path, "run", f"SOURCE={source}", f"CONF={conf}", fake_airflow=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    ingest, train = airflow_calls(tmp_path)
+    assert ingest[:3] == ["dags", "test", "reviews_ingest"] and train[:3] == ["dags", "test", "reviews_train"]
+    assert json.loads(ingest[ingest.index("--conf") + 1]) == {
+        "min_rows": 500, "max_rejected_share": 0.1, "categories": ["Books"], "source_uri": str(source)
+    }
+    assert json.loads(train[train.index("--conf") + 1]) == {"epochs": 1, "categories": ["Books"]}
+
+
+@pytest.mark.parametrize(
+    ("conf", "message"),
+    [
+        ('{"min_row": 500}', "CONF key(s) ['min_row'] are no param of reviews_ingest or reviews_train"),
+        ('{"source_uri": "x.tsv"}', "give the source file with SOURCE=…"),
+        ("min_rows=500", "CONF is not JSON"),
+    ],
+)
+def test_make_ingest_refuses_a_conf_it_cannot_hand_over(tmp_path: Path, conf: str, message: str) -> None:
+    result = make(tmp_path, "ingest", f"SOURCE={tmp_path / 'reviews.tsv'}", f"CONF={conf}", fake_airflow=True)
+    assert result.returncode != 0 and message in result.stderr
+    assert not (tmp_path / "airflow.jsonl").exists()  # Airflow never started
