@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -40,6 +40,10 @@ class Settings:
     :param airflow_host: address ``make airflow`` binds the API server (UI) to.
     :param airflow_port: port of the API server under ``make airflow``.
     :param mlflow_port: port of the MLflow registry UI under ``make airflow`` (always on 127.0.0.1).
+    :param endpoint_port: preferred port of the local model endpoint (``make serve``, the rollout); a free
+        one is taken when it is busy.
+    :param endpoint_token: bearer token of the local endpoint's admin API; unset: a generated
+        ``admin-token`` file (mode 0600) in the endpoint's folder.  Never part of ``repr``.
     """
 
     backend: Backend
@@ -51,6 +55,8 @@ class Settings:
     airflow_host: str = "127.0.0.1"
     airflow_port: int = 8080
     mlflow_port: int = 5000
+    endpoint_port: int = 8090
+    endpoint_token: str | None = field(default=None, repr=False)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -74,6 +80,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         airflow_host=env.get("REVIEWFLOW_AIRFLOW_HOST", "").strip() or "127.0.0.1",
         airflow_port=_port(env, "REVIEWFLOW_AIRFLOW_PORT", 8080),
         mlflow_port=_port(env, "REVIEWFLOW_MLFLOW_PORT", 5000),
+        endpoint_port=_port(env, "REVIEWFLOW_ENDPOINT_PORT", 8090),
+        endpoint_token=env.get("REVIEWFLOW_ENDPOINT_TOKEN") or None,
     )
 
 

@@ -100,20 +100,27 @@ class LocalLayout:
         return env
 
 
-def training_job_name(run_key: str, attempt: int = 0) -> str:
-    """A valid SageMaker job name (≤ 63 chars of ``[A-Za-z0-9-]``) that is the same on every retry.
+def sagemaker_name(prefix: str, key: str, suffix: str = "") -> str:
+    """``<prefix>-<key><suffix>`` as a valid SageMaker resource name (≤ 63 chars of ``[A-Za-z0-9-]``).
 
-    ``attempt`` > 0 appends ``-r<attempt>`` (a new job after a failed one); long run keys are cut
-    and suffixed with a hash so distinct runs keep distinct names.
+    Other characters become ``-``; a name too long is cut and ends with a hash of ``key``, so distinct
+    keys keep distinct names and the same key always gives the same name.
     """
-    suffix = f"-r{attempt}" if attempt else ""
-    body = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9]+", "-", run_key)).strip("-")
-    name = f"reviewflow-{body}"
+    body = re.sub(r"-{2,}", "-", re.sub(r"[^A-Za-z0-9]+", "-", key)).strip("-")
+    name = f"{prefix}-{body}"
     room = JOB_NAME_MAX - len(suffix)
     if len(name) > room:
-        digest = hashlib.sha256(run_key.encode()).hexdigest()[:8]
+        digest = hashlib.sha256(key.encode()).hexdigest()[:8]
         name = f"{name[: room - 9].rstrip('-')}-{digest}"
     return name + suffix
+
+
+def training_job_name(run_key: str, attempt: int = 0) -> str:
+    """A valid SageMaker job name that is the same on every retry: ``reviewflow-<run key>``.
+
+    ``attempt`` > 0 appends ``-r<attempt>`` (a new job after a failed one).
+    """
+    return sagemaker_name("reviewflow", run_key, f"-r{attempt}" if attempt else "")
 
 
 def source_tarball() -> bytes:

@@ -129,23 +129,56 @@ def write_features(
     return root
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json")
+
+
+def _tiny_config(**extra: object) -> object:
+    from transformers import BertConfig
+
+    return BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128, **extra)
+
+
+def _copy_bundled_tokenizer(target: Path) -> None:
+    import shutil
+
+    from include.features.tokenizer import bundled_model_dir
+
+    for name in TOKENIZER_FILES:
+        shutil.copy(bundled_model_dir() / name, target / name)
+
+
 def write_tiny_bert(target: Path, seed: int = 0) -> Path:
     """A randomly initialised 2-layer, 64-wide BERT with the bundled vocabulary and tokenizer.
 
     Fast enough to exercise training mechanics (checkpoints, resume, operators) in seconds;
     it learns little, so quality checks use the real bundled model.
     """
-    import shutil
-
     import torch
-    from transformers import BertConfig, BertModel
-
-    from include.features.tokenizer import bundled_model_dir
+    from transformers import BertModel
 
     target.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
-    BertModel(config).save_pretrained(target)
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        shutil.copy(bundled_model_dir() / name, target / name)
+    BertModel(_tiny_config()).save_pretrained(target)
+    _copy_bundled_tokenizer(target)
+    return target
+
+
+def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64) -> Path:
+    """A model folder shaped like train.py's output, with a random tiny 3-class BERT (for serving tests).
+
+    ``model.safetensors``, ``config.json``, the bundled tokenizer, ``label_map.json`` and a ``metrics.json``
+    whose hyperparameters hold ``max_seq_length``; different seeds give models that answer differently.
+    """
+    import torch
+    from transformers import BertForSequenceClassification
+
+    target.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = _tiny_config(num_labels=len(LABEL_NAMES), id2label=dict(enumerate(LABEL_NAMES)),
+                          label2id={name: i for i, name in enumerate(LABEL_NAMES)})
+    BertForSequenceClassification(config).save_pretrained(target)
+    _copy_bundled_tokenizer(target)
+    label_map = {"id2label": {str(i): n for i, n in enumerate(LABEL_NAMES)}, "label2id": {n: i for i, n in enumerate(LABEL_NAMES)}}
+    (target / "label_map.json").write_text(json.dumps(label_map))
+    (target / "metrics.json").write_text(json.dumps({"hyperparameters": {"max_seq_length": max_seq_length, "seed": seed}}))
     return target

@@ -1,0 +1,244 @@
+"""Feedback: served predictions and their rewards, and the reader API the rollout counts them with.
+
+``local``: :class:`FeedbackStore`, one SQLite file under the data root in WAL mode, so the endpoint
+server writes while the rollout task reads from another process (WAL readers never block the writer or
+each other).  Every write transaction is committed with ``synchronous=FULL`` before the server answers,
+so an answered reward survives a crash or power cut.  Tables:
+
+* ``predictions`` — one row per served review (``inference_id`` primary key, ``request_id``, ``variant``,
+  ``model_version``, ``weights_generation``, ``served_at``, ``label``), written before the answer goes out;
+* ``rewards`` — ``sequence`` (autoincrement: the reader's cursor), ``inference_id`` (unique, references a
+  prediction), ``reward`` 0 or 1, ``recorded_at``.
+
+The reader API (:class:`FeedbackReader`, also implemented on S3 by :mod:`include.serving.s3_feedback`):
+:meth:`~FeedbackReader.rewards_since` aggregates the rewards recorded after a cursor per variant, joined
+to the variant and model version that served them (a late reward counts whenever it arrives), and
+returns the new cursor; :meth:`~FeedbackReader.served_counts` counts requests and predictions per
+variant and weights generation (sample-ratio check, minimum requests per arm).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, Protocol
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS predictions (
+    inference_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    weights_generation INTEGER NOT NULL,
+    served_at TEXT NOT NULL,
+    label TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS predictions_by_generation
+    ON predictions (weights_generation, variant, model_version, request_id);
+CREATE TABLE IF NOT EXISTS rewards (
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    inference_id TEXT NOT NULL UNIQUE REFERENCES predictions (inference_id),
+    reward INTEGER NOT NULL CHECK (reward IN (0, 1)),
+    recorded_at TEXT NOT NULL
+);
+"""
+BUSY_TIMEOUT_MS = 10_000
+
+
+class RewardOutcome(Enum):
+    """What recording one reward did: the HTTP answer is 201, 200, 409 and 404 respectively."""
+
+    RECORDED = "recorded"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    UNKNOWN = "unknown"
+
+
+def check_reward(value: object) -> int:
+    """``value`` as a 0/1 reward (``true``/``false`` and ``1.0``/``0.0`` too).
+
+    :raises ValueError: for anything else: the bandit's Beta-Bernoulli posteriors need success or failure.
+    """
+    if isinstance(value, (bool, int, float)) and value in (0, 1):
+        return int(value)
+    raise ValueError(f"reward: must be 0 or 1, got {value!r}")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class ServedPrediction:
+    """One served review, as recorded before the answer goes out."""
+
+    inference_id: str
+    request_id: str
+    variant: str
+    model_version: str
+    weights_generation: int
+    served_at: str
+    label: str
+
+
+@dataclass(frozen=True)
+class VariantRewards:
+    """Rewards of one variant in a :class:`RewardBatch`."""
+
+    variant: str
+    model_version: str
+    successes: int
+    failures: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"variant": self.variant, "model_version": self.model_version, "successes": self.successes,
+                "failures": self.failures}
+
+
+@dataclass(frozen=True)
+class RewardBatch:
+    """Rewards recorded after a cursor, per variant, and the cursor to pass next time.
+
+    :param cursor: opaque, non-decreasing integer; start with 0 (local: the last reward ``sequence``
+        read; aws: a watermark in epoch milliseconds).
+    """
+
+    cursor: int
+    variants: tuple[VariantRewards, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "variants": [v.to_dict() for v in self.variants]}
+
+
+@dataclass(frozen=True)
+class ServedCount:
+    """Requests and predictions (a batch request has several) one variant served in one weights generation."""
+
+    weights_generation: int
+    variant: str
+    model_version: str
+    requests: int
+    predictions: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"weights_generation": self.weights_generation, "variant": self.variant,
+                "model_version": self.model_version, "requests": self.requests, "predictions": self.predictions}
+
+
+class FeedbackReader(Protocol):
+    """What the rollout reads; :class:`FeedbackStore` (local) and ``S3FeedbackReader`` (aws) implement it."""
+
+    def rewards_since(self, cursor: int) -> RewardBatch:
+        """Rewards recorded after ``cursor``, per variant that served them, and the new cursor."""
+        ...
+
+    def served_counts(self, since_generation: int = 0) -> list[ServedCount]:
+        """Served requests/predictions per weights generation (≥ ``since_generation``) and variant."""
+        ...
+
+
+class FeedbackStore:
+    """The local feedback store: ``feedback.db`` (SQLite, WAL) under the endpoint's folder.
+
+    One instance per thread: the server keeps one on its store thread; a reader opens its own.
+
+    :param path: the database file (created with its schema on first use).
+    """
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> FeedbackStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- writing (the server) ---------------------------------------------------------------
+
+    def record_predictions(self, rows: Sequence[ServedPrediction]) -> list[None]:
+        """Insert served predictions in one committed transaction (one ``None`` per row, for the batcher)."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.executemany(
+                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(r.inference_id, r.request_id, r.variant, r.model_version, r.weights_generation, r.served_at, r.label)
+                 for r in rows],
+            )
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return [None] * len(rows)
+
+    def record_rewards(self, events: Sequence[tuple[str, int]]) -> list[RewardOutcome]:
+        """Record ``(inference_id, reward)`` events in one committed transaction, each idempotently.
+
+        A repeat of a recorded reward is a ``DUPLICATE`` (nothing written), a different reward for the
+        same id a ``CONFLICT`` (refused), an id never served ``UNKNOWN``.
+        """
+        outcomes = []
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for inference_id, reward in events:
+                found = self._db.execute("SELECT reward FROM rewards WHERE inference_id = ?", (inference_id,)).fetchone()
+                if found is not None:
+                    outcomes.append(RewardOutcome.DUPLICATE if found[0] == reward else RewardOutcome.CONFLICT)
+                elif self._db.execute("SELECT 1 FROM predictions WHERE inference_id = ?", (inference_id,)).fetchone() is None:
+                    outcomes.append(RewardOutcome.UNKNOWN)
+                else:
+                    self._db.execute(
+                        "INSERT INTO rewards (inference_id, reward, recorded_at) VALUES (?, ?, ?)",
+                        (inference_id, reward, utc_now()),
+                    )
+                    outcomes.append(RewardOutcome.RECORDED)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return outcomes
+
+    # --- reading (the rollout) --------------------------------------------------------------
+
+    def rewards_since(self, cursor: int) -> RewardBatch:
+        rows = self._db.execute(
+            """
+            SELECT p.variant, p.model_version, SUM(r.reward), SUM(1 - r.reward), MAX(r.sequence)
+            FROM rewards AS r JOIN predictions AS p USING (inference_id)
+            WHERE r.sequence > ?
+            GROUP BY p.variant, p.model_version
+            ORDER BY p.variant, p.model_version
+            """,
+            (cursor,),
+        ).fetchall()
+        return RewardBatch(
+            cursor=max([cursor, *(row[4] for row in rows)]),
+            variants=tuple(VariantRewards(variant, version, wins, losses) for variant, version, wins, losses, _ in rows),
+        )
+
+    def served_counts(self, since_generation: int = 0) -> list[ServedCount]:
+        rows = self._db.execute(
+            """
+            SELECT weights_generation, variant, model_version, COUNT(DISTINCT request_id), COUNT(*)
+            FROM predictions
+            WHERE weights_generation >= ?
+            GROUP BY weights_generation, variant, model_version
+            ORDER BY weights_generation, variant, model_version
+            """,
+            (since_generation,),
+        ).fetchall()
+        return [ServedCount(*row) for row in rows]

@@ -1,0 +1,210 @@
+"""The local endpoint over real HTTP on loopback: SageMaker contract, weights, admin API, feedback, restarts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from include.features.text import review_text
+from include.serving.control import EndpointClient, EndpointError, read_server_info, running_server, start_server, stop_server
+from include.serving.feedback import FeedbackStore
+from include.serving.inference import ReviewClassifier
+from include.serving.state import load_state
+from include.serving.variants import INVOKED_VARIANT, TARGET_VARIANT, VariantSpec
+from tests.include.serving.conftest import LocalEndpoint, data_root_with_registry, start_endpoint
+
+REVIEW = {"review_headline": "Five Stars", "review_body": "Works great&#34;<br />really"}
+
+
+def post(url: str, payload: object, **headers: str) -> httpx.Response:
+    return httpx.post(f"{url}/invocations", json=payload, headers=headers, timeout=30)
+
+
+def test_ping_and_one_review(endpoint: LocalEndpoint) -> None:
+    assert httpx.get(f"{endpoint.url}/ping").status_code == 200
+    response = post(endpoint.url, REVIEW)
+    assert response.status_code == 200
+    [item] = response.json()["predictions"]
+    assert item["variant"] == response.headers[INVOKED_VARIANT] in ("v1", "v2")
+    assert item["model_version"] == item["variant"].removeprefix("v")
+    assert set(item["probabilities"]) == {"negative", "neutral", "positive"}
+    assert math.isclose(sum(item["probabilities"].values()), 1.0, abs_tol=1e-4)
+    assert item["label"] == max(item["probabilities"], key=item["probabilities"].get)
+    assert len(item["inference_id"]) == 32
+
+
+def test_batch_pinned_to_a_variant_answers_like_the_inference_module(endpoint: LocalEndpoint, served_registry: Path) -> None:
+    reviews = [REVIEW, {"review_body": "Broke after two days. Do not buy."}, {"review_headline": None, "review_body": "ok"}]
+    response = post(endpoint.url, {"instances": reviews}, **{TARGET_VARIANT: "v2"})
+    assert response.status_code == 200 and response.headers[INVOKED_VARIANT] == "v2"
+    items = response.json()["predictions"]
+    assert [item["variant"] for item in items] == ["v2"] * 3 and len({item["inference_id"] for item in items}) == 3
+    classifier = ReviewClassifier.load(served_registry / "models" / "run-2" / "model")
+    expected = classifier.predict([review_text(r.get("review_headline"), r["review_body"]) for r in reviews])
+    for item, prediction in zip(items, expected, strict=True):
+        assert item["label"] == prediction.label
+        assert item["probabilities"] == pytest.approx(prediction.probabilities, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("payload", "headers", "status", "field"),
+    [
+        (b"{not json", {}, 400, "body"),
+        ({"review_headline": "x"}, {}, 400, "review_body"),
+        ({"review_body": "  <br />  "}, {}, 400, "review_body"),
+        ({"review_body": 5}, {}, 400, "review_body"),
+        ({"review_body": "ok", "review_headline": ["x"]}, {}, 400, "review_headline"),
+        ({"instances": "ok"}, {}, 400, "instances"),
+        ({"instances": [{"review_body": "ok"}, {"review_body": ""}]}, {}, 400, "instances[1].review_body"),
+        ({"instances": [{"review_body": "ok"}] * 9}, {}, 413, "instances"),
+        ({"review_body": "x" * 30_000}, {}, 413, "body"),
+        (REVIEW, {"Content-Type": "text/csv"}, 415, "Content-Type"),
+        (REVIEW, {TARGET_VARIANT: "v9"}, 400, TARGET_VARIANT),
+    ],
+)
+def test_bad_requests_get_a_4xx_naming_the_field(
+    endpoint: LocalEndpoint, payload: object, headers: dict[str, str], status: int, field: str
+) -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    response = httpx.post(f"{endpoint.url}/invocations", content=body,
+                          headers={"Content-Type": "application/json", **headers}, timeout=30)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["field"] == field
+    assert post(endpoint.url, REVIEW).status_code == 200  # still serving
+
+
+def test_admin_api_needs_the_token(endpoint: LocalEndpoint) -> None:
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": endpoint.token}):
+        response = httpx.get(f"{endpoint.url}/admin/endpoint", headers=headers)
+        assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
+        assert endpoint.token not in response.text
+    refused = httpx.post(f"{endpoint.url}/admin/weights", json={"weights": {"v2": 1.0}})
+    assert refused.status_code == 401
+    with endpoint.client() as client:
+        assert client.describe().weights == {"v1": 0.8, "v2": 0.2}
+
+
+@pytest.mark.parametrize(
+    ("weights", "field"),
+    [
+        ({"v3": 1.0}, "weights"),
+        ({"v1": -0.1}, "weights.v1"),
+        ({"v1": 0, "v2": 0}, "weights"),
+        ({"v1": "half"}, "weights.v1"),
+        ({}, "weights"),
+    ],
+)
+def test_invalid_weights_are_refused_and_change_nothing(endpoint: LocalEndpoint, weights: dict, field: str) -> None:
+    with endpoint.client() as client:
+        before = client.describe()
+        with pytest.raises(EndpointError) as refused:
+            client.set_weights(weights)
+        assert (refused.value.status, refused.value.field) == (400, field)
+        assert client.describe().weights_generation == before.weights_generation
+        assert load_state(endpoint.paths).weights == before.weights
+
+
+def test_traffic_follows_the_weights(endpoint: LocalEndpoint) -> None:
+    requests = 3000
+    with endpoint.client() as client:
+        described = client.set_weights({"v1": 0.7, "v2": 0.3})
+    assert described.weights == {"v1": 0.7, "v2": 0.3} and load_state(endpoint.paths).weights == described.weights
+
+    async def send() -> Counter[str]:
+        served: Counter[str] = Counter()
+        async with httpx.AsyncClient(base_url=endpoint.url, timeout=60) as http:
+            async def worker(n: int) -> None:
+                for _ in range(n):
+                    served[(await http.post("/invocations", json=REVIEW)).headers[INVOKED_VARIANT]] += 1
+            await asyncio.gather(*(worker(requests // 20) for _ in range(20)))
+        return served
+
+    served = asyncio.run(send())
+    share = served["v2"] / requests
+    assert abs(share - 0.3) < 4.5 * math.sqrt(0.3 * 0.7 / requests), served  # within sampling error
+    with FeedbackStore(endpoint.paths.feedback) as store:  # what the store recorded for this generation
+        counts = {c.variant: c.requests for c in store.served_counts(described.weights_generation)}
+    assert counts == dict(served)
+
+
+def test_feedback_is_idempotent_per_inference_id(endpoint: LocalEndpoint) -> None:
+    with endpoint.client() as client:
+        variant, [item] = client.invoke(REVIEW, target_variant="v1")
+        with FeedbackStore(endpoint.paths.feedback) as store:
+            cursor = store.rewards_since(0).cursor
+        assert client.feedback(item["inference_id"], 1) == "recorded"
+        assert client.feedback(item["inference_id"], 1) == "duplicate"
+        with pytest.raises(EndpointError) as conflict:
+            client.feedback(item["inference_id"], 0)
+        assert (conflict.value.status, conflict.value.field) == (409, "reward")
+        with pytest.raises(EndpointError) as unknown:
+            client.feedback("never-served", 1)
+        assert (unknown.value.status, unknown.value.field) == (404, "inference_id")
+        for reward in (0.5, "1", None):
+            with pytest.raises(EndpointError) as invalid:
+                client.feedback(item["inference_id"], reward)  # type: ignore[arg-type]
+            assert (invalid.value.status, invalid.value.field) == (400, "reward")
+    with FeedbackStore(endpoint.paths.feedback) as store:
+        batch = store.rewards_since(cursor)
+    assert [(v.variant, v.model_version, v.successes, v.failures) for v in batch.variants] == [("v1", "1", 1, 0)]
+    assert batch.cursor > cursor
+
+
+def test_add_and_remove_variants_from_the_registry(endpoint: LocalEndpoint) -> None:
+    with endpoint.client() as client:
+        generation = client.describe().weights_generation
+        added = client.add_variant(VariantSpec("1", 0.0, int8=True))
+        assert [v.name for v in added.variants] == ["v1", "v2", "v1-int8"]
+        assert added.weights_generation == generation + 1
+        assert client.add_variant(VariantSpec("1", 0.0, int8=True)).weights_generation == generation + 1  # no-op
+        variant, [item] = client.invoke(REVIEW, target_variant="v1-int8")
+        assert (variant, item["model_version"]) == ("v1-int8", "1")
+        with pytest.raises(EndpointError) as missing:
+            client.add_variant(VariantSpec("99", 0.0))
+        assert missing.value.status == 404
+        with pytest.raises(EndpointError) as last_weight:
+            client.set_weights({"v1": 0.0, "v2": 0.0, "v1-int8": 1.0})
+            client.remove_variant("v1-int8")
+        assert last_weight.value.status == 409
+        client.set_weights({"v1": 0.5, "v2": 0.5, "v1-int8": 0.0})
+        assert [v.name for v in client.remove_variant("v1-int8").variants] == ["v1", "v2"]
+        with pytest.raises(EndpointError) as gone:
+            client.remove_variant("v1-int8")
+        assert gone.value.status == 404
+        assert post(endpoint.url, REVIEW, **{TARGET_VARIANT: "v1-int8"}).status_code == 400
+
+
+def test_a_restarted_server_serves_the_same_variants_and_keeps_the_feedback(served_registry: Path, tmp_path: Path) -> None:
+    data_root = data_root_with_registry(served_registry, tmp_path)
+    specs = [VariantSpec("1", 0.4), VariantSpec("2", 0.6)]
+    started = start_endpoint(data_root, specs, ["--threads", "1"])
+    try:
+        with started.client() as client:
+            _, [item] = client.invoke(REVIEW)
+            assert client.feedback(item["inference_id"], 1) == "recorded"
+            before = client.describe()
+        assert stop_server(started.paths) and running_server(started.paths) is None
+        assert read_server_info(started.paths) is None
+        info = start_server(started.paths, port=0)
+        with EndpointClient(info.url, started.token) as client:
+            after = client.describe()
+            assert (after.weights, after.weights_generation) == (before.weights, before.weights_generation)
+            assert client.feedback(item["inference_id"], 1) == "duplicate"
+            with pytest.raises(EndpointError) as conflict:
+                client.feedback(item["inference_id"], 0)
+            assert conflict.value.status == 409
+        again = start_endpoint(data_root, specs)  # deploying the same variants again changes nothing
+        assert again.url == info.url
+        with again.client() as client:
+            assert client.describe().weights_generation == before.weights_generation
+    finally:
+        stop_server(started.paths)
+    with FeedbackStore(started.paths.feedback) as store:
+        [rewarded] = store.rewards_since(0).variants
+    assert (rewarded.variant, rewarded.successes) == (item["variant"], 1)
