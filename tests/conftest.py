@@ -1,14 +1,17 @@
-"""Shared fixtures: one local SparkSession per test session (it takes ~10 s to start); AWS call logs."""
+"""Shared fixtures: one local SparkSession and one served model registry per test session (each takes seconds); AWS call logs."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 AwsCalls = list[tuple[str, dict[str, Any]]]
+SERVED_SEEDS = {"1": 1, "2": 2}  # served_registry: version → seed of its tiny model
+SERVED_MAX_SEQ_LENGTH = 16  # short, so serving tests also exercise truncation
 
 # py4j logs at INFO from __del__ while the interpreter shuts down, after pytest closed the
 # log handlers ("--- Logging error ---"); its INFO lines carry nothing a test needs.
@@ -22,6 +25,22 @@ def spark() -> Iterator[object]:
     session = local_spark_session("reviewflow-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def served_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root whose MLflow registry has versions 1 and 2 (tiny random classifiers); 1 is champion."""
+    from include.registry.base import CHAMPION
+    from include.registry.mlflow_registry import MlflowModelRegistry
+    from include.training.sample_features import write_tiny_classifier
+
+    root = tmp_path_factory.mktemp("served-registry")
+    registry = MlflowModelRegistry.for_data_root(root)
+    for version, seed in SERVED_SEEDS.items():
+        folder = write_tiny_classifier(root / "models" / f"run-{version}" / "model", seed, SERVED_MAX_SEQ_LENGTH)
+        assert registry.register_version(f"run-{version}", str(folder), {"test_macro_f1": 0.5}, {}).version == version
+    registry.set_alias(CHAMPION, "1")
+    return root
 
 
 def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:

@@ -16,12 +16,14 @@ Plain functions (no Airflow, no AWS calls); :mod:`reviewflow.hooks.endpoint` mak
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import io
 import json
 import tarfile
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -158,3 +160,54 @@ def endpoint_config_request(
 def current_weights(described_endpoint: Mapping[str, Any]) -> dict[str, float]:
     """``{variant: weight}`` of a ``DescribeEndpoint`` answer (a variant without ``CurrentWeight`` has 0)."""
     return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in described_endpoint.get("ProductionVariants", [])}
+
+
+@dataclass(frozen=True)
+class WeightsGeneration:
+    """The variant weights in force from ``since`` (UTC, ISO 8601) until the next generation."""
+
+    generation: int
+    weights: dict[str, float]
+    since: str
+
+
+@dataclass(frozen=True)
+class WeightsHistory:
+    """Every weights generation of a SageMaker endpoint, oldest first.
+
+    SageMaker keeps no such counter, so the endpoint hook appends a generation each time the variants or
+    weights it set are in service, and the S3 feedback reader assigns captured requests to the generation
+    in force at their ``inferenceTime``.  Stored as ``<data_root>/endpoint/<endpoint>/weights_history.json``.
+    """
+
+    generations: tuple[WeightsGeneration, ...] = ()
+
+    @property
+    def weights_generation(self) -> int:
+        return self.generations[-1].generation if self.generations else 0
+
+    def advanced(self, weights: Mapping[str, float], since: dt.datetime) -> WeightsHistory:
+        """With a new generation for ``weights`` (unchanged if they are already the current ones)."""
+        if self.generations and self.generations[-1].weights == dict(weights):
+            return self
+        entry = WeightsGeneration(self.weights_generation + 1, dict(weights), since.astimezone(dt.UTC).isoformat())
+        return WeightsHistory((*self.generations, entry))
+
+    def generation_at(self, moment: dt.datetime) -> int:
+        """The generation in force at ``moment`` (0 before the first)."""
+        current = 0
+        for entry in self.generations:
+            if dt.datetime.fromisoformat(entry.since) <= moment:
+                current = entry.generation
+        return current
+
+    def to_json(self) -> bytes:
+        return json.dumps({"generations": [asdict(g) for g in self.generations]}, indent=2).encode()
+
+    @classmethod
+    def from_json(cls, payload: bytes) -> WeightsHistory:
+        return cls(tuple(WeightsGeneration(**g) for g in json.loads(payload)["generations"]))
+
+
+def weights_history_uri(data_root: str, endpoint_name: str) -> str:
+    return f"{data_root.rstrip('/')}/endpoint/{endpoint_name}/weights_history.json"

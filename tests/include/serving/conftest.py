@@ -1,4 +1,4 @@
-"""Tiny served models, one MLflow registry per session holding them, and local endpoints that tests stop."""
+"""Local endpoints on free ports over a copy of the session's served registry (``served_registry``); tests stop them."""
 
 from __future__ import annotations
 
@@ -9,29 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from include.registry.base import CHAMPION, DEFAULT_MODEL_NAME
+from include.registry.base import DEFAULT_MODEL_NAME
 from include.serving.control import EndpointClient, deploy, stop_server
 from include.serving.state import EndpointPaths, admin_token
 from include.serving.variants import VariantSpec
 
 MODEL = DEFAULT_MODEL_NAME
-SEEDS = {"1": 1, "2": 2}  # registry version → seed of its tiny model
-MAX_SEQ_LENGTH = 16  # short, so the tests also exercise truncation
-
-
-@pytest.fixture(scope="session")
-def served_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root whose MLflow registry has versions 1 and 2 (tiny random classifiers); 1 is champion."""
-    from include.registry.mlflow_registry import MlflowModelRegistry
-    from include.training.sample_features import write_tiny_classifier
-
-    root = tmp_path_factory.mktemp("served-registry")
-    registry = MlflowModelRegistry.for_data_root(root, MODEL)
-    for version, seed in SEEDS.items():
-        folder = write_tiny_classifier(root / "models" / f"run-{version}" / "model", seed, MAX_SEQ_LENGTH)
-        assert registry.register_version(f"run-{version}", str(folder), {"test_macro_f1": 0.5}, {}).version == version
-    registry.set_alias(CHAMPION, "1")
-    return root
 
 
 def data_root_with_registry(served_registry: Path, target: Path) -> Path:

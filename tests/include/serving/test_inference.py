@@ -17,7 +17,7 @@ from include.features.tokenizer import tokenize_batch
 from include.sample_data import COLUMNS, SampleSpec, generate_rows
 from include.serving.inference import ModelFolderError, RequestError, ReviewClassifier, parse_reviews
 from include.serving.sagemaker import CODE_FILES, write_model_archive
-from tests.include.serving.conftest import MAX_SEQ_LENGTH
+from tests.conftest import SERVED_MAX_SEQ_LENGTH as MAX_SEQ_LENGTH
 
 
 @pytest.fixture(scope="module")

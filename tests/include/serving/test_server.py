@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from include.features.text import review_text
-from include.serving.control import EndpointClient, EndpointError, read_server_info, running_server, start_server, stop_server
+from include.serving.control import EndpointError, deploy, read_server_info, running_server, start_server, stop_server
 from include.serving.feedback import FeedbackStore
 from include.serving.inference import ReviewClassifier
 from include.serving.state import load_state
 from include.serving.variants import INVOKED_VARIANT, TARGET_VARIANT, VariantSpec
-from tests.include.serving.conftest import LocalEndpoint, data_root_with_registry, start_endpoint
+from tests.include.serving.conftest import MODEL, LocalEndpoint
 
 REVIEW = {"review_headline": "Five Stars", "review_body": "Works great&#34;<br />really"}
 
@@ -111,21 +111,17 @@ def test_invalid_weights_are_refused_and_change_nothing(endpoint: LocalEndpoint,
 
 
 def test_traffic_follows_the_weights(endpoint: LocalEndpoint) -> None:
-    requests = 3000
+    requests = 3000  # 8 x 375
     with endpoint.client() as client:
         described = client.set_weights({"v1": 0.7, "v2": 0.3})
     assert described.weights == {"v1": 0.7, "v2": 0.3} and load_state(endpoint.paths).weights == described.weights
 
-    async def send() -> Counter[str]:
-        served: Counter[str] = Counter()
-        async with httpx.AsyncClient(base_url=endpoint.url, timeout=60) as http:
-            async def worker(n: int) -> None:
-                for _ in range(n):
-                    served[(await http.post("/invocations", json=REVIEW)).headers[INVOKED_VARIANT]] += 1
-            await asyncio.gather(*(worker(requests // 20) for _ in range(20)))
-        return served
+    def send(count: int) -> Counter[str]:
+        with httpx.Client(base_url=endpoint.url, timeout=60) as http:  # keep-alive; cheaper than the async client
+            return Counter(http.post("/invocations", json=REVIEW).headers[INVOKED_VARIANT] for _ in range(count))
 
-    served = asyncio.run(send())
+    with ThreadPoolExecutor(8) as pool:
+        served = sum(pool.map(send, [requests // 8] * 8), Counter())
     share = served["v2"] / requests
     assert abs(share - 0.3) < 4.5 * math.sqrt(0.3 * 0.7 / requests), served  # within sampling error
     with FeedbackStore(endpoint.paths.feedback) as store:  # what the store recorded for this generation
@@ -180,31 +176,24 @@ def test_add_and_remove_variants_from_the_registry(endpoint: LocalEndpoint) -> N
         assert post(endpoint.url, REVIEW, **{TARGET_VARIANT: "v1-int8"}).status_code == 400
 
 
-def test_a_restarted_server_serves_the_same_variants_and_keeps_the_feedback(served_registry: Path, tmp_path: Path) -> None:
-    data_root = data_root_with_registry(served_registry, tmp_path)
-    specs = [VariantSpec("1", 0.4), VariantSpec("2", 0.6)]
-    started = start_endpoint(data_root, specs, ["--threads", "1"])
-    try:
-        with started.client() as client:
-            _, [item] = client.invoke(REVIEW)
-            assert client.feedback(item["inference_id"], 1) == "recorded"
-            before = client.describe()
-        assert stop_server(started.paths) and running_server(started.paths) is None
-        assert read_server_info(started.paths) is None
-        info = start_server(started.paths, port=0)
-        with EndpointClient(info.url, started.token) as client:
-            after = client.describe()
-            assert (after.weights, after.weights_generation) == (before.weights, before.weights_generation)
-            assert client.feedback(item["inference_id"], 1) == "duplicate"
-            with pytest.raises(EndpointError) as conflict:
-                client.feedback(item["inference_id"], 0)
-            assert conflict.value.status == 409
-        again = start_endpoint(data_root, specs)  # deploying the same variants again changes nothing
-        assert again.url == info.url
-        with again.client() as client:
-            assert client.describe().weights_generation == before.weights_generation
-    finally:
-        stop_server(started.paths)
-    with FeedbackStore(started.paths.feedback) as store:
-        [rewarded] = store.rewards_since(0).variants
-    assert (rewarded.variant, rewarded.successes) == (item["variant"], 1)
+def test_a_restarted_server_serves_the_same_variants_and_keeps_the_feedback(endpoint: LocalEndpoint) -> None:
+    with endpoint.client() as client:
+        _, [item] = client.invoke(REVIEW)
+        assert client.feedback(item["inference_id"], 0) == "recorded"
+        before = client.describe()
+    assert stop_server(endpoint.paths) and running_server(endpoint.paths) is None
+    assert read_server_info(endpoint.paths) is None
+    endpoint.url = start_server(endpoint.paths, port=0).url
+    with endpoint.client() as client:
+        after = client.describe()
+        assert (after.weights, after.weights_generation) == (before.weights, before.weights_generation)
+        assert client.feedback(item["inference_id"], 0) == "duplicate"
+        with pytest.raises(EndpointError) as conflict:
+            client.feedback(item["inference_id"], 1)
+        assert conflict.value.status == 409
+    specs = [VariantSpec(v.model_version, v.weight, v.int8) for v in before.variants]
+    again = deploy(endpoint.paths, specs, endpoint.token, MODEL, port=0)  # the same variants again change nothing
+    assert (again.address, again.weights_generation) == (endpoint.url, before.weights_generation)
+    with FeedbackStore(endpoint.paths.feedback) as store:
+        rewarded = {(v.variant, v.failures) for v in store.rewards_since(0).variants}
+    assert (item["variant"], 1) in rewarded
