@@ -35,7 +35,7 @@ export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 
-.PHONY: help install run ingest sample real-data test airflow bench simulate pyspark-env lock clean
+.PHONY: help install run ingest sample real-data test airflow serve stop bench simulate pyspark-env lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -89,6 +89,12 @@ test: install ## Run the test suite (TESTS=tests/<path> for a part of it)
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
+serve: install ## Start the local model endpoint serving the registry's champion (127.0.0.1, REVIEWFLOW_ENDPOINT_PORT)
+	@python -m include.serving serve
+
+stop: install ## Stop the local model endpoint (its whole process group)
+	@python -m include.serving stop
+
 bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle cores); results land in benchmarks/results/*.json
 	@$(WITH_JAVA) for script in benchmarks/*.py; do echo "== $$script"; python $$script || exit 1; done
 
@@ -105,5 +111,6 @@ lock: ## Re-resolve requirements.txt into requirements.lock (in a scratch venv)
 	 $(CURDIR)/.lock-venv/bin/pip freeze | sed 's/^torch==\(.*\)+cpu$$/torch==\1/') > requirements.lock
 	rm -rf $(CURDIR)/.lock-venv
 
-clean: ## Remove generated data, Airflow state and the virtualenv
+clean: ## Stop the local model endpoint; remove generated data, Airflow state and the virtualenv
+	-@test -x $(VENV)/bin/python && $(VENV)/bin/python -m include.serving stop
 	rm -rf .data .cache .airflow $(VENV)

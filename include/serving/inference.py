@@ -218,6 +218,8 @@ class ReviewClassifier:
         """Label and class probabilities of each text, in one forward pass."""
         import torch
 
+        if not texts:
+            return []
         input_ids, attention_mask = self.encode(texts)
         with torch.inference_mode():
             probabilities = torch.softmax(self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float(), -1)
