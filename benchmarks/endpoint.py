@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--test-rows", type=int, default=1500, help="test rows scored in fp32 and int8")
     parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per HTTP scenario")
     parser.add_argument("--rounds", type=int, default=2, help="alternations of each compared pair")
+    parser.add_argument("--threads", type=int, default=0, help="the servers' torch threads (0: torch's default)")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
@@ -140,7 +141,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         variants = (LocalVariant("v1", "1", str(model_dir), False, 1.0), LocalVariant("v1-int8", "1", str(model_dir), True, 0.0))
         servers = {}
-        for name, extra in (("batching", []), ("unbatched", ["--no-batching"])):
+        threads = ["--threads", str(args.threads)] if args.threads else []
+        for name, extra in (("batching", threads), ("unbatched", [*threads, "--no-batching"])):
             paths = EndpointPaths.for_endpoint(work, f"bench-{name}")
             save_state(paths, EndpointState(paths.endpoint_name, "bench", variants, 1))
             servers[name] = (paths, start_server(paths, port=0, server_args=extra))
@@ -190,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "setup": {
             "generated_rows": args.rows, "train_rows": training["train_rows"], "test_rows": len(texts),
             "train_seconds": training["train_seconds"], "max_seq_length": 64, "seconds_per_scenario": args.seconds,
-            "server": "uvicorn (uvloop, httptools), 1 process; inference on one thread, torch default threads",
+            "server": "uvicorn (uvloop, httptools), 1 process; inference on one thread",
+            "torch_threads": args.threads or "default",
             "max_batch_size": 32, "max_wait_ms": 5.0, "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "load_average_at_end": os.getloadavg(),
         },

@@ -5,8 +5,11 @@ multi-variant server (SageMaker container contract, admin API, dynamic batching)
   exactly as the features stage does, predict; the SageMaker ``model_fn``/``input_fn``/``predict_fn``/``output_fn``.
 * :mod:`~include.serving.variants` — variant names, weights validation, endpoint descriptions (both backends).
 * :mod:`~include.serving.feedback` — served predictions and rewards in SQLite (local) and the reader API.
-* :mod:`~include.serving.s3_feedback` — reward events as JSON lines in S3 and Data Capture (aws).
-* :mod:`~include.serving.app` / :mod:`~include.serving.server` — the local HTTP server.
-* :mod:`~include.serving.control` — start/stop the local server and talk to it (admin client).
-* :mod:`~include.serving.sagemaker` — SageMaker names, requests and the model archive with the inference code.
+* :mod:`~include.serving.s3_feedback` — reward events as JSON lines in S3, Data Capture, Athena DDL (aws).
+* :mod:`~include.serving.sagemaker` — SageMaker names, requests, the model archive with the inference code.
+* :mod:`~include.serving.state` — the local endpoint's files (variants, server address, admin token).
+* :mod:`~include.serving.batching` — dynamic batching of concurrent requests.
+* :mod:`~include.serving.app`, :mod:`~include.serving.server` — the local HTTP server.
+* :mod:`~include.serving.control` — start/stop/deploy the local server from another process; its HTTP client.
+* ``python -m include.serving serve|stop`` — ``make serve`` / ``make stop``.
 """

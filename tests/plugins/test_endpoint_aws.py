@@ -74,7 +74,7 @@ def deploy(variants: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
 
 
 def hook() -> SageMakerEndpointHook:
-    found = endpoint_hook_for(load_settings(), ENDPOINT, role_arn="arn:aws:iam::123456789012:role/sm")
+    found = endpoint_hook_for(load_settings(), ENDPOINT)
     assert isinstance(found, SageMakerEndpointHook)
     return found
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-from include.config import Settings, load_settings
+from include.config import Settings, load_aws_settings, load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
@@ -268,6 +268,9 @@ class SageMakerEndpointHook(SageMakerHook):
         if not self._exists(self.describe_endpoint, self.endpoint_name):
             return "create", request
         described = self.describe_endpoint(self.endpoint_name)
+        if described["EndpointStatus"] == "Failed":
+            raise ValueError(f"endpoint {self.endpoint_name} is Failed ({described.get('FailureReason', 'no reason given')}); "
+                             "SageMaker cannot update a failed endpoint: delete it, then deploy again")
         if described["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating"):
             self.wait_in_service()  # SageMaker refuses an update while one is in progress
             described = self.describe_endpoint(self.endpoint_name)
@@ -391,8 +394,13 @@ def endpoint_hook_for(
     settings: Settings, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
     aws_conn_id: str | None = "aws_default", region_name: str | None = None, **aws_options: Any,
 ) -> LocalEndpointHook | SageMakerEndpointHook:
-    """The endpoint hook of ``settings.backend``; ``aws_options`` (role, instances) go to :class:`SageMakerEndpointHook`."""
+    """The endpoint hook of ``settings.backend``; ``aws_options`` (instances, image) go to :class:`SageMakerEndpointHook`.
+
+    On aws the models' execution role defaults to the Airflow Variable ``reviewflow_sagemaker_role_arn``
+    (read here: call this inside a running task).
+    """
     if settings.backend == "aws":
+        aws_options.setdefault("role_arn", load_aws_settings(settings).sagemaker_role_arn)
         return SageMakerEndpointHook(endpoint_name=endpoint_name, data_root=settings.data_root, model_name=model_name,
                                      aws_conn_id=aws_conn_id, region_name=region_name, **aws_options)
     return LocalEndpointHook(endpoint_name, model_name, settings.data_root)
