@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = load_settings()
     if settings.backend != "local":
-        print("make serve/stop run the local endpoint; with REVIEWFLOW_BACKEND=aws the rollout deploys a SageMaker endpoint.")
+        print("make serve/stop run the local endpoint; with REVIEWFLOW_BACKEND=aws the rollout deploys a SageMaker "
+              "endpoint.")
         return 1
     paths = EndpointPaths.for_endpoint(settings.data_root, args.endpoint_name)
     if args.command == "serve":

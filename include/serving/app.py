@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from include.serving.batching import BatcherClosed, MicroBatcher
 from include.serving.feedback import FeedbackStore, RewardOutcome, ServedPrediction, check_reward, utc_now
@@ -114,7 +114,8 @@ class _Routing:
     def pick(self, target: str | None) -> ServedVariant:
         if target is not None:
             if target not in self.variants:
-                raise RequestError(TARGET_VARIANT, f"unknown variant {target!r}; the endpoint has {sorted(self.variants)}")
+                known = sorted(self.variants)
+                raise RequestError(TARGET_VARIANT, f"unknown variant {target!r}; the endpoint has {known}")
             return self.variants[target]
         index = bisect.bisect_right(self.cumulative, random.random() * self.cumulative[-1])
         return self.variants[self.state.variants[min(index, len(self.cumulative) - 1)].name]
@@ -142,7 +143,9 @@ class EndpointRuntime:
         self._inference = ThreadPoolExecutor(1, thread_name_prefix="inference")
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="feedback")
         self._store = FeedbackStore(paths.feedback)
-        self._served_log = MicroBatcher(self._store.record_predictions, self._store_thread, max_items=4096, max_wait_s=0)
+        self._served_log = MicroBatcher(
+            self._store.record_predictions, self._store_thread, max_items=4096, max_wait_s=0
+        )
         self._rewards = MicroBatcher(self._store.record_rewards, self._store_thread, max_items=512, max_wait_s=0)
         self._admin = asyncio.Lock()
         self._routing: _Routing | None = None
@@ -176,7 +179,8 @@ class EndpointRuntime:
         classifier = await asyncio.to_thread(ReviewClassifier.load, spec.model_uri.removeprefix("file://"), spec.int8)
         batch = self.options.max_batch_size if self.options.batching else 1
         batcher = MicroBatcher(classifier.predict, self._inference, batch, self.options.max_wait_ms / 1000)
-        LOG.info("loaded variant %s: model version %s%s from %s", spec.name, spec.model_version, " (int8)" * spec.int8, spec.model_uri)
+        LOG.info("loaded variant %s: model version %s%s from %s",
+                 spec.name, spec.model_version, " (int8)" * spec.int8, spec.model_uri)
         return ServedVariant(spec, classifier, batcher)
 
     # --- traffic ----------------------------------------------------------------------------
@@ -197,8 +201,8 @@ class EndpointRuntime:
         request_id, served_at = uuid.uuid4().hex, utc_now()
         generation = routing.state.weights_generation
         await self._served_log.submit([
-            ServedPrediction(item["inference_id"], request_id, variant.spec.name, variant.spec.model_version, generation,
-                             served_at, item["label"])
+            ServedPrediction(item["inference_id"], request_id, variant.spec.name, variant.spec.model_version,
+                             generation, served_at, item["label"])
             for item in items
         ])
         variant.invocations += 1
@@ -238,8 +242,10 @@ class EndpointRuntime:
             try:
                 served = await self._load(local)
             except ModelFolderError as error:
-                raise RequestError("body.model_version", f"version {spec.model_version} cannot be served: {error}", 422) from None
-            await self._commit(routing.state.with_variants((*routing.state.variants, local)), {**routing.variants, spec.name: served})
+                message = f"version {spec.model_version} cannot be served: {error}"
+                raise RequestError("body.model_version", message, 422) from None
+            state = routing.state.with_variants((*routing.state.variants, local))
+            await self._commit(state, {**routing.variants, spec.name: served})
             return True
 
     async def remove_variant(self, name: str) -> None:
@@ -394,7 +400,8 @@ def create_app(
         try:
             added = await runtime.add_variant(spec)
         except KeyError as error:
-            raise RequestError("body.model_version", f"registry has no version {spec.model_version}: {error}", 404) from None
+            message = f"registry has no version {spec.model_version}: {error}"
+            raise RequestError("body.model_version", message, 404) from None
         return _json(runtime.describe(), 201 if added else 200)
 
     @app.delete("/admin/variants/{name}")

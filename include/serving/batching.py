@@ -57,7 +57,10 @@ class MicroBatcher(Generic[Item, Result]):
         self._closed = False
 
     async def submit(self, items: Sequence[Item]) -> list[Result]:
-        """The results of ``items``, computed with whatever else is waiting. :raises BatcherClosed: after :meth:`close`."""
+        """The results of ``items``, computed with whatever else is waiting.
+
+        :raises BatcherClosed: after :meth:`close`.
+        """
         if self._closed:
             raise BatcherClosed("this batcher is closed")
         loop = asyncio.get_running_loop()

@@ -244,7 +244,9 @@ class EndpointClient:
             raise EndpointError(response.status_code, error.get("field"), error.get("message", ""))
         return response
 
-    def invoke(self, reviews: Mapping[str, Any] | Sequence[Mapping[str, Any]], target_variant: str | None = None) -> tuple[str, list[dict[str, Any]]]:
+    def invoke(
+        self, reviews: Mapping[str, Any] | Sequence[Mapping[str, Any]], target_variant: str | None = None
+    ) -> tuple[str, list[dict[str, Any]]]:
         """Score one review (a mapping) or a batch (a sequence); return the invoked variant and the items."""
         payload = dict(reviews) if isinstance(reviews, Mapping) else {"instances": list(reviews)}
         headers = {TARGET_VARIANT: target_variant} if target_variant else {}
@@ -259,7 +261,8 @@ class EndpointClient:
         return EndpointDescription.from_dict(self._call("GET", "/admin/endpoint", admin=True).json())
 
     def set_weights(self, weights: Mapping[str, float]) -> EndpointDescription:
-        return EndpointDescription.from_dict(self._call("POST", "/admin/weights", admin=True, json={"weights": dict(weights)}).json())
+        answer = self._call("POST", "/admin/weights", admin=True, json={"weights": dict(weights)})
+        return EndpointDescription.from_dict(answer.json())
 
     def add_variant(self, spec: VariantSpec) -> EndpointDescription:
         body = {"model_version": spec.model_version, "weight": spec.weight, "int8": spec.int8}
@@ -333,7 +336,8 @@ def deploy(
                 client.add_variant(VariantSpec(spec.model_version, 0.0, spec.int8))
         desired = {spec.name: spec.weight for spec in specs}
         current = client.describe()
-        target = updated_weights(current.weights, desired | {name: 0.0 for name in current.weights if name not in desired})
+        leaving = {name: 0.0 for name in current.weights if name not in desired}
+        target = updated_weights(current.weights, desired | leaving)
         if target != current.weights:
             current = client.set_weights(target)
         for name in [name for name in current.weights if name not in desired]:

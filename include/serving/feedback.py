@@ -196,9 +196,10 @@ class FeedbackStore:
         try:
             for inference_id, reward in events:
                 found = self._db.execute("SELECT reward FROM rewards WHERE inference_id = ?", (inference_id,)).fetchone()
+                served = self._db.execute("SELECT 1 FROM predictions WHERE inference_id = ?", (inference_id,)).fetchone()
                 if found is not None:
                     outcomes.append(RewardOutcome.DUPLICATE if found[0] == reward else RewardOutcome.CONFLICT)
-                elif self._db.execute("SELECT 1 FROM predictions WHERE inference_id = ?", (inference_id,)).fetchone() is None:
+                elif served is None:
                     outcomes.append(RewardOutcome.UNKNOWN)
                 else:
                     self._db.execute(
@@ -227,7 +228,7 @@ class FeedbackStore:
         ).fetchall()
         return RewardBatch(
             cursor=max([cursor, *(row[4] for row in rows)]),
-            variants=tuple(VariantRewards(variant, version, wins, losses) for variant, version, wins, losses, _ in rows),
+            variants=tuple(VariantRewards(*row[:4]) for row in rows),
         )
 
     def served_counts(self, since_generation: int = 0) -> list[ServedCount]:

@@ -166,9 +166,13 @@ class ReviewClassifier:
 
         folder = Path(model_dir)
         if not (folder / WEIGHTS_FILE).is_file():
-            raise ModelFolderError(f"{folder / WEIGHTS_FILE} is missing: only safetensors weights are served, never pickles")
+            raise ModelFolderError(
+                f"{folder / WEIGHTS_FILE} is missing: only safetensors weights are served, never pickles"
+            )
         if not (folder / "tokenizer.json").is_file():
-            raise ModelFolderError(f"{folder / 'tokenizer.json'} is missing: the model's tokenizer must be saved with it")
+            raise ModelFolderError(
+                f"{folder / 'tokenizer.json'} is missing: the model's tokenizer must be saved with it"
+            )
         id2label = _read_json(folder / "label_map.json").get("id2label") or {}
         hyperparameters = _read_json(folder / "metrics.json").get("hyperparameters") or {}
         max_seq_length = hyperparameters.get("max_seq_length")
@@ -181,7 +185,8 @@ class ReviewClassifier:
         ).eval()
         if sorted(id2label) != [str(i) for i in range(model.config.num_labels)]:
             raise ModelFolderError(
-                f"{folder / 'label_map.json'}: id2label has keys {sorted(id2label)}, the model has {model.config.num_labels} outputs"
+                f"{folder / 'label_map.json'}: id2label has keys {sorted(id2label)}, "
+                f"the model has {model.config.num_labels} outputs"
             )
         if int8:
             with warnings.catch_warnings():
@@ -222,7 +227,8 @@ class ReviewClassifier:
             return []
         input_ids, attention_mask = self.encode(texts)
         with torch.inference_mode():
-            probabilities = torch.softmax(self.model(input_ids=input_ids, attention_mask=attention_mask).logits.float(), -1)
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            probabilities = torch.softmax(logits.float(), -1)
         return [
             Prediction(
                 self.label_names[max(range(len(row)), key=row.__getitem__)],
@@ -246,7 +252,8 @@ class ServedModel:
 
 def model_fn(model_dir: str) -> ServedModel:
     """Load the model folder; ``serving.json`` (written with the archive) says variant, version and int8."""
-    info = json.loads((Path(model_dir) / SERVING_FILE).read_text()) if (Path(model_dir) / SERVING_FILE).is_file() else {}
+    serving = Path(model_dir) / SERVING_FILE
+    info = json.loads(serving.read_text()) if serving.is_file() else {}
     classifier = ReviewClassifier.load(model_dir, int8=bool(info.get("int8", False)))
     return ServedModel(classifier, str(info.get("variant", "")), str(info.get("model_version", "")))
 

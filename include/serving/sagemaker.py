@@ -87,7 +87,8 @@ def write_model_archive(source: IO[bytes], target: IO[bytes], model_version: str
         for member in archive:
             name = member.name.removeprefix("./")
             parts = Path(name).parts
-            if not member.isfile() or name.startswith("/") or ".." in parts or parts[0] == CODE_DIR or name == SERVING_FILE:
+            unsafe = name.startswith("/") or ".." in parts
+            if not member.isfile() or unsafe or parts[0] == CODE_DIR or name == SERVING_FILE:
                 continue
             extracted = archive.extractfile(member)
             if extracted is not None:
@@ -143,8 +144,8 @@ def endpoint_config_request(
 ) -> dict[str, Any]:
     """``CreateEndpointConfig`` for ``(variant name, model name, weight)`` triples, named by a digest of its content."""
     production = [
-        {"VariantName": variant, "ModelName": model, "InitialInstanceCount": instance_count, "InstanceType": instance_type,
-         "InitialVariantWeight": float(weight)}
+        {"VariantName": variant, "ModelName": model, "InitialInstanceCount": instance_count,
+         "InstanceType": instance_type, "InitialVariantWeight": float(weight)}
         for variant, model, weight in variants
     ]
     capture = data_capture_config(capture_destination)
@@ -159,7 +160,8 @@ def endpoint_config_request(
 
 def current_weights(described_endpoint: Mapping[str, Any]) -> dict[str, float]:
     """``{variant: weight}`` of a ``DescribeEndpoint`` answer (a variant without ``CurrentWeight`` has 0)."""
-    return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in described_endpoint.get("ProductionVariants", [])}
+    variants = described_endpoint.get("ProductionVariants", [])
+    return {v["VariantName"]: float(v.get("CurrentWeight", 0.0)) for v in variants}
 
 
 @dataclass(frozen=True)

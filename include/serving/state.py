@@ -117,7 +117,8 @@ class EndpointState:
             address=address,
             weights_generation=self.weights_generation,
             variants=tuple(
-                VariantStatus(v.name, v.model_version, v.int8, v.weight, None if invocations is None else invocations.get(v.name, 0))
+                VariantStatus(v.name, v.model_version, v.int8, v.weight,
+                              None if invocations is None else invocations.get(v.name, 0))
                 for v in self.variants
             ),
         )
@@ -169,7 +170,9 @@ def admin_token(paths: EndpointPaths, configured: str | None) -> str:
             draft.unlink()
     mode = paths.token.stat().st_mode
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(f"{paths.token} is accessible by group or others (mode {oct(mode & 0o777)}): chmod 600 it")
+        raise PermissionError(
+            f"{paths.token} is accessible by group or others (mode {oct(mode & 0o777)}): chmod 600 it"
+        )
     token = paths.token.read_text().strip()
     if not token:
         raise PermissionError(f"{paths.token} is empty: delete it and a new token is generated")

@@ -178,7 +178,9 @@ def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64)
                           label2id={name: i for i, name in enumerate(LABEL_NAMES)})
     BertForSequenceClassification(config).save_pretrained(target)
     _copy_bundled_tokenizer(target)
-    label_map = {"id2label": {str(i): n for i, n in enumerate(LABEL_NAMES)}, "label2id": {n: i for i, n in enumerate(LABEL_NAMES)}}
+    label_map = {"id2label": {str(i): n for i, n in enumerate(LABEL_NAMES)},
+                 "label2id": {n: i for i, n in enumerate(LABEL_NAMES)}}
     (target / "label_map.json").write_text(json.dumps(label_map))
-    (target / "metrics.json").write_text(json.dumps({"hyperparameters": {"max_seq_length": max_seq_length, "seed": seed}}))
+    hyperparameters = {"max_seq_length": max_seq_length, "seed": seed}
+    (target / "metrics.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
     return target

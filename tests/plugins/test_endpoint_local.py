@@ -13,7 +13,6 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.serving.control import running_server
-from include.serving.variants import VariantSpec
 from reviewflow.hooks.endpoint import LocalEndpointHook
 from reviewflow.operators.endpoint import DeployEndpointOperator, LocalDeployEndpointOperator, SetEndpointWeightsOperator
 from tests.include.serving.conftest import data_root_with_registry

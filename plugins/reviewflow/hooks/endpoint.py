@@ -27,7 +27,13 @@ from include.config import Settings, load_aws_settings, load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
-from include.serving.variants import EndpointDescription, VariantSpec, VariantStatus, parse_variant_name, updated_weights
+from include.serving.variants import (
+    EndpointDescription,
+    VariantSpec,
+    VariantStatus,
+    parse_variant_name,
+    updated_weights,
+)
 from reviewflow.hooks.storage import split_s3
 
 if TYPE_CHECKING:
@@ -244,7 +250,8 @@ class SageMakerEndpointHook(SageMakerHook):
             write_model_archive(original, repacked, model_version, int8)
             repacked.seek(0)
             self.s3.upload_fileobj(repacked, *split_s3(archive))
-        self.log.info("creating SageMaker model %s for %s v%s%s", name, self.model_name, model_version, " (int8)" * int8)
+        self.log.info("creating SageMaker model %s for %s v%s%s",
+                      name, self.model_name, model_version, " (int8)" * int8)
         self.create_model(model_request(name, self.image_uri, archive, self.role_arn, model_version))
         return name
 
@@ -255,9 +262,8 @@ class SageMakerEndpointHook(SageMakerHook):
 
         check_specs(variants)
         triples = [(spec.name, self.ensure_model(spec.model_version, spec.int8), spec.weight) for spec in variants]
-        request = endpoint_config_request(
-            self.endpoint_name, triples, self.instance_type, self.instance_count, capture_uri(self.data_root, self.endpoint_name)
-        )
+        capture = capture_uri(self.data_root, self.endpoint_name)
+        request = endpoint_config_request(self.endpoint_name, triples, self.instance_type, self.instance_count, capture)
         if not self._exists(self.describe_endpoint_config, request["EndpointConfigName"]):
             self.create_endpoint_config(request)
         return request["EndpointConfigName"]
@@ -269,8 +275,9 @@ class SageMakerEndpointHook(SageMakerHook):
             return "create", request
         described = self.describe_endpoint(self.endpoint_name)
         if described["EndpointStatus"] == "Failed":
-            raise ValueError(f"endpoint {self.endpoint_name} is Failed ({described.get('FailureReason', 'no reason given')}); "
-                             "SageMaker cannot update a failed endpoint: delete it, then deploy again")
+            reason = described.get("FailureReason", "no reason given")
+            raise ValueError(f"endpoint {self.endpoint_name} is Failed ({reason}); SageMaker cannot update a failed "
+                             "endpoint: delete it, then deploy again")
         if described["EndpointStatus"] in ("Creating", "Updating", "SystemUpdating"):
             self.wait_in_service()  # SageMaker refuses an update while one is in progress
             described = self.describe_endpoint(self.endpoint_name)
@@ -340,7 +347,7 @@ class SageMakerEndpointHook(SageMakerHook):
             return False
         self.conn.update_endpoint_weights_and_capacities(
             EndpointName=self.endpoint_name,
-            DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": weight} for name, weight in target.items()],
+            DesiredWeightsAndCapacities=[{"VariantName": name, "DesiredWeight": w} for name, w in target.items()],
         )
         return True
 
@@ -379,10 +386,13 @@ class SageMakerEndpointHook(SageMakerHook):
 
         from include.serving.s3_feedback import athena_feedback_statements
 
-        athena = AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.config)
+        athena = AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                            config=self.config)
         ids = []
         for statement in athena_feedback_statements(database, self.data_root, self.endpoint_name):
-            query_id = athena.run_query(statement, {"Database": database}, {"OutputLocation": output_location}, workgroup=workgroup)
+            query_id = athena.run_query(
+                statement, {"Database": database}, {"OutputLocation": output_location}, workgroup=workgroup
+            )
             state = athena.poll_query_status(query_id, sleep_time=2)
             if state != "SUCCEEDED":
                 raise RuntimeError(f"Athena query {query_id} ended {state}: {statement.splitlines()[0]}")
@@ -394,7 +404,7 @@ def endpoint_hook_for(
     settings: Settings, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
     aws_conn_id: str | None = "aws_default", region_name: str | None = None, **aws_options: Any,
 ) -> LocalEndpointHook | SageMakerEndpointHook:
-    """The endpoint hook of ``settings.backend``; ``aws_options`` (instances, image) go to :class:`SageMakerEndpointHook`.
+    """The endpoint hook of ``settings.backend``; ``aws_options`` (instances, image) go to the aws hook.
 
     On aws the models' execution role defaults to the Airflow Variable ``reviewflow_sagemaker_role_arn``
     (read here: call this inside a running task).

@@ -50,11 +50,16 @@ def endpoint_result(description: EndpointDescription) -> dict[str, Any]:
 
 
 def variant_specs(variants: object) -> list[VariantSpec]:
-    """``[{"model_version", "weight", "int8"}, ...]`` (or its JSON) as specs. :raises AirflowFailException: naming the field."""
+    """``[{"model_version", "weight", "int8"}, ...]`` (or its JSON) as specs.
+
+    :raises AirflowFailException: naming the field.
+    """
     if isinstance(variants, str):
         variants = json.loads(variants)
     if not isinstance(variants, Sequence) or not variants:
-        raise AirflowFailException(f"variants: must be a non-empty list of {{model_version, weight, int8}}, got {variants!r}")
+        raise AirflowFailException(
+            f"variants: must be a non-empty list of {{model_version, weight, int8}}, got {variants!r}"
+        )
     try:
         return [VariantSpec.from_dict(value, f"variants[{i}]") for i, value in enumerate(variants)]
     except ValueError as error:
@@ -130,7 +135,9 @@ class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
     """
 
     aws_hook_class = SageMakerEndpointHook
-    template_fields = (*SageMakerEndpointOperator.template_fields, "variants", "endpoint_name", "model_name", "instance_type")
+    template_fields = (
+        *SageMakerEndpointOperator.template_fields, "variants", "endpoint_name", "model_name", "instance_type"
+    )
     ui_color = "#c9e4de"
 
     def __init__(
@@ -182,7 +189,7 @@ class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
         return endpoint_result(description)
 
 
-def DeployEndpointOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOperator:  # noqa: N802 - reads as a class
+def DeployEndpointOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOperator:  # noqa: N802 - a class
     """The deploy operator for ``backend`` (default: ``REVIEWFLOW_BACKEND``); same keyword arguments."""
     if (backend or load_settings().backend) == "aws":
         kwargs.pop("port", None)
@@ -229,7 +236,9 @@ class SetEndpointWeightsOperator(BaseOperator):
         self.max_wait_seconds = max_wait_seconds
 
     def _hook(self) -> LocalEndpointHook | SageMakerEndpointHook:
-        return endpoint_hook_for(load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id, self.region_name)
+        return endpoint_hook_for(
+            load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id, self.region_name
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         weights = weights_of(self.weights)
