@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +16,7 @@ from include.features.text import review_text
 from include.serving.control import EndpointError, deploy, read_server_info, running_server, start_server, stop_server
 from include.serving.feedback import FeedbackStore
 from include.serving.inference import ReviewClassifier
-from include.serving.state import load_state
+from include.serving.state import EndpointPaths, admin_token, load_state
 from include.serving.variants import INVOKED_VARIANT, TARGET_VARIANT, VariantSpec
 from tests.include.serving.conftest import MODEL, LocalEndpoint
 
@@ -88,6 +89,17 @@ def test_admin_api_needs_the_token(endpoint: LocalEndpoint) -> None:
     assert refused.status_code == 401
     with endpoint.client() as client:
         assert client.describe().weights == {"v1": 0.8, "v2": 0.2}
+    assert stat.S_IMODE(endpoint.paths.token.stat().st_mode) == 0o600
+    assert endpoint.token not in endpoint.paths.log.read_text()
+
+
+def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
+    paths = EndpointPaths.for_endpoint(tmp_path, "private")
+    token = admin_token(paths, None)
+    assert admin_token(paths, None) == token and admin_token(paths, "from-the-environment") == "from-the-environment"
+    paths.token.chmod(0o644)
+    with pytest.raises(PermissionError, match="accessible by group or others"):
+        admin_token(paths, None)
 
 
 @pytest.mark.parametrize(
