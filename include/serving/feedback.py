@@ -5,16 +5,19 @@ server writes while the rollout task reads from another process (WAL readers nev
 each other).  Every write transaction is committed with ``synchronous=FULL`` before the server answers,
 so an answered reward survives a crash or power cut.  Tables:
 
-* ``predictions`` — one row per served review (``inference_id`` primary key, ``request_id``, ``variant``,
-  ``model_version``, ``weights_generation``, ``served_at``, ``label``), written before the answer goes out;
-* ``rewards`` — ``sequence`` (autoincrement: the reader's cursor), ``inference_id`` (unique, references a
+* ``predictions`` — one row per served review (``sequence`` autoincrement: the served cursor,
+  ``inference_id`` unique, ``request_id``, ``variant``, ``model_version``, ``weights_generation``,
+  ``served_at``, ``label``), written before the answer goes out;
+* ``rewards`` — ``sequence`` (autoincrement: the reward cursor), ``inference_id`` (unique, references a
   prediction), ``reward`` 0 or 1, ``recorded_at``.
 
 The reader API (:class:`FeedbackReader`, also implemented on S3 by :mod:`include.serving.s3_feedback`):
 :meth:`~FeedbackReader.rewards_since` aggregates the rewards recorded after a cursor per variant, joined
 to the variant and model version that served them (a late reward counts whenever it arrives), and
-returns the new cursor; :meth:`~FeedbackReader.served_counts` counts requests and predictions per
-variant and weights generation (sample-ratio check, minimum requests per arm).
+returns the new cursor; :meth:`~FeedbackReader.served_since` counts the requests and predictions served
+after its own cursor per weights generation and variant (sample-ratio check, budget, regret).  Each call
+counts every row once: a writer commits rows in cursor order (SQLite has one writer at a time), so a
+reader's snapshot never holds a row while missing an earlier one.
 """
 
 from __future__ import annotations
@@ -29,16 +32,15 @@ from typing import Any, Protocol
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
-    inference_id TEXT PRIMARY KEY,
+    sequence INTEGER PRIMARY KEY AUTOINCREMENT,
+    inference_id TEXT NOT NULL UNIQUE,
     request_id TEXT NOT NULL,
     variant TEXT NOT NULL,
     model_version TEXT NOT NULL,
     weights_generation INTEGER NOT NULL,
     served_at TEXT NOT NULL,
     label TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS predictions_by_generation
-    ON predictions (weights_generation, variant, model_version, request_id);
+);
 CREATE TABLE IF NOT EXISTS rewards (
     sequence INTEGER PRIMARY KEY AUTOINCREMENT,
     inference_id TEXT NOT NULL UNIQUE REFERENCES predictions (inference_id),
@@ -129,6 +131,21 @@ class ServedCount:
                 "model_version": self.model_version, "requests": self.requests, "predictions": self.predictions}
 
 
+@dataclass(frozen=True)
+class ServedBatch:
+    """What was served after a cursor, per weights generation and variant, and the cursor to pass next time.
+
+    :param cursor: opaque, non-decreasing integer; start with 0 (local: the last prediction ``sequence``
+        read; aws: a watermark in epoch milliseconds).
+    """
+
+    cursor: int
+    counts: tuple[ServedCount, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"cursor": self.cursor, "counts": [c.to_dict() for c in self.counts]}
+
+
 class FeedbackReader(Protocol):
     """What the rollout reads; :class:`FeedbackStore` (local) and ``S3FeedbackReader`` (aws) implement it."""
 
@@ -136,8 +153,8 @@ class FeedbackReader(Protocol):
         """Rewards recorded after ``cursor``, per variant that served them, and the new cursor."""
         ...
 
-    def served_counts(self, since_generation: int = 0) -> list[ServedCount]:
-        """Served requests/predictions per weights generation (≥ ``since_generation``) and variant."""
+    def served_since(self, cursor: int) -> ServedBatch:
+        """Requests/predictions served after ``cursor``, per weights generation and variant, and the new cursor."""
         ...
 
 
@@ -175,7 +192,8 @@ class FeedbackStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             self._db.executemany(
-                "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO predictions (inference_id, request_id, variant, model_version, weights_generation,"
+                " served_at, label) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(r.inference_id, r.request_id, r.variant, r.model_version, r.weights_generation, r.served_at, r.label)
                  for r in rows],
             )
@@ -231,15 +249,15 @@ class FeedbackStore:
             variants=tuple(VariantRewards(*row[:4]) for row in rows),
         )
 
-    def served_counts(self, since_generation: int = 0) -> list[ServedCount]:
+    def served_since(self, cursor: int) -> ServedBatch:
         rows = self._db.execute(
             """
-            SELECT weights_generation, variant, model_version, COUNT(DISTINCT request_id), COUNT(*)
+            SELECT weights_generation, variant, model_version, COUNT(DISTINCT request_id), COUNT(*), MAX(sequence)
             FROM predictions
-            WHERE weights_generation >= ?
+            WHERE sequence > ?
             GROUP BY weights_generation, variant, model_version
             ORDER BY weights_generation, variant, model_version
             """,
-            (since_generation,),
+            (cursor,),
         ).fetchall()
-        return [ServedCount(*row) for row in rows]
+        return ServedBatch(max([cursor, *(row[5] for row in rows)]), tuple(ServedCount(*row[:5]) for row in rows))

@@ -20,8 +20,9 @@ seconds of latency and a per-query cost, and listing works the same under moto i
 is a watermark in epoch milliseconds on S3 ``LastModified`` (whole seconds): each call counts the reward
 objects modified after the cursor and at or before ``now - lag`` (default 60 s, far above the time a PUT
 takes and the clock skew between the worker and S3), and returns that watermark, so an object is counted
-exactly once however late it arrives.  Served counts come from Data Capture: one captured request per
-line, assigned to the weights generation in force at its ``inferenceTime``.
+exactly once however late it arrives.  Served counts come from Data Capture the same way (capture files
+are new objects, never appended to): one captured request per line, assigned to the weights generation
+in force at its ``inferenceTime``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from include.serving.feedback import (
     RewardBatch,
     RewardOutcome,
+    ServedBatch,
     ServedCount,
     VariantRewards,
     check_reward,
@@ -122,7 +124,7 @@ class S3FeedbackReader:
     :param capture_uri: the endpoint config's Data Capture destination (``include.serving.sagemaker.capture_uri``).
     :param endpoint_name: the endpoint (Data Capture's first folder level).
     :param history_uri: the endpoint's ``weights_history.json``.
-    :param lag_s: how far behind now the reward watermark stays.
+    :param lag_s: how far behind now the watermarks stay.
     :param clock: seconds since the epoch (tests move it).
     """
 
@@ -138,22 +140,25 @@ class S3FeedbackReader:
         self.lag_s = lag_s
         self.clock = clock
 
-    def _read(self, bucket: str, key: str) -> bytes:
-        return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-
-    def rewards_since(self, cursor: int) -> RewardBatch:
+    def _lines_since(self, uri: str, cursor: int) -> tuple[int, list[tuple[str, str]]]:
+        """The watermark, and ``(key, line)`` of every object under ``uri/`` modified in ``(cursor, watermark]``."""
         watermark = int(self.clock() - self.lag_s) * 1000  # whole seconds, like S3's LastModified
         if watermark <= cursor:
-            return RewardBatch(cursor, ())
-        bucket, _ = _split(self.feedback_uri)
+            return cursor, []
+        bucket, _ = _split(uri)
+        lines = []
+        for listed in _objects(self.client, uri):
+            if cursor < int(listed["LastModified"].timestamp() * 1000) <= watermark:
+                body = self.client.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read().decode()
+                lines += [(listed["Key"], line) for line in body.splitlines() if line.strip()]
+        return watermark, lines
+
+    def rewards_since(self, cursor: int) -> RewardBatch:
+        watermark, lines = self._lines_since(f"{self.feedback_uri}/{REWARDS}", cursor)
         tallies: Counter[tuple[str, str, int]] = Counter()
-        for listed in _objects(self.client, f"{self.feedback_uri}/{REWARDS}"):
-            modified = int(listed["LastModified"].timestamp() * 1000)
-            if cursor < modified <= watermark:
-                for line in self._read(bucket, listed["Key"]).decode().splitlines():
-                    if line.strip():
-                        event = json.loads(line)
-                        tallies[(event["variant"], str(event["model_version"]), int(event["reward"]))] += 1
+        for _, line in lines:
+            event = json.loads(line)
+            tallies[(event["variant"], str(event["model_version"]), int(event["reward"]))] += 1
         keys = sorted({(variant, version) for variant, version, _ in tallies})
         return RewardBatch(
             watermark,
@@ -164,35 +169,33 @@ class S3FeedbackReader:
     def _history(self) -> WeightsHistory:
         from botocore.exceptions import ClientError
 
+        bucket, key = _split(self.history_uri)
         try:
-            return WeightsHistory.from_json(self._read(*_split(self.history_uri)))
+            return WeightsHistory.from_json(self.client.get_object(Bucket=bucket, Key=key)["Body"].read())
         except ClientError as error:
             if error.response["Error"]["Code"] in ("NoSuchKey", "404"):
                 return WeightsHistory()
             raise
 
-    def served_counts(self, since_generation: int = 0) -> list[ServedCount]:
-        history = self._history()
+    def served_since(self, cursor: int) -> ServedBatch:
+        """Captured requests in capture files that landed after ``cursor``, by the generation at their ``inferenceTime``."""
         captured = f"{self.capture_uri}/{self.endpoint_name}"
-        bucket, prefix = _split(captured)
+        watermark, lines = self._lines_since(captured, cursor)
+        history = self._history() if lines else WeightsHistory()
+        prefix = _split(captured)[1]
         requests: Counter[tuple[int, str, str]] = Counter()
         predictions: Counter[tuple[int, str, str]] = Counter()
-        for listed in _objects(self.client, captured):
-            variant = listed["Key"][len(prefix) + 1 :].split("/", 1)[0]  # <endpoint>/<variant>/yyyy/mm/dd/hh/…
-            for line in self._read(bucket, listed["Key"]).decode().splitlines():
-                if not line.strip():
-                    continue
-                record = json.loads(line)
-                moment = dt.datetime.fromisoformat(record["eventMetadata"]["inferenceTime"].replace("Z", "+00:00"))
-                generation = history.generation_at(moment)
-                if generation < since_generation:
-                    continue
-                items = _capture_body(record["captureData"]["endpointOutput"]).get("predictions", [])
-                version = items[0]["model_version"] if items else parse_variant_name(variant)[0]
-                requests[(generation, variant, version)] += 1
-                predictions[(generation, variant, version)] += len(items)
-        return [ServedCount(g, variant, version, requests[(g, variant, version)], predictions[(g, variant, version)])
-                for g, variant, version in sorted(requests)]
+        for key, line in lines:
+            variant = key[len(prefix) + 1 :].split("/", 1)[0]  # <endpoint>/<variant>/yyyy/mm/dd/hh/…
+            record = json.loads(line)
+            moment = dt.datetime.fromisoformat(record["eventMetadata"]["inferenceTime"].replace("Z", "+00:00"))
+            items = _capture_body(record["captureData"]["endpointOutput"]).get("predictions", [])
+            group = (history.generation_at(moment), variant,
+                     items[0]["model_version"] if items else parse_variant_name(variant)[0])
+            requests[group] += 1
+            predictions[group] += len(items)
+        return ServedBatch(watermark, tuple(ServedCount(*group, requests[group], predictions[group])
+                                            for group in sorted(requests)))
 
 
 def athena_feedback_statements(database: str, data_root: str, endpoint_name: str) -> list[str]:

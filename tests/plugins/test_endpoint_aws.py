@@ -199,6 +199,8 @@ def test_served_counts_come_from_data_capture_per_weights_generation(registered:
     s3.put_object(Bucket=BUCKET, Key=f"{prefix}/v2/2026/01/01/01/00-10-000-b.jsonl",
                   Body=capture_line("2026-01-01T01:45:00Z", [dict(item, model_version="2", variant="v2")]).encode())
     reader = hook().feedback_reader()
-    assert [(c.weights_generation, c.variant, c.model_version, c.requests, c.predictions) for c in reader.served_counts()] == [
+    reader.lag_s = 0
+    served = reader.served_since(0)
+    assert [(c.weights_generation, c.variant, c.model_version, c.requests, c.predictions) for c in served.counts] == [
         (1, "v1", "1", 1, 1), (2, "v1", "1", 1, 2), (2, "v2", "2", 1, 1)]
-    assert [c.weights_generation for c in reader.served_counts(since_generation=2)] == [2, 2]
+    assert reader.served_since(served.cursor).counts == ()

@@ -37,13 +37,16 @@ def test_rewards_are_recorded_once_and_read_after_a_cursor(tmp_path: Path) -> No
         assert later.cursor > first.cursor
 
 
-def test_served_counts_per_generation_count_requests_and_predictions(tmp_path: Path) -> None:
+def test_served_counts_after_a_cursor_per_generation_count_requests_and_predictions(tmp_path: Path) -> None:
     with FeedbackStore(tmp_path / "feedback.db") as store:
         store.record_predictions([served("a", "v1", 1, "r1"), served("b", "v1", 1, "r1"), served("c", "v2", 1)])
-        store.record_predictions([served("d", "v2", 2)])
-        assert [(c.weights_generation, c.variant, c.requests, c.predictions) for c in store.served_counts()] == [
-            (1, "v1", 1, 2), (1, "v2", 1, 1), (2, "v2", 1, 1)]
-        assert [c.weights_generation for c in store.served_counts(since_generation=2)] == [2]
+        first = store.served_since(0)
+        assert [(c.weights_generation, c.variant, c.requests, c.predictions) for c in first.counts] == [
+            (1, "v1", 1, 2), (1, "v2", 1, 1)]
+        store.record_predictions([served("d", "v2", 1), served("e", "v2", 2)])  # straddles a weights change
+        later = store.served_since(first.cursor)
+        assert [(c.weights_generation, c.variant, c.requests) for c in later.counts] == [(1, "v2", 1), (2, "v2", 1)]
+        assert store.served_since(later.cursor) == type(later)(later.cursor, ())
 
 
 READER = """

@@ -124,6 +124,8 @@ def test_invalid_weights_are_refused_and_change_nothing(endpoint: LocalEndpoint,
 
 def test_traffic_follows_the_weights(endpoint: LocalEndpoint) -> None:
     requests = 3000  # 8 x 375
+    with FeedbackStore(endpoint.paths.feedback) as store:
+        cursor = store.served_since(0).cursor
     with endpoint.client() as client:
         described = client.set_weights({"v1": 0.7, "v2": 0.3})
     assert described.weights == {"v1": 0.7, "v2": 0.3} and load_state(endpoint.paths).weights == described.weights
@@ -136,9 +138,9 @@ def test_traffic_follows_the_weights(endpoint: LocalEndpoint) -> None:
         served = sum(pool.map(send, [requests // 8] * 8), Counter())
     share = served["v2"] / requests
     assert abs(share - 0.3) < 4.5 * math.sqrt(0.3 * 0.7 / requests), served  # within sampling error
-    with FeedbackStore(endpoint.paths.feedback) as store:  # what the store recorded for this generation
-        counts = {c.variant: c.requests for c in store.served_counts(described.weights_generation)}
-    assert counts == dict(served)
+    with FeedbackStore(endpoint.paths.feedback) as store:  # what the store recorded, all in this generation
+        counts = {(c.weights_generation, c.variant): c.requests for c in store.served_since(cursor).counts}
+    assert counts == {(described.weights_generation, variant): n for variant, n in served.items()}
 
 
 def test_feedback_is_idempotent_per_inference_id(endpoint: LocalEndpoint) -> None:
