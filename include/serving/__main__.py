@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
-from include.serving.control import DEFAULT_PORT, deploy, running_server, start_server, stop_server
+from include.serving.control import deploy, running_server, start_server, stop_server
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
 from include.serving.variants import VariantSpec
 
@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=("serve", "stop"))
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME)
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="preferred port (a free one if taken)")
+    parser.add_argument("--port", type=int, default=load_settings().endpoint_port,
+                        help="preferred port, a free one if it is taken (default: REVIEWFLOW_ENDPOINT_PORT)")
     args = parser.parse_args(argv)
     settings = load_settings()
     if settings.backend != "local":

@@ -34,7 +34,6 @@ from include.serving.variants import (
     updated_weights,
 )
 
-DEFAULT_PORT = 8090
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 SERVER_MODULE = "include.serving.server"
@@ -123,11 +122,12 @@ def _log_tail(path: Path, lines: int = 30) -> str:
 
 
 def start_server(
-    paths: EndpointPaths, port: int = DEFAULT_PORT, server_args: Sequence[str] = (), timeout: float = START_TIMEOUT_S
+    paths: EndpointPaths, port: int, server_args: Sequence[str] = (), timeout: float = START_TIMEOUT_S
 ) -> ServerInfo:
     """Start the endpoint's server detached, unless it runs; wait until it answers ``/ping``.
 
-    It serves ``state.json``; if ``port`` is taken it takes a free one (``server.json`` has the URL).
+    It serves ``state.json`` on ``port`` (``REVIEWFLOW_ENDPOINT_PORT`` for the callers; 0 for any), or on a
+    free one if that is taken (``server.json`` has the URL).
     :param server_args: extra ``include.serving.server`` arguments (batching, limits, threads).
     :raises FileNotFoundError: without ``state.json`` (deploy variants first).
     :raises RuntimeError: if the server exits while starting (with the end of its log).
@@ -308,7 +308,7 @@ def check_specs(specs: Sequence[VariantSpec]) -> None:
 
 def deploy(
     paths: EndpointPaths, specs: Sequence[VariantSpec], token: str, model_name: str,
-    port: int = DEFAULT_PORT, server_args: Sequence[str] = (),
+    port: int, server_args: Sequence[str] = (),
 ) -> EndpointDescription:
     """Make the endpoint serve exactly ``specs``, starting it if it is not running.
 

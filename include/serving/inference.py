@@ -1,17 +1,18 @@
 """Score reviews with a registered model: the same code in the local server and in a SageMaker endpoint.
 
-A model folder is what ``include/training/train.py`` writes: ``config.json`` and ``model.safetensors``
-(never a pickle), the tokenizer files, ``label_map.json`` and ``metrics.json`` (whose hyperparameters
-hold ``max_seq_length``).  A review's text is built and tokenized exactly as the features stage does it
-(:func:`include.features.text.review_text`, then :func:`include.features.tokenizer.tokenize_arrays` with
-the model's own ``tokenizer.json`` and ``max_seq_length``), so serving sees what training saw.
+A model folder is what ``include/training/train.py`` writes (``save_classifier``): ``model.safetensors``
+(never a pickle), the encoder's ``config.json``, the tokenizer files and ``classifier.json`` (pooling,
+truncation, ``max_seq_length``, labels).  It is loaded with train.py's ``load_classifier``, and a review's
+text is built and tokenized exactly as the features stage does it (:func:`include.features.text.review_text`,
+then :func:`include.features.tokenizer.tokenize_arrays` with the model's ``max_seq_length``, truncation and
+``tokenizer.json``), so serving sees what training saw.
 
 Requests are JSON: one review ``{"review_headline": "...", "review_body": "..."}`` or a batch
 ``{"instances": [review, ...]}``; answers are ``{"predictions": [item, ...]}``, one item per review with
 ``inference_id``, ``label``, ``probabilities`` (per label name), ``variant`` and ``model_version``.
 
 On SageMaker this file is the inference script (``code/inference.py`` in the model archive, next to the
-``include/features`` modules it imports); the Hugging Face inference toolkit calls ``model_fn(model_dir)``
+``include/features`` and ``include/training`` modules it imports); the Hugging Face inference toolkit calls ``model_fn(model_dir)``
 once, then ``input_fn(body, content_type)``, ``predict_fn(data, model)`` and ``output_fn(prediction, accept)``
 per request.  ``serving.json`` in the model folder names the variant and model version the archive was
 built for (see :mod:`include.serving.sagemaker`).
@@ -126,23 +127,15 @@ def prediction_items(predictions: Sequence[Prediction], variant: str, model_vers
 # ---------------------------------------------------------------- the model
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ModelFolderError(f"{path} is missing: not a model folder written by train.py")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ModelFolderError(f"{path} is not valid JSON: {error}") from None
-
-
 @dataclass
 class ReviewClassifier:
-    """A loaded sentiment model and how its inputs are built.
+    """A loaded sentiment model and how its inputs are built (from its ``classifier.json``).
 
-    :param model: the ``transformers`` sequence-classification model (eval mode; int8 Linear layers if ``int8``).
+    :param model: train.py's ``SentimentClassifier`` in eval mode (int8 Linear layers if ``int8``).
     :param model_dir: the folder it was loaded from (holds ``tokenizer.json``).
-    :param label_names: class names by output index (from ``label_map.json``).
-    :param max_seq_length: tokens per review after truncation (from ``metrics.json``, as in training).
+    :param label_names: class names by output index (labels absent from training get probability 0).
+    :param max_seq_length: token ids per review, as in training.
+    :param truncation: how long reviews are cut (``head`` or ``head_tail``), as in training.
     :param pad_id: the padding token id.
     :param int8: whether the Linear layers were dynamically quantised to int8.
     """
@@ -151,18 +144,20 @@ class ReviewClassifier:
     model_dir: Path
     label_names: tuple[str, ...]
     max_seq_length: int
+    truncation: str
     pad_id: int
     int8: bool = False
 
     @classmethod
     def load(cls, model_dir: str | Path, int8: bool = False) -> ReviewClassifier:
-        """Load a model folder from safetensors only; with ``int8`` quantise its Linear layers dynamically.
+        """Load a model folder with train.py's ``load_classifier`` (safetensors only); with ``int8`` quantise
+        its Linear layers dynamically.
 
         :raises ModelFolderError: naming the missing or malformed file.
         """
         import torch
-        from transformers import AutoModelForSequenceClassification
-        from transformers.utils import logging as hf_logging
+
+        from include.training.train import load_classifier
 
         folder = Path(model_dir)
         if not (folder / WEIGHTS_FILE).is_file():
@@ -173,33 +168,16 @@ class ReviewClassifier:
             raise ModelFolderError(
                 f"{folder / 'tokenizer.json'} is missing: the model's tokenizer must be saved with it"
             )
-        id2label = _read_json(folder / "label_map.json").get("id2label") or {}
-        hyperparameters = _read_json(folder / "metrics.json").get("hyperparameters") or {}
-        max_seq_length = hyperparameters.get("max_seq_length")
-        if not isinstance(max_seq_length, int) or max_seq_length < 2:
-            raise ModelFolderError(f"{folder / 'metrics.json'}: hyperparameters.max_seq_length is {max_seq_length!r}")
-        hf_logging.set_verbosity_error()
-        hf_logging.disable_progress_bar()
-        model = AutoModelForSequenceClassification.from_pretrained(
-            str(folder), local_files_only=True, use_safetensors=True, trust_remote_code=False
-        ).eval()
-        if sorted(id2label) != [str(i) for i in range(model.config.num_labels)]:
-            raise ModelFolderError(
-                f"{folder / 'label_map.json'}: id2label has keys {sorted(id2label)}, "
-                f"the model has {model.config.num_labels} outputs"
-            )
+        try:
+            model = load_classifier(folder)
+        except (OSError, ValueError, TypeError) as error:  # no or a malformed classifier.json / config.json
+            raise ModelFolderError(f"{folder}: cannot be loaded: {error}") from None
+        spec, pad_id = model.spec, model.encoder.config.pad_token_id or 0
         if int8:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch.ao.quantization announces its move to torchao
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-        return cls(
-            model=model,
-            model_dir=folder,
-            label_names=tuple(id2label[str(i)] for i in range(len(id2label))),
-            max_seq_length=max_seq_length,
-            pad_id=model.config.pad_token_id or 0,
-            int8=int8,
-        )
+        return cls(model, folder, tuple(spec.label_names), spec.max_seq_length, spec.truncation, pad_id, int8)
 
     def encode(self, texts: Sequence[str]) -> tuple[Any, Any]:
         """``(input_ids, attention_mask)`` tensors: the features stage's tokenization, padded to the longest text."""
@@ -208,7 +186,7 @@ class ReviewClassifier:
 
         from include.features.tokenizer import tokenize_arrays
 
-        ids = tokenize_arrays(texts, self.max_seq_length, str(self.model_dir)).input_ids
+        ids = tokenize_arrays(texts, self.max_seq_length, self.truncation, str(self.model_dir)).input_ids
         offsets = ids.offsets.to_numpy()
         lengths = np.diff(offsets)
         rows = np.repeat(np.arange(len(texts)), lengths)
@@ -227,7 +205,7 @@ class ReviewClassifier:
             return []
         input_ids, attention_mask = self.encode(texts)
         with torch.inference_mode():
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask)
             probabilities = torch.softmax(logits.float(), -1)
         return [
             Prediction(

@@ -3,8 +3,9 @@
 Plain functions (no Airflow, no AWS calls); :mod:`reviewflow.hooks.endpoint` makes the calls.
 
 * One SageMaker model per (registry version, int8, inference code): its archive is the training job's
-  ``model.tar.gz`` plus ``code/`` — ``inference.py`` (:mod:`include.serving.inference`), the
-  ``include/features`` text and tokenizer modules it imports, ``requirements.txt`` — and ``serving.json``
+  ``model.tar.gz`` plus ``code/`` — ``inference.py`` (:mod:`include.serving.inference`), what it imports
+  (the ``include/features`` text and tokenizer modules, ``include/training/train.py`` with the model class
+  and its loader), ``requirements.txt`` — and ``serving.json``
   (variant, model version, int8), the layout the Hugging Face inference toolkit loads
   (``SAGEMAKER_PROGRAM=inference.py``, ``code/`` on ``sys.path``).  The model name ends with a digest of
   the code, so changed code gets a new model and an unchanged one is reused.
@@ -42,6 +43,8 @@ CODE_FILES: dict[str, Path] = {
     "include/features/__init__.py": REPO_ROOT / "include" / "features" / "__init__.py",
     "include/features/text.py": REPO_ROOT / "include" / "features" / "text.py",
     "include/features/tokenizer.py": REPO_ROOT / "include" / "features" / "tokenizer.py",
+    "include/training/__init__.py": REPO_ROOT / "include" / "training" / "__init__.py",
+    "include/training/train.py": REPO_ROOT / "include" / "training" / "train.py",
 }
 MODEL_VERSION_TAG = "reviewflow:model_version"
 ENDPOINT_TAG = "reviewflow:endpoint"

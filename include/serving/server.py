@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from include.atomic import replace_file
 from include.config import load_settings
 from include.serving.app import EndpointRuntime, ServerOptions, create_app
-from include.serving.control import DEFAULT_PORT, registry_model_uri
+from include.serving.control import registry_model_uri
 from include.serving.feedback import utc_now
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
 
@@ -51,7 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--data-root", default=load_settings().data_root)
     parser.add_argument("--endpoint-name", default=DEFAULT_ENDPOINT_NAME)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=load_settings().endpoint_port, help="REVIEWFLOW_ENDPOINT_PORT")
     parser.add_argument("--port-fallback", action="store_true", help="take a free port if --port is taken")
     parser.add_argument("--max-batch-size", type=int, default=defaults.max_batch_size, help="reviews per forward pass")
     parser.add_argument("--max-wait-ms", type=float, default=defaults.max_wait_ms, help="dynamic batching window")

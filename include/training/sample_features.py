@@ -163,24 +163,19 @@ def write_tiny_bert(target: Path, seed: int = 0) -> Path:
     return target
 
 
-def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64) -> Path:
-    """A model folder shaped like train.py's output, with a random tiny 3-class BERT (for serving tests).
+def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64, truncation: Truncation = "head") -> Path:
+    """A model folder as train.py saves it (``save_classifier``), with a random tiny encoder (for serving tests).
 
-    ``model.safetensors``, ``config.json``, the bundled tokenizer, ``label_map.json`` and a ``metrics.json``
-    whose hyperparameters hold ``max_seq_length``; different seeds give models that answer differently.
+    Different seeds give models that answer differently; they learned nothing.
     """
     import torch
-    from transformers import BertForSequenceClassification
+    from transformers import AutoTokenizer, BertModel
 
-    target.mkdir(parents=True, exist_ok=True)
+    from include.features.tokenizer import bundled_model_dir
+    from include.training.train import ClassifierSpec, SentimentClassifier, save_classifier
+
     torch.manual_seed(seed)
-    config = _tiny_config(num_labels=len(LABEL_NAMES), id2label=dict(enumerate(LABEL_NAMES)),
-                          label2id={name: i for i, name in enumerate(LABEL_NAMES)})
-    BertForSequenceClassification(config).save_pretrained(target)
-    _copy_bundled_tokenizer(target)
-    label_map = {"id2label": {str(i): n for i, n in enumerate(LABEL_NAMES)},
-                 "label2id": {n: i for i, n in enumerate(LABEL_NAMES)}}
-    (target / "label_map.json").write_text(json.dumps(label_map))
-    hyperparameters = {"max_seq_length": max_seq_length, "seed": seed}
-    (target / "metrics.json").write_text(json.dumps({"hyperparameters": hyperparameters}))
+    spec = ClassifierSpec("mean", truncation, max_seq_length, LABEL_NAMES)
+    model = SentimentClassifier(BertModel(_tiny_config(), add_pooling_layer=False), spec)
+    save_classifier(model, AutoTokenizer.from_pretrained(str(bundled_model_dir()), local_files_only=True), target)
     return target

@@ -81,7 +81,8 @@ class LocalEndpointHook:
     :param endpoint_name: folder under ``<data_root>/endpoint/``.
     :param model_name: registered model whose versions become variants.
     :param data_root: default: ``REVIEWFLOW_DATA_ROOT``.
-    :param port: preferred port when the hook starts the server (a free one if taken).
+    :param port: preferred port when the hook starts the server (default: ``REVIEWFLOW_ENDPOINT_PORT``; a free
+        one if it is taken).
     :param server_args: extra ``include.serving.server`` arguments (batching, limits).
     """
 
@@ -89,13 +90,11 @@ class LocalEndpointHook:
         self, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
         data_root: str | None = None, port: int | None = None, server_args: Sequence[str] = (),
     ) -> None:
-        from include.serving.control import DEFAULT_PORT
-
         settings = load_settings()
         self.endpoint_name = endpoint_name
         self.model_name = model_name
         self.paths = EndpointPaths.for_endpoint(data_root or settings.data_root, endpoint_name)
-        self.port = DEFAULT_PORT if port is None else port
+        self.port = settings.endpoint_port if port is None else port
         self.server_args = tuple(server_args)
         self._configured_token = settings.endpoint_token
 

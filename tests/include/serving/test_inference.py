@@ -24,7 +24,7 @@ from tests.conftest import SERVED_MAX_SEQ_LENGTH as MAX_SEQ_LENGTH
 def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from include.training.sample_features import write_tiny_classifier
 
-    return write_tiny_classifier(tmp_path_factory.mktemp("tiny") / "model", seed=3, max_seq_length=MAX_SEQ_LENGTH)
+    return write_tiny_classifier(tmp_path_factory.mktemp("tiny") / "model", 3, MAX_SEQ_LENGTH, truncation="head_tail")
 
 
 def test_model_input_is_built_and_tokenized_like_the_features_stage(model_dir: Path) -> None:
@@ -35,8 +35,10 @@ def test_model_input_is_built_and_tokenized_like_the_features_stage(model_dir: P
     assert texts == [review_text(r[col["review_headline"]], r[col["review_body"]]) for r in rows]
     input_ids, mask = ReviewClassifier.load(model_dir).encode(texts)
     served = [ids[: int(m.sum())].tolist() for ids, m in zip(input_ids, mask, strict=True)]
-    assert served == tokenize_batch(texts, MAX_SEQ_LENGTH).input_ids  # the bundled tokenizer the features stage uses
-    assert max(map(len, served)) == MAX_SEQ_LENGTH  # long reviews were truncated as in training
+    # The bundled tokenizer and the truncation the model was trained with (classifier.json: head_tail).
+    assert served == tokenize_batch(texts, MAX_SEQ_LENGTH, "head_tail").input_ids
+    assert served != tokenize_batch(texts, MAX_SEQ_LENGTH, "head").input_ids  # long reviews were cut head + tail
+    assert max(map(len, served)) == MAX_SEQ_LENGTH
 
 
 @pytest.mark.parametrize(
@@ -63,10 +65,10 @@ def test_only_complete_safetensors_folders_are_loaded(model_dir: Path, tmp_path:
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
     with pytest.raises(ModelFolderError, match="model.safetensors is missing: only safetensors"):
         ReviewClassifier.load(pickled)
-    shutil.copytree(model_dir, tmp_path / "no-metrics")
-    (tmp_path / "no-metrics" / "metrics.json").unlink()
-    with pytest.raises(ModelFolderError, match=r"no-metrics/metrics.json is missing"):
-        ReviewClassifier.load(tmp_path / "no-metrics")
+    shutil.copytree(model_dir, tmp_path / "undescribed")
+    (tmp_path / "undescribed" / "classifier.json").unlink()
+    with pytest.raises(ModelFolderError, match=r"undescribed: cannot be loaded: .*needs classifier.json"):
+        ReviewClassifier.load(tmp_path / "undescribed")
 
 
 def test_int8_quantises_the_linear_layers(model_dir: Path) -> None:
