@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS predictions (
@@ -96,10 +96,6 @@ class VariantRewards:
     successes: int
     failures: int
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"variant": self.variant, "model_version": self.model_version, "successes": self.successes,
-                "failures": self.failures}
-
 
 @dataclass(frozen=True)
 class RewardBatch:
@@ -112,9 +108,6 @@ class RewardBatch:
     cursor: int
     variants: tuple[VariantRewards, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor, "variants": [v.to_dict() for v in self.variants]}
-
 
 @dataclass(frozen=True)
 class ServedCount:
@@ -125,10 +118,6 @@ class ServedCount:
     model_version: str
     requests: int
     predictions: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"weights_generation": self.weights_generation, "variant": self.variant,
-                "model_version": self.model_version, "requests": self.requests, "predictions": self.predictions}
 
 
 @dataclass(frozen=True)
@@ -142,12 +131,12 @@ class ServedBatch:
     cursor: int
     counts: tuple[ServedCount, ...]
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"cursor": self.cursor, "counts": [c.to_dict() for c in self.counts]}
-
 
 class FeedbackReader(Protocol):
-    """What the rollout reads; :class:`FeedbackStore` (local) and ``S3FeedbackReader`` (aws) implement it."""
+    """What the rollout reads; :class:`FeedbackStore` (local) and ``S3FeedbackReader`` (aws) implement it.
+
+    The answers are frozen dataclasses (``dataclasses.asdict`` makes them JSON-ready).
+    """
 
     def rewards_since(self, cursor: int) -> RewardBatch:
         """Rewards recorded after ``cursor``, per variant that served them, and the new cursor."""

@@ -50,11 +50,11 @@ def test_served_counts_after_a_cursor_per_generation_count_requests_and_predicti
 
 
 READER = """
-import json, sys
+import dataclasses, json, sys
 from pathlib import Path
 from include.serving.feedback import FeedbackStore
 with FeedbackStore(Path(sys.argv[1])) as store:
-    print(json.dumps(store.rewards_since(0).to_dict()))
+    print(json.dumps(dataclasses.asdict(store.rewards_since(0))))
 """
 
 
