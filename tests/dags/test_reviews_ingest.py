@@ -12,10 +12,24 @@ from urllib.parse import quote
 import duckdb
 
 from include.sample_data import BAD_ROW_KINDS, SampleSpec, write_sample
+from reviewflow.links import quality_report_url
 
 
 def task_states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def extra_links(dag_run, task_id: str) -> dict[str, str | None]:
+    """The buttons on a task instance's page, from the REST route the UI asks."""
+    from airflow.api_fastapi.core_api.routes.public.extra_links import get_extra_links
+    from airflow.models.dagbag import DBDagBag
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        links = get_extra_links(
+            dag_id=dag_run.dag_id, dag_run_id=dag_run.run_id, task_id=task_id, session=session, dag_bag=DBDagBag()
+        )
+    return links.extra_links
 
 
 def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_path: Path) -> None:
@@ -48,6 +62,7 @@ def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_pa
     summary = json.loads(summaries[0].read_text())
     assert summary["quality"]["gate"] == "passed"
     assert Path(summary["quality"]["report_html"]).exists()
+    assert extra_links(dag_run, "quality_gate") == {"Quality report": quality_report_url("reviews_ingest", dag_run.run_id)}
 
 
 def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: Path, tmp_path: Path) -> None:
@@ -69,6 +84,8 @@ def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: P
     assert any("review_id" in name for name in summary["quality"]["failures"])
     assert "publish" not in {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "success"}
     assert Path(summary["quality"]["report_html"]).exists()
+    # A failed gate's report is one click away too: that is when on-call needs it.
+    assert extra_links(dag_run, "quality_gate") == {"Quality report": quality_report_url("reviews_ingest", dag_run.run_id)}
 
 
 def fail_fast_on_regression(dag) -> None:

@@ -30,6 +30,7 @@ from reviewflow.hooks.processing import (
     to_s3a,
 )
 from reviewflow.hooks.storage import join_uri, storage_for, update_run_summary
+from reviewflow.links import QualityReportLink
 from reviewflow.notifiers import send_alert
 from reviewflow.runs import run_key
 
@@ -84,9 +85,13 @@ class DataQualityGateOperator(BaseOperator):
     :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
         "warning_failures", "engine", "snapshot", "absent_labels"}`` (``absent_labels``: sentiment
         labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set).
+
+    The task's page in the UI has a "Quality report" button: the run's HTML report, served by the
+    API server (:mod:`reviewflow.ui`), also when the gate failed.
     """
 
     template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_rows", "deequ_jar")
+    operator_extra_links = (QualityReportLink(),)
 
     def __init__(
         self,
