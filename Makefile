@@ -34,6 +34,9 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONDONTWRITEBYTECODE := 1
 WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
+# Chromium for the browser test (tests/e2e): Debian's, installed when running as root; else empty
+# and the test is skipped with the reason (pytest -rs prints it).
+WITH_CHROMIUM = export CHROMIUM="$$($(CURDIR)/scripts/ensure-chromium.sh)" &&
 
 .PHONY: help install run ingest sample real-data test airflow serve stop bench simulate pyspark-env lock clean
 
@@ -83,8 +86,8 @@ ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through A
 		|| (tail -n 60 $(AIRFLOW_HOME)/run-ingest.log; python scripts/show_summary.py; exit 1)
 	@python scripts/show_summary.py
 
-test: install ## Run the test suite (TESTS=tests/<path> for a part of it)
-	@$(WITH_JAVA) python -m pytest $(TESTS) -q -p no:cacheprovider
+test: install ## Run the test suite (TESTS=tests/<path> for a part of it); screenshots of the browser test: .artifacts/
+	@$(WITH_JAVA) $(WITH_CHROMIUM) python -m pytest $(TESTS) -q -rs -p no:cacheprovider
 
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh

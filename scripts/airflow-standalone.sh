@@ -41,7 +41,8 @@ MSG
 if [ -n "$mlflow_ui" ]; then
     echo "Model registry (MLflow UI): http://127.0.0.1:$mlflow_port → Models → reviewflow-sentiment"
 fi
-setsid bash -c "${mlflow_ui:+$mlflow_ui > \"$AIRFLOW_HOME/mlflow-ui.log\" 2>&1 &} exec airflow standalone" &
+# MLflow's job runner (GenAI jobs, 7 huey consumers of ~190 MB each) is of no use to the registry UI.
+setsid bash -c "${mlflow_ui:+MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $mlflow_ui > \"$AIRFLOW_HOME/mlflow-ui.log\" 2>&1 &} exec airflow standalone" &
 session=$!  # setsid made it the leader of a new session
 trap 'pkill -TERM -s $session; wait $session 2>/dev/null; exit 0' INT TERM
 status=0

@@ -26,7 +26,7 @@ worker = None if sys.argv[0].endswith("mlflow") else subprocess.Popen(
     ["sleep", "300"], process_group=0, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
 ).pid
 with open(os.environ["RECORD"], "a") as out:
-    env = {k: v for k, v in os.environ.items() if k.startswith("AIRFLOW__API__")}
+    env = {k: v for k, v in os.environ.items() if k.startswith(("AIRFLOW__API__", "MLFLOW_SERVER_"))}
     out.write(json.dumps({"argv": sys.argv, "env": env, "worker": worker}) + "\\n")
 for _ in range(100):
     if worker is None or len(open(os.environ["RECORD"]).read().splitlines()) >= 2:
@@ -81,6 +81,7 @@ def test_binds_loopback_by_default_on_todays_ports_and_stops_every_process(tmp_p
         "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__PORT": "8080", "AIRFLOW__API__BASE_URL": "http://127.0.0.1:8080",
     }
     assert (option(mlflow["argv"], "--host"), option(mlflow["argv"], "--port")) == ("127.0.0.1", "5000")
+    assert mlflow["env"]["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] == "false"  # no GenAI job runner beside the UI
     assert "Starting Airflow on http://127.0.0.1:8080" in printed and "http://127.0.0.1:5000" in printed
 
 
