@@ -44,6 +44,8 @@ class Settings:
         one is taken when it is busy.
     :param endpoint_token: bearer token of the local endpoint's admin API; unset: a generated
         ``admin-token`` file (mode 0600) in the endpoint's folder.  Never part of ``repr``.
+    :param mlflow_tracking_uri: an MLflow tracking server for the ``local`` registry (the team stack's
+        ``http://mlflow:5000``); unset: MLflow on SQLite under the data root.
     """
 
     backend: Backend
@@ -57,6 +59,7 @@ class Settings:
     mlflow_port: int = 5000
     endpoint_port: int = 8090
     endpoint_token: str | None = field(default=None, repr=False)
+    mlflow_tracking_uri: str | None = None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,7 +85,15 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mlflow_port=_port(env, "REVIEWFLOW_MLFLOW_PORT", 5000),
         endpoint_port=_port(env, "REVIEWFLOW_ENDPOINT_PORT", 8090),
         endpoint_token=env.get("REVIEWFLOW_ENDPOINT_TOKEN") or None,
+        mlflow_tracking_uri=_tracking_uri(env),
     )
+
+
+def _tracking_uri(env: Mapping[str, str]) -> str | None:
+    uri = env.get("REVIEWFLOW_MLFLOW_TRACKING_URI", "").strip().rstrip("/")
+    if uri and not uri.startswith(("http://", "https://")):
+        raise ConfigError(f"REVIEWFLOW_MLFLOW_TRACKING_URI must be an http(s):// MLflow server, got {uri!r}")
+    return uri or None
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

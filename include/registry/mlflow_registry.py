@@ -63,11 +63,14 @@ class MlflowModelRegistry:
 
     :param root: folder holding ``mlflow.db`` and ``artifacts/`` (created on first use).
     :param model_name: the registered model's name.
+    :param tracking_uri: an MLflow tracking server (``http://mlflow:5000``) to use instead of the
+        folder: the team stack's (docker-compose.yml), which owns the store and the artefacts.
     """
 
-    def __init__(self, root: str | Path, model_name: str = DEFAULT_MODEL_NAME) -> None:
+    def __init__(self, root: str | Path, model_name: str = DEFAULT_MODEL_NAME, tracking_uri: str | None = None) -> None:
         self.root = Path(str(root).removeprefix("file://")).resolve()
         self.model_name = model_name
+        self.tracking_uri = tracking_uri
         self._client: MlflowClient | None = None
 
     @classmethod
@@ -79,14 +82,18 @@ class MlflowModelRegistry:
         if self._client is None:
             from mlflow import MlflowClient
 
-            self.root.mkdir(parents=True, exist_ok=True)
-            uri = database_uri(self.root)
+            if self.tracking_uri:
+                uri = self.tracking_uri
+            else:
+                self.root.mkdir(parents=True, exist_ok=True)
+                uri = database_uri(self.root)
             self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
         return self._client
 
     def exists(self) -> bool:
-        """Whether the database file exists (a lookup on a fresh data root need not create it)."""
-        return (self.root / "mlflow.db").is_file()
+        """Whether the store exists: always for a tracking server; for a folder, its database file
+        (a lookup on a fresh data root need not create it)."""
+        return bool(self.tracking_uri) or (self.root / "mlflow.db").is_file()
 
     # --- registration -------------------------------------------------------------------------
 
@@ -142,6 +149,8 @@ class MlflowModelRegistry:
         experiment = self.client.get_experiment_by_name(EXPERIMENT)
         if experiment is not None:
             return experiment.experiment_id
+        if self.tracking_uri:  # the server's artefact store (--artifacts-destination)
+            return self.client.create_experiment(EXPERIMENT)
         return self.client.create_experiment(EXPERIMENT, artifact_location=(self.root / "artifacts").as_uri())
 
     def _ensure_registered_model(self) -> None:

@@ -1,4 +1,5 @@
-"""The model registry of the configured backend: MLflow on SQLite (``local``) or the SageMaker Model Registry (``aws``)."""
+"""The model registry of the configured backend: MLflow (``local``: SQLite under the data root, or the
+tracking server ``REVIEWFLOW_MLFLOW_TRACKING_URI`` names) or the SageMaker Model Registry (``aws``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ def registry_for(settings: Settings, model_name: str = DEFAULT_MODEL_NAME, aws_c
         from include.registry.sagemaker_registry import SageMakerModelRegistry
 
         return SageMakerModelRegistry(SageMakerHook(aws_conn_id=aws_conn_id).conn, model_name)
-    from include.registry.mlflow_registry import MlflowModelRegistry
+    from include.registry.mlflow_registry import MlflowModelRegistry, registry_dir
 
+    if settings.mlflow_tracking_uri:
+        return MlflowModelRegistry(registry_dir(settings.data_root), model_name, tracking_uri=settings.mlflow_tracking_uri)
     return MlflowModelRegistry.for_data_root(settings.data_root, model_name)

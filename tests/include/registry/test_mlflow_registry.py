@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from include.config import ConfigError, load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.mlflow_registry import MlflowModelRegistry, backend_uri, ui_command
 
@@ -101,3 +109,48 @@ def test_ui_command_points_at_the_registry(tmp_path: Path) -> None:
     assert command[:2] == ["mlflow", "ui"] and backend_uri(tmp_path) in command
     assert f"sqlite:///{tmp_path.resolve()}/registry/mlflow.db" == backend_uri(tmp_path)
     assert command[-1] == "5001"
+
+
+def test_a_tracking_server_holds_the_versions_and_their_artefacts(tmp_path: Path, make_model: Callable[[str], Path]) -> None:
+    """REVIEWFLOW_MLFLOW_TRACKING_URI (the team stack's MLflow server): the registry goes through the
+    server, which stores the versions in its own database and the model files in its artefact store."""
+    from reviewflow.hooks.registry import registry_for
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    store = tmp_path / "server"
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{store / 'mlflow.db'}", "--artifacts-destination", (store / "artifacts").as_uri()],
+        env=os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        store.mkdir()
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "mlflow server did not start"
+                time.sleep(0.5)
+        settings = load_settings({"REVIEWFLOW_DATA_ROOT": str(tmp_path / "data"),
+                                  "REVIEWFLOW_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}/"})
+        registry = registry_for(settings, "served-model")
+        version = registry.register_version("run-1", str(make_model("run-1")), METRICS, LINEAGE)
+        registry.set_approval(version.version, APPROVED, "alice", "fine")
+        registry.set_alias(CHAMPION, version.version)
+        assert registry.version_for_alias(CHAMPION).approved_by == "alice"
+        assert not (tmp_path / "data" / "registry").exists()  # nothing written beside the data root
+        stored = list((store / "artifacts").rglob("model.safetensors"))
+        assert len(stored) == 1 and stored[0].read_bytes() == b"run-1" * 16
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+def test_the_tracking_uri_must_be_an_http_server() -> None:
+    with pytest.raises(ConfigError, match="REVIEWFLOW_MLFLOW_TRACKING_URI must be an http"):
+        load_settings({"REVIEWFLOW_MLFLOW_TRACKING_URI": "sqlite:///mlflow.db"})
