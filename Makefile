@@ -46,6 +46,7 @@ help: ## Show the targets
 	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
 	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
 	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
+	@echo "  The team stack (Celery, Redis, MinIO, MLflow server): cp .env.example .env && docker compose up -d (README)"
 
 install: $(INSTALLED) $(AIRFLOW_DB) ## Create or refresh .venv from requirements.lock and migrate the Airflow DB
 
