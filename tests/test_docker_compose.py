@@ -73,7 +73,7 @@ def test_every_variable_without_a_default_is_in_env_example() -> None:
     )
     needed = set(re.findall(r"(?<!\$)\$\{(\w+)(?:[:?][^}]*)?\}", compose)) - set(re.findall(r"\$\{(\w+):-", compose))
     assert needed <= set(example), needed - set(example)
-    assert all(example[name] for name in ("AIRFLOW_JWT_SECRET", "POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD"))
+    assert all(example[name] for name in ("AIRFLOW_JWT_SECRET", "POSTGRES_PASSWORD", "MINIO_ROOT_USER", "MINIO_ROOT_PASSWORD", "REVIEWFLOW_ENDPOINT_TOKEN"))
 
 
 def test_the_image_installs_the_lock_file_and_a_jre() -> None:
