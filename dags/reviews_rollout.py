@@ -91,7 +91,9 @@ with DAG(
         seed="{{ params.seed }}",
         aws_conn_id=AWS_CONN_ID,
     )
-    deploy_challenger = DeployEndpointOperator(task_id="deploy_challenger", variants=start_experiment.output["variants"])
+    deploy_challenger = DeployEndpointOperator(
+        task_id="deploy_challenger", variants=start_experiment.output["variants"], aws_conn_id=AWS_CONN_ID
+    )
     bandit_rounds = BanditRoundsOperator(
         task_id="bandit_rounds", round_size="{{ params.round_size }}", poll_seconds="{{ params.poll_seconds }}",
         aws_conn_id=AWS_CONN_ID,

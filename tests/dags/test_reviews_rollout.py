@@ -133,3 +133,22 @@ def test_a_rejected_or_pending_model_never_reaches_the_endpoint(dag_bag, rollout
     [alert] = alerts_of(rollout_root, "resolve_models")
     assert f"{DEFAULT_MODEL_NAME} version 2 cannot be rolled out: it is PendingManualApproval" in alert["message"]
     assert not (rollout_root / "endpoint").exists()
+
+
+def test_on_aws_the_graph_deploys_a_sagemaker_endpoint_and_sends_no_replay(monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    from reviewflow.operators.endpoint import SageMakerDeployEndpointOperator
+    from tests.dags.conftest import DAGS_FOLDER
+
+    monkeypatch.setenv("REVIEWFLOW_BACKEND", "aws")
+    monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", "s3://reviewflow-test/data")
+    dag = DagBag(dag_folder=str(DAGS_FOLDER / "reviews_rollout.py")).dags["reviews_rollout"]
+
+    assert set(dag.task_ids) == {"resolve_models", "start_experiment", "deploy_challenger", "bandit_rounds", "conclude", "report"}
+    deploy = dag.get_task("deploy_challenger")
+    assert isinstance(deploy, SageMakerDeployEndpointOperator)
+    assert dag.params["poll_seconds"] == 60  # SageMaker Data Capture lands in minutes, not seconds
+    for task in dag.tasks:
+        assert "aws_conn_id" in task.template_fields, task.task_id
+        assert "reviewflow_aws_conn_id" in str(task.aws_conn_id), task.task_id
