@@ -434,12 +434,13 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
             if holder is not None and holder.version == version:
                 registry.remove_alias(CHALLENGER)
         hook = self.endpoint()
-        hook.set_weights({arm.name: float(arm.name == winner) for arm in experiment.arms})
+        served = hook.set_weights({arm.name: float(arm.name == winner) for arm in experiment.arms})
         for arm in experiment.arms:
             if arm.name != winner:
-                hook.remove_variant(arm.name)
+                served = hook.remove_variant(arm.name)
         conclusion = {"action": decision.action, "rule": decision.rule, "winner": winner,
-                      "winner_version": record.version_of(winner), "reason": decision.reason}
+                      "winner_version": record.version_of(winner), "reason": decision.reason,
+                      "address": served.address}
         self.commit(context, RolloutRecord(record.endpoint, experiment, record.models, record.weights_generation, conclusion))
         if decision.action == "rollback":
             send_alert(
