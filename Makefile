@@ -18,6 +18,10 @@ SOURCE ?=
 # DAG params for run/ingest as one JSON object, e.g. CONF='{"min_rows": 500}' (scripts/dag_conf.py).
 CONF ?=
 export CONF
+# make run on a registry without a champion first trains a quicker model with these params (over CONF),
+# which becomes the champion; the model trained with CONF alone is then rolled out against it.
+FIRST_MODEL_CONF ?= {"epochs": 1}
+export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
@@ -37,6 +41,9 @@ WITH_JAVA = export JAVA_HOME="$$($(CURDIR)/scripts/ensure-java.sh)" &&
 # Chromium for the browser test (tests/e2e): Debian's, installed when running as root; else empty
 # and the test is skipped with the reason (pytest -rs prints it).
 WITH_CHROMIUM = export CHROMIUM="$$($(CURDIR)/scripts/ensure-chromium.sh)" &&
+# $(call airflow_dags_test,<dag id>,<log name>): run the DAG with the shell's $$conf; on failure show the log's end.
+airflow_dags_test = $(WITH_JAVA) airflow dags test $(1) --conf "$$conf" > $(AIRFLOW_HOME)/$(2).log 2>&1 \
+	|| (tail -n 60 $(AIRFLOW_HOME)/$(2).log; python scripts/show_summary.py; exit 1)
 
 .PHONY: help install run ingest sample real-data test airflow serve stop bench simulate pyspark-env lock clean
 
@@ -44,6 +51,7 @@ help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest),"
 	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
+	@echo "    FIRST_MODEL_CONF='$$FIRST_MODEL_CONF' (run: params over CONF of the first model, when there is no champion yet),"
 	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
 	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 	@echo "  The team stack (Celery, Redis, MinIO, MLflow server): cp .env.example .env && docker compose up -d (README)"
@@ -74,17 +82,24 @@ $(REAL_DATA): include/real_data.py | $(INSTALLED)
 
 real-data: $(REAL_DATA) ## Fetch the IMDB reviews (50k, Maas et al. 2011) into .data/real/ in the Amazon schema; then make run SOURCE=.data/real/imdb_reviews.tsv.gz
 
-run: ingest ## Run the whole chain end to end through Airflow on the sample (or SOURCE=…; CONF='{…}' params)
+run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' params): ingest, train, roll out
+	@if [ -z "$$(python scripts/champion_version.py)" ]; then \
+		conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF" --override "$$FIRST_MODEL_CONF")" || exit 2; \
+		echo "No champion yet: training a first model with $$FIRST_MODEL_CONF; it becomes the champion (≈ 3 min)…"; \
+		$(call airflow_dags_test,reviews_train,run-first-model) && python scripts/show_summary.py; \
+	fi
 	@conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF")" || exit 2; \
-	echo "Training on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"; \
-	$(WITH_JAVA) airflow dags test reviews_train --conf "$$conf" > $(AIRFLOW_HOME)/run-train.log 2>&1 \
-		|| (tail -n 60 $(AIRFLOW_HOME)/run-train.log; python scripts/show_summary.py; exit 1)
+	echo "Training the challenger on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"; \
+	$(call airflow_dags_test,reviews_train,run-train)
+	@python scripts/show_summary.py
+	@conf="$$(python scripts/dag_conf.py reviews_rollout --conf "$$CONF")" || exit 2; \
+	echo "Rolling the approved challenger out beside the champion on the local endpoint (≈ 2 min)…"; \
+	$(call airflow_dags_test,reviews_rollout,run-rollout)
 	@python scripts/show_summary.py
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
 	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
-	$(WITH_JAVA) airflow dags test reviews_ingest --conf "$$conf" > $(AIRFLOW_HOME)/run-ingest.log 2>&1 \
-		|| (tail -n 60 $(AIRFLOW_HOME)/run-ingest.log; python scripts/show_summary.py; exit 1)
+	$(call airflow_dags_test,reviews_ingest,run-ingest)
 	@python scripts/show_summary.py
 
 test: install ## Run the test suite (TESTS=tests/<path> for a part of it); screenshots of the browser test: .artifacts/

@@ -25,20 +25,45 @@ def print_evaluation(evaluation: dict) -> None:
               f"{mistake['text'][:90]}…")
 
 
+def print_rollout(rollout: dict) -> None:
+    """Who won, after how many requests, at what regret, and where the endpoint serves."""
+    conclusion = rollout.get("conclusion") or {}
+    versions = rollout.get("versions") or {}
+    for arm, figures in rollout.get("arms", {}).items():
+        rate = figures["successes"] / max(figures["successes"] + figures["failures"], 1)
+        print(f"    {arm:<16} model v{versions.get(arm, '?')}: served {figures['served']}, "
+              f"reward rate {rate:.3f}, {figures['status']}")
+    decided = rollout.get("requests_to_decision")
+    print(f"    decision         {conclusion.get('action', rollout.get('status'))} after "
+          f"{decided if decided is not None else rollout.get('requests')} requests in {rollout.get('rounds')} rounds: "
+          f"{conclusion.get('reason') or rollout.get('reason')}")
+    print(f"    regret           {rollout.get('regret')} (a 50/50 split: {rollout.get('split_regret')}; "
+          f"rates from {rollout.get('rates_source')})")
+    if conclusion.get("address"):
+        print(f"    endpoint         {conclusion['address']} serves v{conclusion.get('winner_version')} "
+              f"(POST /invocations; make stop stops it)")
+    for name, uri in (rollout.get("plots") or {}).items():
+        print(f"    plot {name:<11} {uri}")
+
+
+def newest_summary(settings: object) -> Path | None:
+    reports = Path(settings.data_root.removeprefix("file://")) / "reports"
+    summaries = sorted(reports.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
+    return summaries[-1] if summaries else None
+
+
 def main() -> int:
     settings = load_settings()
     if settings.data_root.startswith("s3://"):
         print(f"Run summaries are under {settings.data_root}/reports/<run>/summary.json")
         return 0
-    reports = Path(settings.data_root.removeprefix("file://")) / "reports"
-    summaries = sorted(reports.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
-    if not summaries:
-        print(f"No run summary under {reports} yet.")
+    path = newest_summary(settings)
+    if path is None:
+        print(f"No run summary under {settings.data_root}/reports yet.")
         return 1
-    path = summaries[-1]
     summary = json.loads(path.read_text())
     print(f"\nRun {summary['run_key']}")
-    order = ["ingest", "quality", "features", "training", "evaluation"]
+    order = ["ingest", "quality", "features", "training", "evaluation", "registry", "rollout"]
     for section in sorted(summary, key=lambda name: order.index(name) if name in order else len(order)):
         payload = summary[section]
         if not isinstance(payload, dict):
@@ -66,6 +91,8 @@ def main() -> int:
                 print(f"      {rows:>6}  {reason}")
         if section == "evaluation":
             print_evaluation(payload)
+        if section == "rollout":
+            print_rollout(payload)
         if payload.get("absent_labels"):
             print(f"    absent labels    {', '.join(payload['absent_labels'])} (no review has them: trained and scored without)")
         if payload.get("error"):

@@ -13,6 +13,11 @@ APPROVAL_STATUSES = (PENDING, APPROVED, REJECTED)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 ALIASES = (CHAMPION, CHALLENGER)
+# How a challenger's rollout ended (the rollout DAG records it on the version).
+PROMOTED = "promoted"
+ROLLED_BACK = "rolled_back"
+NOT_PROMOTED = "not_promoted"
+ROLLOUT_OUTCOMES = (PROMOTED, ROLLED_BACK, NOT_PROMOTED)
 DEFAULT_MODEL_NAME = "reviewflow-sentiment"
 
 
@@ -30,6 +35,8 @@ class ModelVersion:
     :param aliases: aliases pointing at this version (``champion``, ``challenger``).
     :param metrics: test metrics recorded at registration.
     :param lineage: lineage fields (see :data:`include.registry.lineage.LINEAGE_FIELDS`).
+    :param rollout_outcome: how its rollout ended (one of :data:`ROLLOUT_OUTCOMES`); empty before one did.
+    :param rollout_reason: the rollout's reason for that outcome.
     """
 
     name: str
@@ -42,6 +49,8 @@ class ModelVersion:
     aliases: tuple[str, ...] = ()
     metrics: Mapping[str, float] = field(default_factory=dict)
     lineage: Mapping[str, str] = field(default_factory=dict)
+    rollout_outcome: str = ""
+    rollout_reason: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (XCom, run summary)."""
@@ -56,6 +65,8 @@ class ModelVersion:
             "aliases": list(self.aliases),
             "metrics": dict(self.metrics),
             "lineage": dict(self.lineage),
+            "rollout_outcome": self.rollout_outcome,
+            "rollout_reason": self.rollout_reason,
         }
 
 
@@ -91,12 +102,26 @@ class ModelRegistry(Protocol):
         """Point ``alias`` at ``version`` (moving it if it pointed elsewhere)."""
         ...
 
+    def remove_alias(self, alias: str) -> None:
+        """Point ``alias`` at no version (nothing happens if it points at none)."""
+        ...
+
+    def set_rollout_outcome(self, version: str, outcome: str, reason: str) -> ModelVersion:
+        """Record how the version's rollout ended (one of :data:`ROLLOUT_OUTCOMES`) and why."""
+        ...
+
 
 def check_status(status: str) -> str:
     """``status`` if it is an approval status; :class:`ValueError` naming the valid ones otherwise."""
     if status not in APPROVAL_STATUSES:
         raise ValueError(f"approval status must be one of {', '.join(APPROVAL_STATUSES)}, got {status!r}")
     return status
+
+
+def check_rollout_outcome(outcome: str) -> str:
+    if outcome not in ROLLOUT_OUTCOMES:
+        raise ValueError(f"rollout outcome must be one of {', '.join(ROLLOUT_OUTCOMES)}, got {outcome!r}")
+    return outcome
 
 
 def check_alias(alias: str) -> str:

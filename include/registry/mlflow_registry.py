@@ -20,6 +20,7 @@ from include.registry.base import (
     PENDING,
     ModelVersion,
     check_alias,
+    check_rollout_outcome,
     check_status,
 )
 
@@ -207,6 +208,16 @@ class MlflowModelRegistry:
     def set_alias(self, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(self.model_name, check_alias(alias), str(version))
 
+    def remove_alias(self, alias: str) -> None:
+        if self.version_for_alias(alias) is not None:
+            self.client.delete_registered_model_alias(self.model_name, alias)
+
+    def set_rollout_outcome(self, version: str, outcome: str, reason: str) -> ModelVersion:
+        """Record the outcome as version tags ``rollout_outcome`` and ``rollout_reason``."""
+        for key, value in (("rollout_outcome", check_rollout_outcome(outcome)), ("rollout_reason", reason)):
+            self.client.set_model_version_tag(self.model_name, str(version), key, value)
+        return self.get_version(version)
+
     def _to_version(self, found: MlflowModelVersion) -> ModelVersion:
         tags = found.tags or {}
         metrics = self.client.get_run(found.run_id).data.metrics if found.run_id else {}
@@ -221,6 +232,8 @@ class MlflowModelRegistry:
             aliases=tuple(sorted(found.aliases or ())),
             metrics=dict(metrics),
             lineage={k.removeprefix(LINEAGE_PREFIX): v for k, v in tags.items() if k.startswith(LINEAGE_PREFIX)},
+            rollout_outcome=tags.get("rollout_outcome", ""),
+            rollout_reason=tags.get("rollout_reason", ""),
         )
 
 

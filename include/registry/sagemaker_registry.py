@@ -34,7 +34,15 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from include.registry.base import CHAMPION, DEFAULT_MODEL_NAME, PENDING, ModelVersion, check_alias, check_status
+from include.registry.base import (
+    CHAMPION,
+    DEFAULT_MODEL_NAME,
+    PENDING,
+    ModelVersion,
+    check_alias,
+    check_rollout_outcome,
+    check_status,
+)
 from include.training.jobs import huggingface_image_uri
 
 if TYPE_CHECKING:
@@ -52,6 +60,8 @@ METRIC_PREFIX = "metric."
 ALIAS_PREFIX = "alias."
 APPROVED_BY = "approval.approved_by"
 APPROVAL_COMMENT = "approval.comment"
+ROLLOUT_OUTCOME = "rollout.outcome"
+ROLLOUT_REASON = "rollout.reason"
 B64 = ".b64."
 _SAFE_VALUE = re.compile(rf"[A-Za-z0-9 _.:/=+\-@]{{1,{MAX_VALUE_LENGTH}}}")
 _CHUNK = re.compile(r"(.+)\.b64\.(\d+)")
@@ -286,6 +296,19 @@ class SageMakerModelRegistry:
             if holder != str(version):
                 self._update_metadata(by_version[holder], {}, (key,))
 
+    def remove_alias(self, alias: str) -> None:
+        """Remove the alias's counter from every version holding one."""
+        key = ALIAS_PREFIX + check_alias(alias)
+        for described in self._descriptions():
+            if key in self._properties(described):
+                self._update_metadata(described, {}, (key,))
+
+    def set_rollout_outcome(self, version: str, outcome: str, reason: str) -> ModelVersion:
+        """Record the outcome as package metadata ``rollout.outcome`` and ``rollout.reason``."""
+        changes = {ROLLOUT_OUTCOME: check_rollout_outcome(outcome), ROLLOUT_REASON: reason}
+        self._update_metadata(self._describe(version), changes, ())
+        return self.get_version(version)
+
     def _update_metadata(self, described: dict[str, Any], changes: Mapping[str, str], removed: tuple[str, ...]) -> None:
         decoded = {k: v for k, v in self._properties(described).items() if k not in removed} | dict(changes)
         self._update(described, described["ModelApprovalStatus"], described.get("ApprovalDescription", ""), decoded)
@@ -339,4 +362,6 @@ class SageMakerModelRegistry:
             aliases=tuple(sorted(alias for alias, holder in holders.items() if holder == number)),
             metrics={k: float(v) for k, v in _prefixed(properties, METRIC_PREFIX).items()},
             lineage=_prefixed(properties, LINEAGE_PREFIX),
+            rollout_outcome=properties.get(ROLLOUT_OUTCOME, ""),
+            rollout_reason=properties.get(ROLLOUT_REASON, ""),
         )

@@ -121,7 +121,8 @@ def step(state: ExperimentState, feedback: Feedback, now: datetime) -> tuple[Exp
         )
         for arm in state.arms
     )
-    srm = check_sample_ratio(served, dict(state.weights), state.params.srm_p_value)
+    srm_served = served if feedback.srm_served is None else {arm: int(n) for arm, n in feedback.srm_served.items()}
+    srm = check_sample_ratio(srm_served, dict(state.weights), state.params.srm_p_value)
     spent, budget_note = _budget(state, arms, now)
     names = [arm.name for arm in arms]
     alpha, beta = posterior_parameters(

@@ -67,6 +67,10 @@ class Feedback:
     :param successes: rewards of 1 recorded in the window, per arm that served the prediction,
         whenever that prediction was served (late rewards count here).
     :param failures: rewards of 0 recorded in the window, likewise.
+    :param srm_served: the part of ``served`` routed under exactly the weights of this round, when the
+        caller can tell (the endpoint stamps each prediction with its weights generation); the
+        sample-ratio check then leaves out requests in flight while the weights changed.
+        ``None``: all of ``served``.
     """
 
     since: Cursor | None
@@ -74,6 +78,7 @@ class Feedback:
     served: Mapping[str, int] = field(default_factory=dict)
     successes: Mapping[str, int] = field(default_factory=dict)
     failures: Mapping[str, int] = field(default_factory=dict)
+    srm_served: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)

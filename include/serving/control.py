@@ -12,10 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -23,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from include.config import REPO_ROOT
+from include.processes import is_running, start_detached, terminate_group
 from include.serving.state import EndpointPaths, EndpointState, LocalVariant, load_state, save_state
 from include.serving.variants import (
     INVOKED_VARIANT,
@@ -37,8 +33,6 @@ from include.serving.variants import (
 START_TIMEOUT_S = 180.0
 STOP_TIMEOUT_S = 30.0
 SERVER_MODULE = "include.serving.server"
-# Servers this process started, so stopping one can reap it (no zombie left behind).
-_STARTED: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class EndpointError(RuntimeError):
@@ -72,19 +66,7 @@ def read_server_info(paths: EndpointPaths) -> ServerInfo | None:
 
 def _is_server_process(pid: int, paths: EndpointPaths) -> bool:
     """Whether ``pid`` is alive and is this endpoint's server (not a reused pid)."""
-    import psutil
-
-    child = _STARTED.get(pid)
-    if child is not None and child.poll() is not None:
-        return False
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return False
-        command = process.cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return False
-    return SERVER_MODULE in command and paths.endpoint_name in command and str(paths.data_root) in command
+    return is_running(pid, SERVER_MODULE, paths.endpoint_name, str(paths.data_root))
 
 
 def _ping(url: str, timeout: float = 2.0) -> bool:
@@ -139,57 +121,23 @@ def start_server(
         if not paths.state.is_file():
             raise FileNotFoundError(f"{paths.state} does not exist: deploy variants before starting the endpoint")
         paths.server.unlink(missing_ok=True)
-        command = [
-            sys.executable, "-m", SERVER_MODULE, "--data-root", str(paths.data_root),
-            "--endpoint-name", paths.endpoint_name, "--port", str(port), "--port-fallback", *server_args,
+        arguments = [
+            "--data-root", str(paths.data_root), "--endpoint-name", paths.endpoint_name, "--port", str(port),
+            "--port-fallback", *server_args,
         ]
-        python_path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
-        env = {**os.environ, "PYTHONPATH": python_path, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        with paths.log.open("ab") as log:
-            process = subprocess.Popen(
-                command, cwd=REPO_ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        _STARTED[process.pid] = process
+        process = start_detached(SERVER_MODULE, arguments, paths.log,
+                                 {"HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                _STARTED.pop(process.pid, None)
                 raise RuntimeError(f"the endpoint server exited with code {process.returncode} while starting; "
                                    f"{paths.log} ends with:\n{_log_tail(paths.log)}")
             info = read_server_info(paths)
             if info is not None and info.pid == process.pid and _ping(info.url):
                 return info
             time.sleep(0.2)
-        _terminate(process.pid, STOP_TIMEOUT_S)
+        terminate_group(process.pid, STOP_TIMEOUT_S)
         raise TimeoutError(f"the endpoint server did not answer /ping within {timeout:.0f} s; see {paths.log}")
-
-
-def _gone(pid: int) -> bool:
-    child = _STARTED.get(pid)
-    if child is not None:
-        return child.poll() is not None
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
-
-
-def _terminate(pid: int, timeout: float) -> None:
-    """SIGTERM the process group led by ``pid`` (the server drains and exits); SIGKILL it after ``timeout``."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not _gone(pid):
-            time.sleep(0.1)
-        if _gone(pid):
-            break
-    _STARTED.pop(pid, None)
 
 
 def stop_server(paths: EndpointPaths, timeout: float = STOP_TIMEOUT_S) -> bool:
@@ -200,7 +148,7 @@ def stop_server(paths: EndpointPaths, timeout: float = STOP_TIMEOUT_S) -> bool:
             return False
         stopped = _is_server_process(info.pid, paths)
         if stopped:
-            _terminate(info.pid, timeout)
+            terminate_group(info.pid, timeout)
         paths.server.unlink(missing_ok=True)
         return stopped
 

@@ -146,6 +146,10 @@ class FeedbackReader(Protocol):
         """Requests/predictions served after ``cursor``, per weights generation and variant, and the new cursor."""
         ...
 
+    def close(self) -> None:
+        """Release what the reader holds (``contextlib.closing`` calls it)."""
+        ...
+
 
 class FeedbackStore:
     """The local feedback store: ``feedback.db`` (SQLite, WAL) under the endpoint's folder.

@@ -140,6 +140,9 @@ class S3FeedbackReader:
         self.lag_s = lag_s
         self.clock = clock
 
+    def close(self) -> None:
+        """Nothing to release: the S3 client belongs to the caller."""
+
     def _lines_since(self, uri: str, cursor: int) -> tuple[int, list[tuple[str, str]]]:
         """The watermark, and ``(key, line)`` of every object under ``uri/`` modified in ``(cursor, watermark]``."""
         watermark = int(self.clock() - self.lag_s) * 1000  # whole seconds, like S3's LastModified

@@ -163,10 +163,15 @@ def write_tiny_bert(target: Path, seed: int = 0) -> Path:
     return target
 
 
-def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64, truncation: Truncation = "head") -> Path:
+def write_tiny_classifier(
+    target: Path, seed: int = 0, max_seq_length: int = 64, truncation: Truncation = "head", answers: str | None = None
+) -> Path:
     """A model folder as train.py saves it (``save_classifier``), with a random tiny encoder (for serving tests).
 
     Different seeds give models that answer differently; they learned nothing.
+
+    :param answers: a label the model answers for every review (its head ignores the encoder), so
+        tests know how often it is right; ``None``: whatever the random head says.
     """
     import torch
     from transformers import AutoTokenizer, BertModel
@@ -177,5 +182,9 @@ def write_tiny_classifier(target: Path, seed: int = 0, max_seq_length: int = 64,
     torch.manual_seed(seed)
     spec = ClassifierSpec("mean", truncation, max_seq_length, LABEL_NAMES)
     model = SentimentClassifier(BertModel(_tiny_config(), add_pooling_layer=False), spec)
+    if answers is not None:
+        with torch.no_grad():
+            model.classifier.weight.zero_()
+            model.classifier.bias.copy_(torch.tensor([5.0 if name == answers else 0.0 for name in LABEL_NAMES]))
     save_classifier(model, AutoTokenizer.from_pretrained(str(bundled_model_dir()), local_files_only=True), target)
     return target

@@ -1,4 +1,4 @@
-"""Every DAG file imports cleanly and fast, and every DAG follows the house rules."""
+"""Every DAG file imports cleanly without heavy libraries, and every DAG follows the house rules."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ HEAVY_MODULES = ("torch", "pyspark", "transformers", "sagemaker")
 
 def test_no_import_errors(dag_bag) -> None:
     assert dag_bag.import_errors == {}
-    assert "reviews_ingest" in dag_bag.dags
+    assert set(dag_bag.dags) == {"reviews_ingest", "reviews_train", "reviews_rollout"}
 
 
 def test_every_dag_has_tags_owner_retries_and_paging(dag_bag) -> None:
@@ -53,17 +53,16 @@ def test_input_verdicts_fail_at_once_and_transient_faults_keep_their_retries() -
         assert FAIL_ON_BAD_INPUT.evaluate(fault, 1, 3).action == RetryAction.DEFAULT, type(fault).__name__
 
 
-def test_dag_files_import_fast_without_heavy_libraries() -> None:
-    """Each DAG file, imported in a fresh interpreter after Airflow itself, takes well under a second."""
+def test_dag_files_import_without_heavy_libraries() -> None:
+    """Each DAG file, imported in a fresh interpreter after Airflow itself, loads no heavy library: the
+    scheduler parses DAG files often, and heavy imports are what would make that slow."""
     for path in sorted(DAGS_FOLDER.glob("*.py")):
         probe = (
-            "import json, sys, time, importlib.util; import airflow.sdk, airflow.providers.amazon;"
+            "import json, sys, importlib.util; import airflow.sdk, airflow.providers.amazon;"
             f"spec = importlib.util.spec_from_file_location('dag_under_test', {str(path)!r});"
-            "module = importlib.util.module_from_spec(spec); start = time.perf_counter();"
-            "spec.loader.exec_module(module); elapsed = time.perf_counter() - start;"
-            f"print(json.dumps({{'seconds': elapsed, 'heavy': [m for m in {HEAVY_MODULES!r} if m in sys.modules]}}))"
+            "module = importlib.util.module_from_spec(spec); spec.loader.exec_module(module);"
+            f"print(json.dumps({{'heavy': [m for m in {HEAVY_MODULES!r} if m in sys.modules]}}))"
         )
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
         report = json.loads(result.stdout.strip().splitlines()[-1])
         assert report["heavy"] == [], path.name
-        assert report["seconds"] < 1.0, (path.name, report)

@@ -12,8 +12,13 @@ from jsonschema import Draft202012Validator, FormatChecker
 
 from tests.conftest import form_requires
 
-# Params whose description says empty is allowed (empty keeps all categories / picks the snapshot).
-OPTIONAL = {"reviews_ingest": {"categories"}, "reviews_train": {"curated_uri", "categories"}}
+# Params whose description says empty is allowed (empty keeps all categories / picks the snapshot or the
+# challenger / sets no budget).
+OPTIONAL = {
+    "reviews_ingest": {"categories"},
+    "reviews_train": {"curated_uri", "categories"},
+    "reviews_rollout": {"challenger_version", "budget_requests", "budget_hours"},
+}
 
 
 def form_params(dag: Any) -> dict[str, dict[str, Any]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.dags.conftest import DAGS_FOLDER, dag_bag, data_root  # noqa: F401 (fixtures)
+from tests.include.serving.conftest import data_root_with_registry
 
 REPO = DAGS_FOLDER.parent
 RECORDER = """#!/usr/bin/env python3
@@ -35,9 +36,9 @@ def make(tmp_path: Path, *args: str, fake_airflow: bool = False) -> subprocess.C
         (fakes / "airflow").chmod(0o755)
         # PATH on make's command line replaces the Makefile's (venv first), so the stand-in is found first.
         command.append(f"PATH={fakes}:{REPO / '.venv' / 'bin'}:{env['PATH']}")
-        summary = tmp_path / "data" / "reports" / "manual__1" / "summary.json"
-        summary.parent.mkdir(parents=True)
-        summary.write_text(json.dumps({"run_key": "manual__1"}))  # what show_summary.py prints afterwards
+        summary_file = tmp_path / "data" / "reports" / "manual__1" / "summary.json"
+        summary_file.parent.mkdir(parents=True, exist_ok=True)
+        summary_file.write_text(json.dumps({"run_key": "manual__1"}))  # what show_summary.py prints afterwards
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -58,25 +59,37 @@ def test_make_airflow_builds_the_sample_the_ingest_dag_defaults_to(dag_bag, data
     assert sample < next(i for i, line in enumerate(lines) if "scripts/airflow-standalone.sh" in line)
 
 
-def test_make_run_hands_conf_to_both_dags_each_keeping_its_params(tmp_path: Path) -> None:
+def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(tmp_path: Path) -> None:
     source = tmp_path / "reviews.tsv.gz"
-    conf = json.dumps({"min_rows": 500, "max_rejected_share": 0.1, "epochs": 1, "categories": ["Books"]})
+    conf = json.dumps({"min_rows": 500, "max_rejected_share": 0.1, "seed": 3, "categories": ["Books"], "round_size": 50})
 
     result = make(tmp_path, "run", f"SOURCE={source}", f"CONF={conf}", fake_airflow=True)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    ingest, train = airflow_calls(tmp_path)
-    assert ingest[:3] == ["dags", "test", "reviews_ingest"] and train[:3] == ["dags", "test", "reviews_train"]
-    assert json.loads(ingest[ingest.index("--conf") + 1]) == {
-        "min_rows": 500, "max_rejected_share": 0.1, "categories": ["Books"], "source_uri": str(source)
-    }
-    assert json.loads(train[train.index("--conf") + 1]) == {"epochs": 1, "categories": ["Books"]}
+    calls = airflow_calls(tmp_path)
+    assert [call[:3] for call in calls] == [
+        ["dags", "test", dag_id] for dag_id in ("reviews_ingest", "reviews_train", "reviews_train", "reviews_rollout")
+    ]
+    ingest, first, challenger, rollout = (json.loads(call[call.index("--conf") + 1]) for call in calls)
+    assert ingest == {"min_rows": 500, "max_rejected_share": 0.1, "categories": ["Books"], "source_uri": str(source)}
+    assert first == {"seed": 3, "categories": ["Books"], "epochs": 1}  # FIRST_MODEL_CONF over CONF
+    assert challenger == {"seed": 3, "categories": ["Books"]}
+    assert rollout == {"seed": 3, "round_size": 50}
+
+
+def test_make_run_with_a_champion_trains_only_the_challenger(tmp_path: Path, served_registry: Path) -> None:
+    data_root_with_registry(served_registry, tmp_path / "data")  # version 1 is champion
+
+    result = make(tmp_path, "run", f"SOURCE={tmp_path / 'reviews.tsv'}", fake_airflow=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [call[2] for call in airflow_calls(tmp_path)] == ["reviews_ingest", "reviews_train", "reviews_rollout"]
 
 
 @pytest.mark.parametrize(
     ("conf", "message"),
     [
-        ('{"min_row": 500}', "CONF key(s) ['min_row'] are no param of reviews_ingest or reviews_train"),
+        ('{"min_row": 500}', "CONF key(s) ['min_row'] are no param of reviews_ingest or reviews_train or reviews_rollout"),
         ('{"source_uri": "x.tsv"}', "give the source file with SOURCE=…"),
         ("min_rows=500", "CONF is not JSON"),
     ],

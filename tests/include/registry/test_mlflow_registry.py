@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from include.config import ConfigError, load_settings
-from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
+from include.registry.base import APPROVED, CHALLENGER, CHAMPION, NOT_PROMOTED, PENDING, REJECTED
 from include.registry.mlflow_registry import MlflowModelRegistry, backend_uri, ui_command
 
 LINEAGE = {"source_snapshot": "snap-1", "git_commit": "abc", "airflow_run_id": "manual__1"}
@@ -84,6 +84,19 @@ def test_approval_tags_and_aliases(registry: MlflowModelRegistry, make_model: Ca
     with pytest.raises(ValueError, match="alias must be one of"):
         registry.set_alias("production", one.version)
     assert registry.set_approval(two.version, REJECTED, "bob", "worse on neutral").status == REJECTED
+
+
+def test_rollout_outcome_and_alias_removal(registry: MlflowModelRegistry, make_model: Callable[[str], Path]) -> None:
+    version = registry.register_version("run-r", str(make_model("run-r")), METRICS, LINEAGE)
+    registry.set_alias(CHALLENGER, version.version)
+    registry.remove_alias(CHALLENGER)
+    registry.remove_alias(CHALLENGER)  # a retry: nothing left to remove
+    assert registry.version_for_alias(CHALLENGER) is None
+    recorded = registry.set_rollout_outcome(version.version, NOT_PROMOTED, "budget spent undecided")
+    assert (recorded.rollout_outcome, recorded.rollout_reason) == (NOT_PROMOTED, "budget spent undecided")
+    assert registry.get_version(version.version).to_dict()["rollout_outcome"] == NOT_PROMOTED
+    with pytest.raises(ValueError, match="rollout outcome must be one of"):
+        registry.set_rollout_outcome(version.version, "won", "")
 
 
 def test_register_needs_a_model_folder(registry: MlflowModelRegistry, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
+from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED, ROLLED_BACK
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.sagemaker_registry import (
     MAX_VALUE_LENGTH,
@@ -155,6 +155,19 @@ def test_aliases_move_between_versions_and_an_interrupted_move_resolves_to_the_n
     assert holders == ["3"]
     with pytest.raises(ValueError, match="alias must be one of"):
         registry.set_alias("production", "1")
+
+
+def test_alias_removal_and_rollout_outcome_are_package_metadata(registry: SageMakerModelRegistry) -> None:
+    for key in ("run-1", "run-2"):
+        register(registry, key)
+    registry.set_alias(CHALLENGER, "2")
+    registry._update_metadata(registry._describe("1"), {"alias.challenger": "0"}, ())  # a stale holder of an old move
+    registry.remove_alias(CHALLENGER)
+    assert registry.version_for_alias(CHALLENGER) is None
+    assert all("alias.challenger" not in registry._describe(v)["CustomerMetadataProperties"] for v in ("1", "2"))
+    rolled_back = registry.set_rollout_outcome("2", ROLLED_BACK, "guardrail: P(worse) 0.999")
+    assert (rolled_back.rollout_outcome, rolled_back.rollout_reason) == (ROLLED_BACK, "guardrail: P(worse) 0.999")
+    assert rolled_back.run_key == "run-2"  # the rest of the metadata is kept
 
 
 def test_default_image_is_the_hugging_face_pytorch_inference_image() -> None:

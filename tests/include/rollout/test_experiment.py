@@ -264,3 +264,14 @@ def test_a_state_of_another_schema_or_with_missing_fields_is_refused() -> None:
 def test_bad_parameters_name_the_field(params: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         PolicyParams(**params)
+
+
+def test_the_sample_ratio_check_uses_the_requests_served_under_the_rounds_weights_when_given() -> None:
+    state = experiment("v2", min_weight=0.1)
+    # 1,000 requests at 90/10, plus 400 in flight on v2 from before the weights were set: all served, not all tested.
+    served_now = {"v1": 900, "v2": 100}
+    all_served = {"v1": 900, "v2": 500}
+    skewed, record = step(state, replace(feedback(state, served=all_served), srm_served=served_now), START)
+    assert not record.srm.mismatch and skewed.arm("v2").served == 500
+    _, unexplained = step(state, feedback(state, served=all_served), START)
+    assert unexplained.srm.mismatch

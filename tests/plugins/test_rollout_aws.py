@@ -1,0 +1,106 @@
+"""The rollout's operators on the aws backend against moto: the experiment's weights pushed with
+UpdateEndpointWeightsAndCapacities, a promotion and a rollback in the SageMaker registry and endpoint.
+
+The rounds' feedback is given as a delta (the S3 feedback reader is tested in test_endpoint_aws.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import boto3
+import pytest
+
+from include.registry.base import APPROVED, CHAMPION, NOT_PROMOTED, PROMOTED, REJECTED, ROLLED_BACK
+from include.registry.sagemaker_registry import SageMakerModelRegistry
+from include.rollout import Feedback, step
+from reviewflow.operators.rollout import BanditRoundsOperator, ConcludeRolloutOperator, StartExperimentOperator
+from tests.conftest import AwsCalls, made
+from tests.plugins.conftest import REGION
+from tests.plugins.test_endpoint_aws import ENDPOINT, deploy, moto_update_endpoint, registered  # noqa: F401 (fixtures)
+
+CONTEXT = {
+    "dag_run": SimpleNamespace(run_id="manual__2026-11-29"),
+    "ti": SimpleNamespace(dag_id="reviews_rollout", task_id="bandit_rounds", run_id="manual__2026-11-29", try_number=1),
+}
+
+
+def start(registered: AwsCalls) -> tuple[SageMakerModelRegistry, BanditRoundsOperator]:
+    """v1 champion and v2 approved in the registry, the experiment started and deployed."""
+    registry = SageMakerModelRegistry(boto3.client("sagemaker", region_name=REGION))
+    for version in ("1", "2"):
+        registry.set_approval(version, APPROVED, "tests", "")
+    registry.set_alias(CHAMPION, "1")
+    models = {
+        "champion": {"version": "1", "model_uri": registry.get_version("1").model_uri, "run_key": "run-1", "variant": "v1"},
+        "challengers": [{"version": "2", "model_uri": registry.get_version("2").model_uri, "run_key": "run-2", "variant": "v2"}],
+    }
+    started = StartExperimentOperator(
+        task_id="start_experiment", models=models, policy={"min_rewarded_per_arm": 50}, endpoint_name=ENDPOINT,
+    ).execute(CONTEXT)
+    deploy(started["variants"])
+    return registry, BanditRoundsOperator(task_id="bandit_rounds", endpoint_name=ENDPOINT)
+
+
+def play(rounds: BanditRoundsOperator, served: int, successes: dict[str, int]) -> None:
+    """Push the experiment's weights, then one round of ``served`` rewarded requests per variant; commit and act."""
+    hook = rounds.endpoint()
+    record = rounds.push_weights(CONTEXT, rounds.require_record(CONTEXT), hook)
+    experiment = record.experiment
+    feedback = Feedback(
+        since=experiment.cursor, until=f"rewards={len(experiment.rounds) + 1};served={len(experiment.rounds) + 1}",
+        served={"v1": served, "v2": served}, successes=successes, failures={arm: served - n for arm, n in successes.items()},
+    )
+    experiment, played = step(experiment, feedback, dt.datetime.now(dt.UTC))
+    record = record.with_experiment(experiment)
+    rounds.commit(CONTEXT, record)
+    rounds.act_on_round(CONTEXT, record, played)
+
+
+def endpoint_variants() -> list[str]:
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    config = sagemaker.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    return [v["VariantName"] for v in sagemaker.describe_endpoint_config(EndpointConfigName=config)["ProductionVariants"]]
+
+
+def test_a_better_challenger_is_promoted_in_the_registry_and_on_the_endpoint(registered: AwsCalls) -> None:
+    registry, rounds = start(registered)
+
+    play(rounds, 40, {"v1": 24, "v2": 25})  # undecided: new weights
+    weights = dict(rounds.require_record(CONTEXT).experiment.weights)
+    play(rounds, 500, {"v1": 300, "v2": 450})  # the new weights are pushed first
+    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT).execute(CONTEXT)
+
+    assert (conclusion["action"], conclusion["winner"], conclusion["winner_version"]) == ("promote", "v2", "2")
+    pushed, final = made(registered, "UpdateEndpointWeightsAndCapacities")  # round 2's weights, then all to v2
+    assert {w["VariantName"]: w["DesiredWeight"] for w in pushed["DesiredWeightsAndCapacities"]} == weights
+    assert {w["VariantName"]: w["DesiredWeight"] for w in final["DesiredWeightsAndCapacities"]} == {"v1": 0.0, "v2": 1.0}
+    assert registry.champion().version == "2" and registry.get_version("2").rollout_outcome == PROMOTED
+    assert endpoint_variants() == ["v2"]
+    record = json.loads(boto3.client("s3", region_name=REGION).get_object(
+        Bucket="reviewflow-test", Key="reviewflow/rollouts/manual__2026-11-29/experiment.json")["Body"].read())
+    assert record["conclusion"]["winner"] == "v2"
+
+
+def test_a_worse_challenger_is_rejected_rolled_back_and_paged(registered: AwsCalls, tmp_path: Path) -> None:
+    registry, rounds = start(registered)
+
+    play(rounds, 500, {"v1": 450, "v2": 100})
+    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT).execute(CONTEXT)
+
+    assert (conclusion["action"], conclusion["winner"]) == ("rollback", "v1")
+    rolled_back = registry.get_version("2")
+    assert (rolled_back.status, rolled_back.rollout_outcome) == (REJECTED, ROLLED_BACK)
+    assert "P(v2 < v1 - 0.02)" in rolled_back.approval_comment  # the guardrail's reason
+    assert registry.champion().version == "1" and registry.get_version("1").rollout_outcome != NOT_PROMOTED
+    assert endpoint_variants() == ["v1"]
+    alerts = [json.loads(line)["title"] for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert any("v2 rolled back" in title for title in alerts) and any("rollout rolled back" in title for title in alerts)
+
+
+@pytest.mark.parametrize("operator", [StartExperimentOperator, BanditRoundsOperator, ConcludeRolloutOperator])
+def test_every_rollout_operator_takes_a_templated_connection(operator: type) -> None:
+    assert "aws_conn_id" in operator.template_fields
