@@ -68,6 +68,7 @@ $(INSTALLED): requirements.lock
 $(AIRFLOW_DB): $(INSTALLED)
 	@mkdir -p $(AIRFLOW_HOME)
 	airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (cat $(AIRFLOW_HOME)/migrate.log; exit 1)
+	@cp $@ $(AIRFLOW_HOME)/airflow-migrated.db  # an empty migrated copy, for tests that need a clean DB fast
 	@touch $@
 
 $(SAMPLE): $(INSTALLED) include/sample_data.py

@@ -133,8 +133,9 @@ def reachable(url: str) -> bool:
 
 
 def migrated_database(home: Path, env: dict[str, str]) -> None:
-    """A migrated metadata DB in ``home``: a copy of make install's (fast), else ``airflow db migrate``."""
-    installed = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow")) / "airflow.db"
+    """A migrated, empty metadata DB in ``home``: a copy of the one ``make install`` keeps unused (fast; the
+    working DB holds other tests' runs), else ``airflow db migrate``."""
+    installed = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow")) / "airflow-migrated.db"
     if installed.is_file():
         shutil.copy(installed, home / "airflow.db")
     else:

@@ -55,9 +55,9 @@ def field(dialog: Any, name: str) -> Any:
     return dialog.locator(f'input[name="element_{name}"]')
 
 
-def test_the_dag_list_shows_both_dags(ui_stack: UiStack, page: Any, shot) -> None:
+def test_the_dag_list_shows_every_dag(ui_stack: UiStack, page: Any, shot) -> None:
     page.get_by_role("link", name="Dags").first.click()
-    for dag_id in ("reviews_ingest", "reviews_train"):
+    for dag_id in ("reviews_ingest", "reviews_train", "reviews_rollout"):
         expect(page.get_by_role("link", name=dag_id, exact=True)).to_be_visible()
     shot(page, "dag-list")
 
