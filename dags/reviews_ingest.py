@@ -17,8 +17,7 @@ from airflow.sdk import DAG, Param
 
 from include.config import load_settings
 from include.sample_data import sample_uri
-from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS
-from reviewflow.notifiers import page_dag_run_failure
+from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
 from reviewflow.operators.ingest import (
     AthenaCommitOperator,
     AthenaCtasOperator,
@@ -43,11 +42,10 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    on_failure_callback=page_dag_run_failure,
     render_template_as_native_obj=True,
     user_defined_macros={"athena_object": athena_object, "athena_sql": athena_sql, "aws_setting": aws_setting},
     tags=["reviewflow", "ingestion"],
-    doc_md=__doc__,
+    **on_call("reviews_ingest"),
     params={
         "source_uri": Param(
             sample_uri(settings.data_root),
@@ -92,6 +90,7 @@ with DAG(
         "staged": STAGED,
         "categories": "{{ params.categories }}",
         "max_rejected_share": "{{ params.max_rejected_share }}",
+        "execution_timeout": dt.timedelta(hours=1),
     }
     if settings.backend == "aws":
         athena_args = {
@@ -100,6 +99,7 @@ with DAG(
             "workgroup": "{{ aws_setting('athena_workgroup') }}",
             "database": "{{ aws_setting('athena_database') }}",
             "sleep_time": 10,
+            "execution_timeout": dt.timedelta(hours=1),
         }
 
         def athena_query(statement: str) -> str:
@@ -129,6 +129,7 @@ with DAG(
         engine="{{ params.quality_engine }}",
         min_rows="{{ params.min_rows }}",
         deequ_jar=settings.deequ_jar,
+        execution_timeout=dt.timedelta(hours=2),
     )
     publish = PublishCuratedReviewsOperator(
         task_id="publish",
@@ -137,3 +138,4 @@ with DAG(
         asset=CURATED_REVIEWS,
     )
     ingest >> quality_gate >> publish
+    document_tasks(dag)

@@ -20,8 +20,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param
 
-from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS
-from reviewflow.notifiers import page_dag_run_failure
+from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
 from reviewflow.operators.features import BuildFeaturesOperator
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
 from reviewflow.operators.registry import (
@@ -40,9 +39,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    on_failure_callback=page_dag_run_failure,
     tags=["reviewflow", "training"],
-    doc_md=__doc__,
+    **on_call("reviews_train"),
     params={
         # Optional params are null-able: the trigger form sends an empty field as null and marks
         # every param whose type excludes null as required.
@@ -92,6 +90,7 @@ with DAG(
         truncation="{{ params.truncation }}",
         eval_floor="{{ params.eval_floor }}",
         seed="{{ params.seed }}",
+        execution_timeout=dt.timedelta(hours=2),
     )
     train = TrainModelOperator(
         task_id="train",
@@ -105,7 +104,7 @@ with DAG(
         },
         execution_timeout=dt.timedelta(hours=6),
     )
-    evaluate = EvaluateModelsOperator(task_id="evaluate")
+    evaluate = EvaluateModelsOperator(task_id="evaluate", execution_timeout=dt.timedelta(hours=1))
     register = RegisterModelOperator(
         task_id="register",
         snapshot="{{ ti.xcom_pull(task_ids='resolve_snapshot')['snapshot'] }}",
@@ -122,3 +121,4 @@ with DAG(
     record_approval = RecordApprovalOperator(task_id="record_approval", approval_mode="{{ params.approval_mode }}")
     resolve_snapshot >> build_features >> train >> evaluate >> register >> approval_gate >> [human_approval, record_approval]
     human_approval >> record_approval
+    document_tasks(dag)

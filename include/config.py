@@ -20,6 +20,7 @@ from include.errors import BadInputError
 
 Backend = Literal["local", "aws"]
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_RUNBOOK_URL = (REPO_ROOT / "docs" / "runbook.md").as_uri()
 
 
 class ConfigError(BadInputError):
@@ -46,6 +47,8 @@ class Settings:
         ``admin-token`` file (mode 0600) in the endpoint's folder.  Never part of ``repr``.
     :param mlflow_tracking_uri: an MLflow tracking server for the ``local`` registry (the team stack's
         ``http://mlflow:5000``); unset: MLflow on SQLite under the data root.
+    :param runbook_url: where on-call reads docs/runbook.md (e.g. the repository's web view of it); every page
+        links its section. Default: the file in this checkout.
     """
 
     backend: Backend
@@ -60,6 +63,7 @@ class Settings:
     endpoint_port: int = 8090
     endpoint_token: str | None = field(default=None, repr=False)
     mlflow_tracking_uri: str | None = None
+    runbook_url: str = DEFAULT_RUNBOOK_URL
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +90,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         endpoint_port=_port(env, "REVIEWFLOW_ENDPOINT_PORT", 8090),
         endpoint_token=env.get("REVIEWFLOW_ENDPOINT_TOKEN") or None,
         mlflow_tracking_uri=_tracking_uri(env),
+        runbook_url=env.get("REVIEWFLOW_RUNBOOK_URL", "").strip() or DEFAULT_RUNBOOK_URL,
     )
 
 

@@ -1,18 +1,31 @@
-"""What every reviewflow DAG shares: owner, retries, paging, and the assets that chain them."""
+"""What every reviewflow DAG shares: owner, retries, timeouts, paging, deadlines, docs, and the assets that chain them."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from airflow.sdk import Asset, AssetAlias, ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetAlias,
+    AsyncCallback,
+    DeadlineAlert,
+    DeadlineReference,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+)
 
 from include.errors import BadInputError
-from reviewflow.notifiers import ReviewflowFailureNotifier
+from include.runbook import dag_runbook, entry_markdown, task_runbook
+from reviewflow.notifiers import ReviewflowFailureNotifier, page_dag_run_failure, page_deadline_missed
 
 # A verdict about the input (missing file, no rows in the requested categories, too many
 # rejected rows, a bad parameter or setting) fails the task at once: a retry would give the
 # same verdict minutes later. Every other error (network, throttling, a lost worker) is retried.
+# Verdicts about the data or the model (an Error-level quality check, a rejected model) raise
+# AirflowFailException, which Airflow never retries.
 FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception=BadInputError, action=RetryAction.FAIL, reason="the input is wrong; retrying cannot fix it")
@@ -24,9 +37,38 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=2),
     "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=20),
     "retry_policy": FAIL_ON_BAD_INPUT,
+    # Tasks that read or write more than a file or two say how long their work may take.
+    "execution_timeout": dt.timedelta(minutes=20),
+    # One page per failed try: the retry callback for tries Airflow retries, the failure callback for the last.
+    "on_retry_callback": ReviewflowFailureNotifier(will_retry=True),
     "on_failure_callback": ReviewflowFailureNotifier(),
 }
+
+
+def on_call(dag_id: str) -> dict[str, Any]:
+    """The DAG arguments that make a run watchable: its runbook as ``doc_md``, a ``dagrun_timeout``, a
+    deadline alert that pages while a late run is still going, and a page when a run fails."""
+    entry = dag_runbook(dag_id)
+    return {
+        "doc_md": entry_markdown(entry),
+        "dagrun_timeout": entry.run_timeout,
+        "deadline": DeadlineAlert(
+            reference=DeadlineReference.DAGRUN_QUEUED_AT,
+            interval=entry.deadline,
+            # Runs on the triggerer, which every deployment has (executors need not run callbacks).
+            callback=AsyncCallback(page_deadline_missed),
+            name=f"{dag_id} late",
+        ),
+        "on_failure_callback": page_dag_run_failure,
+    }
+
+
+def document_tasks(dag: DAG) -> None:
+    """Give every task of ``dag`` its runbook entry as ``doc_md`` (a KeyError names a task without one)."""
+    for task in dag.tasks:
+        task.doc_md = entry_markdown(task_runbook(dag.dag_id, task.task_id))
 
 
 # Assets are named, not located: each event's ``extra`` carries the snapshot's URI, so the

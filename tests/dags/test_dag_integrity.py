@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import sys
 
 from airflow.sdk import RetryAction
 
+from include.runbook import render
 from reviewflow.dag_defaults import FAIL_ON_BAD_INPUT
 from tests.dags.conftest import DAGS_FOLDER
 
@@ -27,7 +29,34 @@ def test_every_dag_has_tags_owner_retries_and_paging(dag_bag) -> None:
             assert task.owner == "reviewflow", (dag_id, task.task_id)
             assert task.retries >= 2, (dag_id, task.task_id)
             assert task.retry_policy is FAIL_ON_BAD_INPUT, (dag_id, task.task_id)
-            assert task.on_failure_callback, (dag_id, task.task_id)
+            assert task.on_failure_callback and task.on_retry_callback, (dag_id, task.task_id)
+
+
+def test_every_task_has_backoff_and_a_timeout_and_every_dag_a_timeout_and_a_deadline(dag_bag) -> None:
+    from airflow.sdk import AsyncCallback, DeadlineReference
+
+    for dag_id, dag in dag_bag.dags.items():
+        assert dag.dagrun_timeout, dag_id
+        [deadline] = dag.deadline
+        assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT, dag_id
+        assert dag.dagrun_timeout > deadline.interval > dt.timedelta(0), dag_id
+        assert isinstance(deadline.callback, AsyncCallback), dag_id
+        assert deadline.callback.path == "reviewflow.notifiers.page_deadline_missed", dag_id
+        for task in dag.tasks:
+            assert task.retry_exponential_backoff and task.max_retry_delay, (dag_id, task.task_id)
+            assert task.execution_timeout, (dag_id, task.task_id)
+            assert task.execution_timeout <= dag.dagrun_timeout, (dag_id, task.task_id)
+
+
+def test_every_dag_and_task_has_its_runbook_and_docs_runbook_md_is_current(dag_bag) -> None:
+    runbook = (DAGS_FOLDER.parent / "docs" / "runbook.md").read_text()
+    assert runbook == render(), "docs/runbook.md is stale: python -m include.runbook > docs/runbook.md"
+    for dag_id, dag in dag_bag.dags.items():
+        assert "**Rerun safely.**" in dag.doc_md, dag_id
+        assert f'<a id="{dag_id}-deadline"></a>' in runbook and f'<a id="{dag_id}-run-failed"></a>' in runbook
+        for task in dag.tasks:
+            assert "**When it fails, check.**" in task.doc_md and "**Rerun safely.**" in task.doc_md, (dag_id, task.task_id)
+            assert f'<a id="{dag_id}-{task.task_id}"></a>' in runbook, (dag_id, task.task_id)
 
 
 def test_input_verdicts_fail_at_once_and_transient_faults_keep_their_retries() -> None:

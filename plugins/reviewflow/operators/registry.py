@@ -367,7 +367,12 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         params["comment"] = Param(
             None, type=["null", "string"], title="Comment", description="Why you approve or reject (optional)", source="task"
         )
-        super().__init__(subject=subject, defaults=[ApprovalOperator.REJECT], params=params, **kwargs)
+        # response_timeout is set from response_timeout_hours in execute; passing one here keeps the
+        # HITL operator from taking execution_timeout (the pre-wait phase's bound) as the wait.
+        super().__init__(
+            subject=subject, defaults=[ApprovalOperator.REJECT], params=params,
+            response_timeout=dt.timedelta(hours=24), **kwargs,
+        )
         self.response_timeout_hours = response_timeout_hours
         self.model_name = model_name
         self.aws_conn_id = aws_conn_id
