@@ -21,8 +21,7 @@ from airflow.sdk import DAG, Param, chain
 
 from include.config import load_settings
 from include.rollout import PolicyParams
-from reviewflow.dag_defaults import APPROVED_MODEL, DEFAULT_ARGS
-from reviewflow.notifiers import page_dag_run_failure
+from reviewflow.dag_defaults import APPROVED_MODEL, DEFAULT_ARGS, document_tasks, on_call
 from reviewflow.operators.endpoint import DeployEndpointOperator
 from reviewflow.operators.rollout import (
     BanditRoundsOperator,
@@ -46,10 +45,9 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    on_failure_callback=page_dag_run_failure,
     render_template_as_native_obj=True,
     tags=["reviewflow", "rollout"],
-    doc_md=__doc__,
+    **on_call("reviews_rollout"),
     params={
         "challenger_version": Param(
             None, type=["null", "string"], title="Challenger version",
@@ -92,13 +90,15 @@ with DAG(
         aws_conn_id=AWS_CONN_ID,
     )
     deploy_challenger = DeployEndpointOperator(
-        task_id="deploy_challenger", variants=start_experiment.output["variants"], aws_conn_id=AWS_CONN_ID
+        task_id="deploy_challenger", variants=start_experiment.output["variants"], aws_conn_id=AWS_CONN_ID,
+        execution_timeout=dt.timedelta(hours=1),  # a SageMaker endpoint update and its waiter
     )
     bandit_rounds = BanditRoundsOperator(
         task_id="bandit_rounds", round_size="{{ params.round_size }}", poll_seconds="{{ params.poll_seconds }}",
         aws_conn_id=AWS_CONN_ID,
+        execution_timeout=dt.timedelta(minutes=30),  # each resume: a round or two (deferred in between)
     )
-    conclude = ConcludeRolloutOperator(task_id="conclude", aws_conn_id=AWS_CONN_ID)
+    conclude = ConcludeRolloutOperator(task_id="conclude", aws_conn_id=AWS_CONN_ID, execution_timeout=dt.timedelta(hours=1))
     report = RolloutReportOperator(task_id="report", aws_conn_id=AWS_CONN_ID)
     chain(resolve_models, start_experiment, deploy_challenger, bandit_rounds, conclude, report)
     if settings.backend == "local":
@@ -109,3 +109,4 @@ with DAG(
         )
         stop_replay = StopReplayOperator(task_id="stop_replay")
         deploy_challenger >> start_replay.as_setup() >> bandit_rounds >> stop_replay.as_teardown(setups=start_replay)
+    document_tasks(dag)

@@ -67,6 +67,8 @@ def anchor(dag_id: str, part: str) -> str:
 
 QUALITY_WARNINGS_ANCHOR = "data-quality-warnings"
 ROLLBACK_ANCHOR = "rollout-rolled-back"
+SRM_TITLE = f"{ALERT_PREFIX} rollout round N: traffic does not follow the weights"
+SRM_ANCHOR = "rollout-traffic-does-not-follow-the-weights"
 
 DAGS: dict[str, DagRunbook] = {
     "reviews_ingest": DagRunbook(
@@ -98,10 +100,26 @@ DAGS: dict[str, DagRunbook] = {
         deadline=dt.timedelta(hours=8),
         run_timeout=dt.timedelta(hours=48),
     ),
+    "reviews_rollout": DagRunbook(
+        does="Serves the approved challenger beside the champion on one endpoint, shifts traffic by Thompson sampling "
+        "round by round until the stop rule, the guardrail or the budget decides, then promotes the winner or keeps "
+        "the champion. Policy: docs/bandit.md.",
+        inputs="An Approved challenger (the asset event, the form's challenger_version or the challenger alias), the "
+        "champion, the endpoint's feedback (served predictions and rewards); the policy params of the trigger form.",
+        outputs="{data root}/rollout/{run}/ (the rollout record: every round), the endpoint's variants and weights, the "
+        "registry's champion alias and rollout outcomes, reports/{run}/rollout/ plots and the summary.",
+        check="The failed task's page. A rollback is the guardrail doing its job, not a fault.",
+        rerun="Clear the failed task with downstream in that run: rounds are committed before their weights are pushed, "
+        "so a retry resumes from the last committed round and counts no feedback twice.",
+        # The budget (budget_hours, default 24) ends an undecided experiment.
+        deadline=dt.timedelta(hours=30),
+        run_timeout=dt.timedelta(hours=72),
+    ),
 }
 
 _INGEST = "reviews_ingest"
 _TRAIN = "reviews_train"
+_ROLLOUT = "reviews_rollout"
 _ATHENA_CHECK = (
     "The Athena query id in the log: its state-change reason in the Athena console (permissions on the S3 prefixes, "
     "the Glue database reviewflow_athena_database, workgroup limits); throttling is retried with backoff."
@@ -179,8 +197,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
         "job on aws. Checkpoints let a retry resume.",
         inputs="features/{run}/; params epochs, learning_rate, max_train_samples, max_seq_length, seed, "
         "model_name_or_path.",
-        outputs="models/{run}/ (model.safetensors, metrics.json, plots); metric reviewflow.model.macro_f1 "
-        "(validation).",
+        outputs="models/{run}/ (model.safetensors, metrics.json, plots).",
         check="'train.py exited with code …' or 'killed by signal SIGKILL': memory (lower max_seq_length or the batch) "
         "or an operator kill; the last lines of train.py are in the page. On aws the SageMaker job's "
         "FailureReason.",
@@ -190,8 +207,8 @@ TASKS: dict[tuple[str, str], Runbook] = {
         does="Scores the new model and the champion on this run's test split, with a paired bootstrap interval of "
         "the macro-F1 change.",
         inputs="models/{run}/, the registry's champion, features/{run}/test.",
-        outputs="models/{run}/evaluation.json, evaluation/confusion_matrix.png; metric reviewflow.model.macro_f1 "
-        "(test).",
+        outputs="models/{run}/evaluation.json, evaluation/confusion_matrix.png; metric "
+        "reviewflow.model.test_macro_f1.",
         check="That the champion's model folder is still readable (registry artefacts).",
     ),
     (_TRAIN, "register"): Runbook(
@@ -222,6 +239,65 @@ TASKS: dict[tuple[str, str], Runbook] = {
         inputs="The registry version of the run.",
         outputs="Approval tags and the champion/challenger alias; an asset event for a challenger.",
         check="The registry (as for register).",
+    ),
+    (_ROLLOUT, "resolve_models"): Runbook(
+        does="Picks the champion and the challenger to roll out (an Approved version only).",
+        inputs="params.challenger_version, the approved-model asset event, the registry's aliases.",
+        outputs="XCom {champion, challengers} with versions and model URIs.",
+        check="The error names the version and why it cannot be rolled out (not Approved, already champion, no "
+        "champion); a verdict, not retried.",
+    ),
+    (_ROLLOUT, "start_experiment"): Runbook(
+        does="Commits the experiment (policy, arms, each challenger at the minimum weight) to the rollout record.",
+        inputs="resolve_models' XCom; the policy params.",
+        outputs="rollout/{run}/record.json; XCom {variants}.",
+        check="Write access to the data root; a policy param the policy refuses is named in the error.",
+    ),
+    (_ROLLOUT, "deploy_challenger"): Runbook(
+        does="Puts champion and challenger on the endpoint as variants (local: starts the server if needed; aws: an "
+        "endpoint config with both production variants).",
+        inputs="start_experiment's variants.",
+        outputs="The endpoint serving both variants at the experiment's weights.",
+        check="local: {data root}/endpoint/reviewflow/server.log (port, model folders); aws: the endpoint's "
+        "FailureReason and the variants' CloudWatch logs.",
+    ),
+    (_ROLLOUT, "start_replay"): Runbook(
+        does="local: starts the replay traffic generator (held-out reviews as live traffic, a reward per answer), "
+        "detached; a retry finds it running.",
+        inputs="The challenger's features run (replay split), the endpoint.",
+        outputs="A running generator; its progress file and log under rollout/{run}/.",
+        check="The generator's log under rollout/{run}/; that the endpoint answers /ping.",
+    ),
+    (_ROLLOUT, "bandit_rounds"): Runbook(
+        does="Plays rounds: reads new feedback, updates the posteriors, pushes the weights; defers between rounds "
+        "until the stop rule, the guardrail or the budget decides. Pages on a sample-ratio mismatch and on each "
+        "challenger the guardrail rolls back.",
+        inputs="The rollout record, the endpoint's feedback; params round_size, poll_seconds.",
+        outputs="A committed round in the record per round; the endpoint's weights; XCom of the decision.",
+        check="The round lines in the log (weights, P(best), sample-ratio note); a stalled experiment is usually no "
+        "traffic (local: the replay generator) or no rewards coming back.",
+        rerun="Clear it: it resumes from the last committed round and reads feedback from the committed cursor.",
+    ),
+    (_ROLLOUT, "stop_replay"): Runbook(
+        does="local: stops the replay generator of this run (teardown; runs even when bandit_rounds failed).",
+        inputs="The generator's pid file under rollout/{run}/.",
+        outputs="The client's own tally (requests sent and answered).",
+        check="A generator still running: its pid in the log; stopping it by hand is safe.",
+    ),
+    (_ROLLOUT, "conclude"): Runbook(
+        does="Acts on the decision: promotes the winner (champion alias, all traffic) or keeps the champion, removes "
+        "the other variants; pages on a rollback. Metric reviewflow.rollout.decision.<action>.",
+        inputs="The decided rollout record.",
+        outputs="The registry's aliases and rollout outcomes, the endpoint serving the winner alone.",
+        check="'has not decided yet': bandit_rounds of this run did not finish. Otherwise the registry or the endpoint "
+        "(as for deploy_challenger).",
+    ),
+    (_ROLLOUT, "report"): Runbook(
+        does="Writes the plots (weights, reward, regret) and the run summary's rollout section. Metric "
+        "reviewflow.rollout.regret.",
+        inputs="The rollout record.",
+        outputs="reports/{run}/rollout/*.png and the summary's rollout section.",
+        check="Write access to the data root.",
     ),
 }
 
@@ -294,9 +370,9 @@ def render() -> str:
         "",
         "Metrics (StatsD, through Airflow's metrics backend: `[metrics] statsd_on`, `statsd_host`, `statsd_port`, "
         "prefix `statsd_prefix`): `reviewflow.ingest.rows_in`, `.rows_accepted`, `.rows_rejected` (counters), "
-        "`reviewflow.quality.checks_failed` (counter), `reviewflow.model.macro_f1` (gauge, validation after `train`, "
-        "test after `evaluate`), `reviewflow.rollout.decision.<promote|keep|rollback>` (counter) and "
-        "`reviewflow.rollout.regret` (gauge).",
+        "`reviewflow.quality.checks_failed` (counter), `reviewflow.model.test_macro_f1` (gauge, the new model's, "
+        "from `evaluate`), `reviewflow.rollout.decision.<action>` (counter: the concluded rollout's action) and "
+        "`reviewflow.rollout.regret` (gauge: cumulative pseudo-regret, from the rollout's `report`).",
         "",
     ]
     for dag_id, entry in DAGS.items():
@@ -313,11 +389,25 @@ def render() -> str:
         for section_anchor, title, text in sections:
             lines += [f'### <a id="{section_anchor}"></a>`{title}`', "", text, ""]
     lines += [
-        f'## <a id="{QUALITY_WARNINGS_ANCHOR}"></a>`{QUALITY_WARNINGS_TITLE}`',
+        f'## <a id="{QUALITY_WARNINGS_ANCHOR}"></a>`{QUALITY_WARNINGS_TITLE}: …`',
         "",
         "Warning-level checks of the quality gate failed; the run went on. The page lists the checks and links the "
         "report. Decide whether the data drifted (bias section of the report: label and category shares) or the "
         "threshold is too tight; nothing needs a rerun.",
+        "",
+        f'## <a id="{ROLLBACK_ANCHOR}"></a>`{ROLLBACK_TITLE}: …` (and `[reviewflow] rollout: … v… rolled back`)',
+        "",
+        "The guardrail found a challenger clearly worse than the champion: it got no more traffic, is Rejected in the "
+        "registry with the reason, and the champion serves in its place. Nothing is broken; look at the challenger's "
+        "evaluation (reviews_train's evaluation.json) against its live reward rate in the rollout report before "
+        "training another.",
+        "",
+        f'## <a id="{SRM_ANCHOR}"></a>`{SRM_TITLE}`',
+        "",
+        "The requests each variant served do not match the weights of the round (chi-square sample-ratio check). "
+        "Routing is broken or a variant fails: check the endpoint (local: server.log and GET /admin/endpoint; aws: "
+        "the endpoint config in service and the variants' errors) before trusting the experiment; clear bandit_rounds "
+        "once it is fixed.",
         "",
     ]
     return "\n".join(lines)

@@ -124,6 +124,11 @@ def clear_task_command(dag_id: str, run_id: str, task_id: str) -> str:
     )
 
 
+def runbook_line(settings: Settings, section_anchor: str) -> str:
+    """The page's line linking its runbook section."""
+    return f"Runbook: {section_url(settings.runbook_url, section_anchor)}"
+
+
 def first_line(exception: BaseException | None) -> str:
     """``Type: first line of the message``: what a page says about an error (the log has the rest)."""
     if exception is None:

@@ -32,6 +32,7 @@ from reviewflow.hooks.storage import (
     update_run_summary,
     write_json,
 )
+from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
 
 HEADER_PROBE_BYTES = 64 * 1024
@@ -120,8 +121,10 @@ class CurateReviewsLocalOperator(IngestStepOperator):
                 max_rejected_share=float(self.max_rejected_share),
             )
         except RejectedShareError as error:
+            emit_ingest_counts(context, error.counts.to_dict())
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": error.counts.to_dict()})
             raise
+        emit_ingest_counts(context, outcome.counts.to_dict())
         return result | {"counts": outcome.counts.to_dict()}
 
 
@@ -253,6 +256,7 @@ class AthenaCommitOperator(IngestStepOperator):
         counts_sql = athena_sql("count_reviews", context["ti"].run_id, self.staged, categories)
         rows = self._run(hook, context, counts_sql, aws, fetch=True)
         counts = IngestCounts.from_outcomes(rows)
+        emit_ingest_counts(context, counts.to_dict())
         result = {"snapshot": snapshot, "format": self.staged["format"], **snapshot_uris(settings.data_root, snapshot)}
         try:
             check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share), categories)

@@ -17,6 +17,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_aws_settings, load_settings
 from include.quality import DEFAULT_SUITE_PATH, ENGINES
+from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
 from reviewflow.hooks.processing import (
     SPARK_CONTAINER_VERSION,
     SparkJobHook,
@@ -31,7 +32,8 @@ from reviewflow.hooks.processing import (
 )
 from reviewflow.hooks.storage import join_uri, storage_for, update_run_summary
 from reviewflow.links import QualityReportLink
-from reviewflow.notifiers import send_alert
+from reviewflow.metrics import emit_quality_failures
+from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -262,6 +264,7 @@ class DataQualityGateOperator(BaseOperator):
         prefix = report_prefix(settings, key)
         counts = report["counts"]
         failures = [r for r in report["results"] if r["status"] == "Failure"]
+        emit_quality_failures(context, len(failures))
         result = {
             "report_json": join_uri(prefix, "report.json"),
             "report_html": join_uri(prefix, "report.html"),
@@ -284,8 +287,8 @@ class DataQualityGateOperator(BaseOperator):
         if warnings:
             send_alert(
                 settings,
-                f"reviewflow data quality: {len(warnings)} warning(s) on snapshot {report['snapshot']}",
-                _describe(warnings) + f"\nThe run continues. Report: {result['report_html']}",
+                f"{QUALITY_WARNINGS_TITLE}: {len(warnings)} warning(s) on snapshot {report['snapshot']}",
+                _describe(warnings) + f"\nThe run continues. Report: {result['report_html']}\n" + runbook_line(settings, QUALITY_WARNINGS_ANCHOR),
                 context,
             )
         errors = [r for r in failures if r["level"] == "Error"]

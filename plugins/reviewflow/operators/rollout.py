@@ -53,12 +53,14 @@ from include.registry.base import (
     ROLLED_BACK,
 )
 from include.rollout.record import RECORD_FILE, ArmModel, RolloutRecord
+from include.runbook import ROLLBACK_ANCHOR, ROLLBACK_TITLE, SRM_ANCHOR
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import variant_name
 from reviewflow.hooks.endpoint import endpoint_hook_for
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import join_uri, local_path, read_json, storage_for, update_run_summary
-from reviewflow.notifiers import send_alert
+from reviewflow.metrics import emit_rollout_decision, emit_rollout_regret
+from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -358,7 +360,7 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             send_alert(
                 settings, f"[reviewflow] rollout round {played.index}: traffic does not follow the weights",
                 f"{played.srm.note}. Routing is broken (a stale endpoint config, a failing variant): check the endpoint "
-                f"{record.endpoint} before trusting this experiment.", context,
+                f"{record.endpoint} before trusting this experiment.\n" + runbook_line(settings, SRM_ANCHOR), context,
             )
         for arm in played.decision.dropped:
             reason = record.experiment.arm(arm).status_reason
@@ -369,7 +371,8 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             send_alert(
                 settings, f"[reviewflow] rollout: {self.model_name} v{version} rolled back",
                 f"The guardrail dropped variant {arm} in round {played.index}: {reason}. It gets no more traffic "
-                f"and is Rejected in the registry; the champion serves in its place.", context,
+                f"and is Rejected in the registry; the champion serves in its place.\n"
+                + runbook_line(settings, ROLLBACK_ANCHOR), context,
             )
 
 
@@ -442,10 +445,13 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
                       "winner_version": record.version_of(winner), "reason": decision.reason,
                       "address": served.address}
         self.commit(context, RolloutRecord(record.endpoint, experiment, record.models, record.weights_generation, conclusion))
+        emit_rollout_decision(context, decision.action)
         if decision.action == "rollback":
+            settings = load_settings()
             send_alert(
-                load_settings(), f"[reviewflow] rollout rolled back: {self.model_name} stays on v{record.version_of(winner)}",
-                f"{decision.reason}. Every challenger failed the guardrail; the champion serves all traffic.", context,
+                settings, f"{ROLLBACK_TITLE}: {self.model_name} stays on v{record.version_of(winner)}",
+                f"{decision.reason}. Every challenger failed the guardrail; the champion serves all traffic.\n"
+                + runbook_line(settings, ROLLBACK_ANCHOR), context,
             )
         self.log.info("%s: %s serves all traffic (%s)", decision.action, winner, decision.reason)
         return conclusion
@@ -556,5 +562,6 @@ class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
             "record_uri": self.record_uri(context),
         }
         update_run_summary(settings, key, "rollout", json.loads(json.dumps(section, default=str)), self.aws_conn_id)
+        emit_rollout_regret(context, section["regret"])
         self.log.info("rollout summary: %s", {k: v for k, v in section.items() if k != "plots"})
         return {"summary": section.get("winner"), "plots": plots}

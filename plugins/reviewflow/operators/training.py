@@ -39,6 +39,7 @@ from reviewflow.hooks.storage import (
     update_run_summary,
     write_json,
 )
+from reviewflow.metrics import emit_test_macro_f1
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -126,6 +127,11 @@ class LocalTrainModelOperator(BaseOperator):
             code = self._process.wait()
         finally:
             self._stop_process()  # execution_timeout raises inside the loop above: never leave train.py running
+        if code < 0:  # the kernel's OOM killer or someone's kill -9: never a success, and retried
+            raise AirflowException(
+                f"train.py was killed by signal {signal.Signals(-code).name} (out of memory, or killed by hand); "
+                "last lines:\n" + "\n".join(tail)
+            )
         if code != 0:
             raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
 
@@ -379,5 +385,6 @@ class EvaluateModelsOperator(BaseOperator):
             "challenger_wins": comparison["challenger_wins"],
         }
         update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
+        emit_test_macro_f1(context, result["challenger_macro_f1"])
         self.log.info("evaluation: %s", result)
         return result
