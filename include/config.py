@@ -49,6 +49,9 @@ class Settings:
         ``http://mlflow:5000``); unset: MLflow on SQLite under the data root.
     :param runbook_url: where on-call reads docs/runbook.md (e.g. the repository's web view of it); every page
         links its section. Default: the file in this checkout.
+    :param deadline_alerts: whether the DAGs carry their deadline alerts (``REVIEWFLOW_DEADLINE_ALERTS=on|off``,
+        default on). ``make run`` and the DAG tests turn them off: Airflow 3.3.2's ``dag.test()`` (and so
+        ``airflow dags test``) cannot finish a successful run of a DAG that has one.
     """
 
     backend: Backend
@@ -64,6 +67,7 @@ class Settings:
     endpoint_token: str | None = field(default=None, repr=False)
     mlflow_tracking_uri: str | None = None
     runbook_url: str = DEFAULT_RUNBOOK_URL
+    deadline_alerts: bool = True
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -91,7 +95,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         endpoint_token=env.get("REVIEWFLOW_ENDPOINT_TOKEN") or None,
         mlflow_tracking_uri=_tracking_uri(env),
         runbook_url=env.get("REVIEWFLOW_RUNBOOK_URL", "").strip() or DEFAULT_RUNBOOK_URL,
+        deadline_alerts=_switch(env, "REVIEWFLOW_DEADLINE_ALERTS", True),
     )
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    text = env.get(name, "").strip().lower()
+    if not text:
+        return default
+    if text not in ("on", "off"):
+        raise ConfigError(f"{name} must be 'on' or 'off', got {text!r}")
+    return text == "on"
 
 
 def _tracking_uri(env: Mapping[str, str]) -> str | None:

@@ -72,3 +72,49 @@ def form_requires(param: Mapping[str, Any]) -> bool:
     """
     kind = param["schema"].get("type")
     return bool(kind) and not (isinstance(kind, list) and "null" in kind)
+
+
+class StatsdListener:
+    """A StatsD server on loopback: the datagrams Airflow's metrics backend sends to it."""
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.lines: list[str] = []
+
+    def metrics(self, prefix: str = "airflow.reviewflow.") -> dict[str, list[str]]:
+        """Every metric under ``prefix`` received so far: name → values with their type (``"28|c"``)."""
+        import socket
+
+        while True:
+            try:
+                self.lines += self.sock.recv(65536).decode().splitlines()
+            except (BlockingIOError, socket.timeout):
+                break
+        received: dict[str, list[str]] = {}
+        for line in self.lines:
+            name, _, value = line.partition(":")
+            if name.startswith(prefix):
+                received.setdefault(name.removeprefix(prefix), []).append(value)
+        return received
+
+
+@pytest.fixture
+def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
+    """Airflow's StatsD metrics backend, set up as the task runner does, sending to a UDP listener on 127.0.0.1."""
+    import socket
+
+    from airflow.sdk._shared.observability.metrics.base_stats_logger import NoStatsLogger
+    from airflow.sdk.observability import stats
+    from airflow.sdk.observability.metrics.stats_utils import get_stats_factory
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        for key, value in {"STATSD_ON": "True", "STATSD_HOST": "127.0.0.1", "STATSD_PORT": str(sock.getsockname()[1]),
+                           "STATSD_PREFIX": "airflow"}.items():
+            monkeypatch.setenv(f"AIRFLOW__METRICS__{key}", value)
+        stats.initialize(factory=get_stats_factory(), export_legacy_names=True)
+        try:
+            yield StatsdListener(sock)
+        finally:
+            stats.initialize(factory=NoStatsLogger, export_legacy_names=True)

@@ -17,6 +17,7 @@ from airflow.sdk import (
     RetryRule,
 )
 
+from include.config import load_settings
 from include.errors import BadInputError
 from include.runbook import dag_runbook, entry_markdown, task_runbook
 from reviewflow.notifiers import ReviewflowFailureNotifier, page_dag_run_failure, page_deadline_missed
@@ -51,16 +52,18 @@ def on_call(dag_id: str) -> dict[str, Any]:
     """The DAG arguments that make a run watchable: its runbook as ``doc_md``, a ``dagrun_timeout``, a
     deadline alert that pages while a late run is still going, and a page when a run fails."""
     entry = dag_runbook(dag_id)
+    deadline = DeadlineAlert(
+        # Queued, not logical date: asset-triggered and manual runs may have no logical date.
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=entry.deadline,
+        # Runs on the triggerer, which every deployment has (executors need not run callbacks).
+        callback=AsyncCallback(page_deadline_missed),
+        name=f"{dag_id} late",
+    )
     return {
         "doc_md": entry_markdown(entry),
         "dagrun_timeout": entry.run_timeout,
-        "deadline": DeadlineAlert(
-            reference=DeadlineReference.DAGRUN_QUEUED_AT,
-            interval=entry.deadline,
-            # Runs on the triggerer, which every deployment has (executors need not run callbacks).
-            callback=AsyncCallback(page_deadline_missed),
-            name=f"{dag_id} late",
-        ),
+        "deadline": deadline if load_settings().deadline_alerts else None,
         "on_failure_callback": page_dag_run_failure,
     }
 

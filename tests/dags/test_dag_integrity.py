@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import subprocess
 import sys
@@ -32,16 +31,9 @@ def test_every_dag_has_tags_owner_retries_and_paging(dag_bag) -> None:
             assert task.on_failure_callback and task.on_retry_callback, (dag_id, task.task_id)
 
 
-def test_every_task_has_backoff_and_a_timeout_and_every_dag_a_timeout_and_a_deadline(dag_bag) -> None:
-    from airflow.sdk import AsyncCallback, DeadlineReference
-
+def test_every_task_has_backoff_and_a_timeout_and_every_dag_a_timeout(dag_bag) -> None:
     for dag_id, dag in dag_bag.dags.items():
         assert dag.dagrun_timeout, dag_id
-        [deadline] = dag.deadline
-        assert deadline.reference == DeadlineReference.DAGRUN_QUEUED_AT, dag_id
-        assert dag.dagrun_timeout > deadline.interval > dt.timedelta(0), dag_id
-        assert isinstance(deadline.callback, AsyncCallback), dag_id
-        assert deadline.callback.path == "reviewflow.notifiers.page_deadline_missed", dag_id
         for task in dag.tasks:
             assert task.retry_exponential_backoff and task.max_retry_delay, (dag_id, task.task_id)
             assert task.execution_timeout, (dag_id, task.task_id)

@@ -32,7 +32,7 @@ def extra_links(dag_run, task_id: str) -> dict[str, str | None]:
     return links.extra_links
 
 
-def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
     source = tmp_path / "reviews.tsv.gz"
     written = write_sample(source, SampleSpec(rows=2_000, seed=11, bad_rows=28))
     dag = dag_bag.dags["reviews_ingest"]
@@ -63,9 +63,12 @@ def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_pa
     assert summary["quality"]["gate"] == "passed"
     assert Path(summary["quality"]["report_html"]).exists()
     assert extra_links(dag_run, "quality_gate") == {"Quality report": quality_report_url("reviews_ingest", dag_run.run_id)}
+    metrics = statsd.metrics()  # through Airflow's StatsD backend, to a UDP listener on loopback
+    assert metrics["ingest.rows_in"] == ["2000|c"] and metrics["ingest.rows_accepted"] == ["1972|c"]
+    assert metrics["ingest.rows_rejected"] == ["28|c"] and metrics["quality.checks_failed"] == ["0|c"]
 
 
-def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
     """Duplicated review ids are valid rows for ingestion but fail the gate's isUnique check."""
     sample = tmp_path / "sample.tsv.gz"
     write_sample(sample, SampleSpec(rows=1_500, seed=3))
@@ -82,6 +85,7 @@ def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: P
     summary = json.loads(next((data_root / "reports").glob("*/summary.json")).read_text())
     assert summary["quality"]["gate"] == "failed"
     assert any("review_id" in name for name in summary["quality"]["failures"])
+    assert statsd.metrics()["quality.checks_failed"] == [f"{len(summary['quality']['failures'])}|c"]
     assert "publish" not in {ti.task_id for ti in dag_run.get_task_instances() if ti.state == "success"}
     assert Path(summary["quality"]["report_html"]).exists()
     # A failed gate's report is one click away too: that is when on-call needs it.

@@ -65,7 +65,7 @@ def rollout_record(data_root: Path, dag_run) -> RolloutRecord:
     return RolloutRecord.from_json(path.read_bytes())
 
 
-def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout_root: Path) -> None:
+def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout_root: Path, statsd) -> None:
     registry = register(rollout_root, {"1": "negative", "2": "positive"}, approved={"1", "2"})
     dag = dag_bag.dags["reviews_rollout"]
     fail_fast_on_regression(dag)
@@ -101,6 +101,8 @@ def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout
     summary = json.loads(next((rollout_root / "reports").glob("*/summary.json")).read_text())["rollout"]
     assert summary["winner"] == "v2" and summary["conclusion"]["action"] == "promote"
     assert all(Path(uri).is_file() for uri in summary["plots"].values())
+    metrics = statsd.metrics()
+    assert metrics["rollout.decision.promote"] == ["1|c"] and metrics["rollout.regret"] == [f"{summary['regret']}|g"]
 
 
 def test_a_broken_challenger_is_rolled_back_rejected_and_paged(dag_bag, rollout_root: Path) -> None:

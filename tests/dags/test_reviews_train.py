@@ -84,7 +84,7 @@ def run_summary(data_root: Path, dag_run) -> dict:
     return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
 
 
-def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
     source = tmp_path / "reviews.tsv.gz"
     write_sample(source, SampleSpec(rows=2_500, seed=21, bad_rows=10))
     assert dag_bag.dags["reviews_ingest"].test(run_conf={"source_uri": str(source)}).state == "success"
@@ -99,6 +99,7 @@ def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Pat
     assert Path(summary["features"]["manifest_uri"]).exists()
     assert (Path(summary["training"]["model_uri"]) / "model.safetensors").exists()
     assert summary["evaluation"]["champion"] is None and 0.0 <= summary["evaluation"]["challenger_macro_f1"] <= 1.0
+    assert statsd.metrics()["model.test_macro_f1"] == [f"{summary['evaluation']['challenger_macro_f1']}|g"]
     registry = MlflowModelRegistry.for_data_root(data_root)
     champion = registry.champion()
     assert champion is not None and champion.status == "Approved" and champion.approved_by == "reviewflow-gate"

@@ -119,6 +119,7 @@ def stack_environment(home: Path, data_root: Path, port: int) -> dict[str, str]:
         "AIRFLOW__API__WORKERS": "1",
         "REVIEWFLOW_BACKEND": "local",
         "REVIEWFLOW_DATA_ROOT": str(data_root),
+        "REVIEWFLOW_DEADLINE_ALERTS": "off",  # the seed's dag.test() runs (include/config.py)
         "PYTHONPATH": f"{REPO}:{REPO / 'plugins'}",
         "PATH": f"{Path(sys.executable).parent}:{env['PATH']}",
     }
