@@ -156,6 +156,22 @@ def test_on_kill_stops_the_subprocess(data_root: Path, shared: dict[str, Path]) 
     watcher.join()
 
 
+def test_train_py_killed_with_sigkill_fails_the_task_naming_the_signal(data_root: Path, shared: dict[str, Path]) -> None:
+    """What the OOM killer or a kill -9 does: the try fails (and pages, and is retried), never a success."""
+    import os
+    import signal
+
+    from airflow.sdk.exceptions import AirflowException
+
+    hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "epochs": 8, "checkpoint_steps": 1}
+    operator = ops.TrainModelOperator(task_id="train", hyperparameters=hyper)
+    watcher = _when_checkpointed(data_root, "run-0", lambda: os.kill(operator._process.pid, signal.SIGKILL))
+    with pytest.raises(AirflowException, match="train.py was killed by signal SIGKILL"):
+        operator.execute(context("run-0"))
+    watcher.join()
+    assert not (data_root / "models/run-0").exists()
+
+
 def test_missing_features_name_the_manifest(data_root: Path) -> None:
     from airflow.sdk.exceptions import AirflowException
 
