@@ -286,7 +286,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
     ),
     (_ROLLOUT, "conclude"): Runbook(
         does="Acts on the decision: promotes the winner (champion alias, all traffic) or keeps the champion, removes "
-        "the other variants; pages on a rollback. Metric reviewflow.rollout.decision.<action>.",
+        "the other variants; pages on a rollback. Metric reviewflow.rollout.decision.{action}.",
         inputs="The decided rollout record.",
         outputs="The registry's aliases and rollout outcomes, the endpoint serving the winner alone.",
         check="'has not decided yet': bandit_rounds of this run did not finish. Otherwise the registry or the endpoint "
