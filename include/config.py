@@ -46,6 +46,8 @@ class Settings:
         ``admin-token`` file (mode 0600) in the endpoint's folder.  Never part of ``repr``.
     :param mlflow_tracking_uri: an MLflow tracking server for the ``local`` registry (the team stack's
         ``http://mlflow:5000``); unset: MLflow on SQLite under the data root.
+    :param allowed_roots: the folders and ``s3://`` prefixes a run may read a source or a snapshot from
+        (``include/allowed_roots.py``); default the data root and the repository's ``.data/``.
     """
 
     backend: Backend
@@ -60,6 +62,7 @@ class Settings:
     endpoint_port: int = 8090
     endpoint_token: str | None = field(default=None, repr=False)
     mlflow_tracking_uri: str | None = None
+    allowed_roots: tuple[str, ...] = ()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -86,6 +89,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         endpoint_port=_port(env, "REVIEWFLOW_ENDPOINT_PORT", 8090),
         endpoint_token=env.get("REVIEWFLOW_ENDPOINT_TOKEN") or None,
         mlflow_tracking_uri=_tracking_uri(env),
+        allowed_roots=_allowed_roots(env, data_root.rstrip("/")),
     )
 
 
@@ -94,6 +98,29 @@ def _tracking_uri(env: Mapping[str, str]) -> str | None:
     if uri and not uri.startswith(("http://", "https://")):
         raise ConfigError(f"REVIEWFLOW_MLFLOW_TRACKING_URI must be an http(s):// MLflow server, got {uri!r}")
     return uri or None
+
+
+def _allowed_roots(env: Mapping[str, str], data_root: str) -> tuple[str, ...]:
+    """``REVIEWFLOW_ALLOWED_ROOTS``: comma-separated absolute folders or ``s3://bucket[/prefix]`` URIs;
+    unset or empty, the data root and the repository's ``.data/`` (where ``make sample`` and
+    ``make real-data`` write)."""
+    text = env.get("REVIEWFLOW_ALLOWED_ROOTS", "").strip()
+    if not text:
+        return (data_root.removeprefix("file://"), str(REPO_ROOT / ".data"))
+    roots = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        root = entry.removeprefix("file://")
+        if root.startswith("s3://") and root.removeprefix("s3://").strip("/"):
+            roots.append(root.rstrip("/"))
+        elif not root.startswith("s3://") and Path(root).is_absolute():
+            roots.append(root.rstrip("/") or "/")
+        else:
+            raise ConfigError(
+                f"REVIEWFLOW_ALLOWED_ROOTS entries must be absolute folders or s3:// URIs, got {entry!r}"
+            )
+    return tuple(roots)
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 from airflow.sdk import Asset, AssetAlias, ExceptionRetryPolicy, RetryAction, RetryRule
 
 from include.errors import BadInputError
+from include.ingestion.schema import CATEGORY_MAX_LENGTH, CATEGORY_PATTERN
 from reviewflow.notifiers import ReviewflowFailureNotifier
 
 # A verdict about the input (missing file, no rows in the requested categories, too many
@@ -18,6 +19,13 @@ FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
         RetryRule(exception=BadInputError, action=RetryAction.FAIL, reason="the input is wrong; retrying cannot fix it")
     ]
 )
+
+# The items of a ``categories`` param: a product category name as the data has them; quotes,
+# commas and semicolons are refused on the trigger form, before any task runs.
+CATEGORY_ITEMS: dict[str, Any] = {
+    "type": "string", "minLength": 1, "maxLength": CATEGORY_MAX_LENGTH, "pattern": CATEGORY_PATTERN,
+}
+CATEGORY_RULE = f"letters, digits, spaces and _ & . - (at most {CATEGORY_MAX_LENGTH} characters)"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewflow",
