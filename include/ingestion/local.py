@@ -66,9 +66,13 @@ def ingest_with_duckdb(
             raw = duckdb_raw_relation(fmt, read_as)
             try:
                 con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw, 'duckdb', newest)}")
-            except (duckdb.InvalidInputException, duckdb.IOException) as error:
-                # What the reader cannot parse at all (a damaged Parquet page), as opposed to rows it rejects.
-                reason = str(error).splitlines()[0]
+            except duckdb.Error as error:
+                # Input the reader cannot decode at all (a damaged Parquet page or header), as opposed to
+                # rows it rejects: InvalidInputException, or DuckDB's bare Error from its Thrift decoder.
+                # Faults (I/O, memory) and SQL errors are other subclasses and stay what they are.
+                if not isinstance(error, duckdb.InvalidInputException) and type(error) is not duckdb.Error:
+                    raise
+                reason = str(error).splitlines()[0].strip()
                 raise SourceError(f"{', '.join(files)}: unreadable {fmt} data ({reason})") from error
             if fmt == "tsv":
                 _add_reader_rejects(con, read_as)

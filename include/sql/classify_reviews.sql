@@ -6,9 +6,9 @@
 -- {earliest_review_date} and {latest_review_date} (the run's date) bound review_date, as ISO dates;
 -- {row_hash} is the engine's 64-bit hash of an expression (the row's 15 raw fields).
 -- Each field is parsed once (parsed_*, NULL where it does not parse, e.g. votes past the
--- INTEGER range) and the field rules test the parsed values (field_reject_reason); a body is
--- empty when it is NULL or only spaces (the LIKE spares the trim of every long body not
--- starting with a space).
+-- INTEGER range, or a date not written YYYY-MM-DD: DuckDB would read 2015/03/04, Trino not) and
+-- the field rules test the parsed values (field_reject_reason); a body is empty when it is
+-- NULL or only spaces (the LIKE spares the trim of every long body not starting with a space).
 -- Then review ids, among the rows that pass every field rule: rows sharing an id with identical
 -- content keep one (the first by source file name) and quarantine the others; rows sharing an
 -- id with different content are all quarantined, as nothing tells which one is right.
@@ -94,7 +94,7 @@ FROM (
                 AS parsed_star_rating,
             try_cast(trim(helpful_votes) AS INTEGER) AS parsed_helpful_votes,
             try_cast(trim(total_votes) AS INTEGER) AS parsed_total_votes,
-            try_cast(trim(review_date) AS DATE) AS parsed_review_date
+            CASE WHEN trim(review_date) LIKE '____-__-__' THEN try_cast(trim(review_date) AS DATE) END AS parsed_review_date
         FROM {raw_reviews}
     ) AS parsed
 ) AS checked

@@ -89,6 +89,8 @@ def test_curated_is_typed_and_partitioned_by_category(tmp_path: Path) -> None:
         ("star_rating", "", "star_rating: not an integer 1..5"),
         ("review_date", "26/11/2015", "review_date: not a YYYY-MM-DD date"),
         ("review_date", "2015-02-30", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "2015/03/04", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "2015-3-4", "review_date: not a YYYY-MM-DD date"),
         ("review_date", "1900-01-01", "review_date: before 1995-01-01"),
         ("review_date", "2026-03-02", "review_date: after the run date 2026-03-01"),
         ("review_date", "2026-03-01", None),
