@@ -100,6 +100,8 @@ run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' pa
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
 	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
+	roots="$$(python scripts/allow_source.py '$(SOURCE_URI)')" || exit 2; \
+	export REVIEWFLOW_ALLOWED_ROOTS="$$roots"; \
 	$(call airflow_dags_test,reviews_ingest,run-ingest)
 	@python scripts/show_summary.py
 
