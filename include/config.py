@@ -106,7 +106,7 @@ def _allowed_roots(env: Mapping[str, str], data_root: str) -> tuple[str, ...]:
     ``make real-data`` write)."""
     text = env.get("REVIEWFLOW_ALLOWED_ROOTS", "").strip()
     if not text:
-        return (data_root.removeprefix("file://"), str(REPO_ROOT / ".data"))
+        return tuple(dict.fromkeys((data_root.removeprefix("file://"), str(REPO_ROOT / ".data"))))
     roots = []
     for entry in (part.strip() for part in text.split(",")):
         if not entry:

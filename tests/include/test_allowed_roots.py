@@ -15,6 +15,7 @@ def test_default_roots_are_the_data_root_and_the_repository_data_folder() -> Non
     assert settings.allowed_roots == ("/srv/reviewflow", str(REPO_ROOT / ".data"))
     aws = load_settings({"REVIEWFLOW_BACKEND": "aws", "REVIEWFLOW_DATA_ROOT": "s3://bucket/prefix"})
     assert aws.allowed_roots[0] == "s3://bucket/prefix"
+    assert load_settings({}).allowed_roots == (str(REPO_ROOT / ".data"),)  # the default data root, once
 
 
 def test_the_setting_replaces_the_defaults() -> None:
