@@ -23,6 +23,7 @@ from include.ingestion.schema import (
 )
 from include.ingestion.sql import category_filter
 from include.sample_data import BAD_ROW_KINDS, SampleSpec, generate_rows, write_sample
+from tests.reliability import ReliabilityRecord
 
 EXPECTED_REASON = {
     "column_count": "row: expected 15 tab-separated columns, found 13",
@@ -157,12 +158,16 @@ def test_duplicate_ids_keep_one_identical_row_and_no_conflicting_one(tmp_path: P
     assert len({r[0] for r in curated}) == len(curated) == 59 and (rows[5][2],) not in curated
 
 
+@pytest.mark.reliability
 @pytest.mark.parametrize("category", ["Books') OR TRUE OR ('", "x'; DROP TABLE classified; --", "Bo''oks", "Books\\' OR 1=1 --"])
-def test_a_category_is_only_ever_a_literal(tmp_path: Path, category: str) -> None:
+def test_a_category_is_only_ever_a_literal(tmp_path: Path, category: str, reliability: ReliabilityRecord) -> None:
     """Bypassing the trigger form's pattern: the value still reaches the SQL as one quoted literal."""
+    reliability.section, reliability.case, reliability.path = "Security", f"categories=[{category!r}]", "ingest_with_duckdb()"
+    reliability.tried = "SQL in a category, past the trigger form (the ingestion function called directly)"
     source = write_tsv(tmp_path / "in.tsv", ["\t".join(r) for r in good_rows(40)])
-    with pytest.raises(RejectedShareError, match="no rows in the requested categories"):
+    with pytest.raises(RejectedShareError, match="no rows in the requested categories") as error:
         ingest(tmp_path, source, categories=[category])
+    reliability.outcome = "the query ran with the value as one literal: " + str(error.value).split(": ", 1)[1]
     # The predicate keeps exactly the rows equal to a listed category, whatever the value holds.
     values = [category, "Books", "x", "' OR TRUE", ""]
     kept = duckdb.execute(
