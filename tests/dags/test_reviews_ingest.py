@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
-from collections import Counter
 import json
 import shlex
+from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
