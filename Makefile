@@ -24,6 +24,7 @@ FIRST_MODEL_CONF ?= {"epochs": 1}
 export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
+RELIABILITY_RECORDS := $(CURDIR)/.build/reliability
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
 
@@ -46,7 +47,7 @@ WITH_CHROMIUM = export CHROMIUM="$$($(CURDIR)/scripts/ensure-chromium.sh)" &&
 airflow_dags_test = $(WITH_JAVA) REVIEWFLOW_DEADLINE_ALERTS=off airflow dags test $(1) --conf "$$conf" > $(AIRFLOW_HOME)/$(2).log 2>&1 \
 	|| (tail -n 60 $(AIRFLOW_HOME)/$(2).log; python scripts/show_summary.py; exit 1)
 
-.PHONY: help install run ingest sample real-data test airflow serve stop bench simulate pyspark-env lock clean
+.PHONY: help install run ingest sample real-data test reliability airflow serve stop bench simulate pyspark-env lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -101,11 +102,19 @@ run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' pa
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
 	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
+	roots="$$(python scripts/allow_source.py '$(SOURCE_URI)')" || exit 2; \
+	export REVIEWFLOW_ALLOWED_ROOTS="$$roots"; \
 	$(call airflow_dags_test,reviews_ingest,run-ingest)
 	@python scripts/show_summary.py
 
 test: install ## Run the test suite (TESTS=tests/<path> for a part of it); screenshots of the browser test: .artifacts/
 	@$(WITH_JAVA) $(WITH_CHROMIUM) python -m pytest $(TESTS) -q -rs -p no:cacheprovider
+
+# The report is rendered even when a test fails (it then shows what did not hold); make still fails.
+reliability: install ## Run the reliability tests (pytest -m reliability) and regenerate docs/reliability.md from their records
+	@rm -rf $(RELIABILITY_RECORDS) && mkdir -p $(RELIABILITY_RECORDS)
+	@$(WITH_JAVA) RELIABILITY_RECORDS=$(RELIABILITY_RECORDS) python -m pytest tests -m reliability -q -p no:cacheprovider; \
+		status=$$?; python scripts/render_reliability.py $(RELIABILITY_RECORDS) docs/reliability.md && exit $$status
 
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh

@@ -17,7 +17,7 @@ from airflow.sdk import DAG, Param
 
 from include.config import load_settings
 from include.sample_data import sample_uri
-from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
+from reviewflow.dag_defaults import CATEGORY_ITEMS, CATEGORY_RULE, CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
 from reviewflow.operators.ingest import (
     AthenaCommitOperator,
     AthenaCtasOperator,
@@ -52,14 +52,15 @@ with DAG(
             type="string",
             pattern=r"^\S+\.(tsv|tsv\.gz|parquet)$",
             title="Source file",
-            description="TSV, TSV.gz or Parquet in the Amazon Customer Reviews schema: a local path, file:// or s3:// URI.",
+            description="TSV, TSV.gz or Parquet in the Amazon Customer Reviews schema: a local path, file:// or s3:// URI "
+            "inside the allowed storage roots (REVIEWFLOW_ALLOWED_ROOTS; default the data root and the repository's .data/).",
         ),
         "categories": Param(
             [],
             type=["null", "array"],  # null: the trigger form's empty field; optional, not "required"
-            items={"type": "string", "minLength": 1},
+            items=CATEGORY_ITEMS,
             title="Product categories",
-            description="Keep only these product_category values; empty keeps all.",
+            description=f"Keep only these product_category values ({CATEGORY_RULE}); empty keeps all.",
         ),
         "max_rejected_share": Param(
             0.05,

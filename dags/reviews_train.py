@@ -20,7 +20,7 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param
 
-from reviewflow.dag_defaults import CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
+from reviewflow.dag_defaults import CATEGORY_ITEMS, CATEGORY_RULE, CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
 from reviewflow.operators.features import BuildFeaturesOperator
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
 from reviewflow.operators.registry import (
@@ -48,14 +48,15 @@ with DAG(
             None,
             type=["null", "string"],
             title="Curated snapshot",
-            description="A curated snapshot folder; empty uses the triggering or newest published snapshot.",
+            description="A curated snapshot folder inside the allowed storage roots (REVIEWFLOW_ALLOWED_ROOTS); "
+            "empty uses the triggering or newest published snapshot.",
         ),
         "categories": Param(
             [],
             type=["null", "array"],
-            items={"type": "string", "minLength": 1},
+            items=CATEGORY_ITEMS,
             title="Product categories",
-            description="Train on these product_category values only; empty uses all.",
+            description=f"Train on these product_category values only ({CATEGORY_RULE}); empty uses all.",
         ),
         "balance": Param("downsample", enum=["downsample", "none"], title="Class balance",
                          description="downsample every class to the smallest, or none with class weights."),

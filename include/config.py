@@ -52,6 +52,8 @@ class Settings:
     :param deadline_alerts: whether the DAGs carry their deadline alerts (``REVIEWFLOW_DEADLINE_ALERTS=on|off``,
         default on). ``make run`` and the DAG tests turn them off: Airflow 3.3.2's ``dag.test()`` (and so
         ``airflow dags test``) cannot finish a successful run of a DAG that has one.
+    :param allowed_roots: the folders and ``s3://`` prefixes a run may read a source or a snapshot from
+        (``include/allowed_roots.py``); default the data root and the repository's ``.data/``.
     """
 
     backend: Backend
@@ -68,6 +70,7 @@ class Settings:
     mlflow_tracking_uri: str | None = None
     runbook_url: str = DEFAULT_RUNBOOK_URL
     deadline_alerts: bool = True
+    allowed_roots: tuple[str, ...] = ()
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +99,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         mlflow_tracking_uri=_tracking_uri(env),
         runbook_url=env.get("REVIEWFLOW_RUNBOOK_URL", "").strip() or DEFAULT_RUNBOOK_URL,
         deadline_alerts=_switch(env, "REVIEWFLOW_DEADLINE_ALERTS", True),
+        allowed_roots=_allowed_roots(env, data_root.rstrip("/")),
     )
 
 
@@ -113,6 +117,29 @@ def _tracking_uri(env: Mapping[str, str]) -> str | None:
     if uri and not uri.startswith(("http://", "https://")):
         raise ConfigError(f"REVIEWFLOW_MLFLOW_TRACKING_URI must be an http(s):// MLflow server, got {uri!r}")
     return uri or None
+
+
+def _allowed_roots(env: Mapping[str, str], data_root: str) -> tuple[str, ...]:
+    """``REVIEWFLOW_ALLOWED_ROOTS``: comma-separated absolute folders or ``s3://bucket[/prefix]`` URIs;
+    unset or empty, the data root and the repository's ``.data/`` (where ``make sample`` and
+    ``make real-data`` write)."""
+    text = env.get("REVIEWFLOW_ALLOWED_ROOTS", "").strip()
+    if not text:
+        return tuple(dict.fromkeys((data_root.removeprefix("file://"), str(REPO_ROOT / ".data"))))
+    roots = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        root = entry.removeprefix("file://")
+        if root.startswith("s3://") and root.removeprefix("s3://").strip("/"):
+            roots.append(root.rstrip("/"))
+        elif not root.startswith("s3://") and Path(root).is_absolute():
+            roots.append(root.rstrip("/") or "/")
+        else:
+            raise ConfigError(
+                f"REVIEWFLOW_ALLOWED_ROOTS entries must be absolute folders or s3:// URIs, got {entry!r}"
+            )
+    return tuple(roots)
 
 
 def _port(env: Mapping[str, str], name: str, default: int) -> int:

@@ -4,7 +4,8 @@
 (``--override`` sets keys over it: ``make run`` trains its challenger so);
 each DAG keeps the keys it has params for, and ``reviews_ingest`` also gets ``source_uri`` from
 ``SOURCE`` (default: the sample). A key that no DAG has is an error naming the known params, so a
-typo never silently runs with the default::
+typo never silently runs with the default; a value its param refuses (the trigger form's rules) is
+an error naming the param, before Airflow starts::
 
     python scripts/dag_conf.py reviews_ingest --conf '{"min_rows": 500}' --source /data/reviews.tsv.gz
 """
@@ -12,12 +13,17 @@ typo never silently runs with the default::
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import json
+import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.sdk.definitions.param import ParamsDict
 
 DAGS_FOLDER = Path(__file__).resolve().parent.parent / "dags"
 CHAIN = ("reviews_ingest", "reviews_train", "reviews_rollout")
@@ -27,14 +33,29 @@ class ConfError(ValueError):
     """``CONF`` is not a JSON object of known DAG params."""
 
 
-def dag_params(dag_id: str, dags_folder: Path = DAGS_FOLDER) -> set[str]:
-    """The param names of ``dag_id``, read from its DAG file (``dags/<dag_id>.py``)."""
+def dag_params(dag_id: str, dags_folder: Path = DAGS_FOLDER) -> ParamsDict:
+    """The params of ``dag_id``, read from its DAG file (``dags/<dag_id>.py``)."""
     spec = importlib.util.spec_from_file_location(f"dag_conf_{dag_id}", dags_folder / f"{dag_id}.py")
     if spec is None or spec.loader is None:
         raise ConfError(f"no DAG file for {dag_id} in {dags_folder}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return set(module.dag.params)
+    return module.dag.params
+
+
+def check_values(params: ParamsDict, conf: Mapping[str, Any]) -> None:
+    """Validate ``conf`` against ``params`` as Airflow does when the run is created, naming the param and the rule."""
+    from airflow.sdk.exceptions import ParamValidationError
+
+    merged = copy.deepcopy(params)
+    try:
+        merged.update(conf)
+        merged.validate()
+    except ParamValidationError as error:
+        first = str(error).splitlines()[0]
+        named = re.match(r"Invalid input for param (\w+):", first)
+        description = params.get_param(named.group(1)).description if named and named.group(1) in params else None
+        raise ConfError(f"{first}{f' ({description})' if description else ''}") from None
 
 
 def parse_conf(text: str) -> dict[str, Any]:
@@ -50,7 +71,9 @@ def parse_conf(text: str) -> dict[str, Any]:
     return conf
 
 
-def conf_for(dag_id: str, conf: Mapping[str, Any], params: Mapping[str, set[str]], source_uri: str | None) -> dict[str, Any]:
+def conf_for(
+    dag_id: str, conf: Mapping[str, Any], params: Mapping[str, Collection[str]], source_uri: str | None
+) -> dict[str, Any]:
     """The keys of ``conf`` that ``dag_id`` has params for, plus ``source_uri`` for the ingest DAG.
 
     :param params: param names of every DAG of the chain, by DAG id.
@@ -58,10 +81,10 @@ def conf_for(dag_id: str, conf: Mapping[str, Any], params: Mapping[str, set[str]
     """
     if "source_uri" in conf:
         raise ConfError("give the source file with SOURCE=…, not as source_uri in CONF")
-    known = set().union(*params.values())
+    known = set().union(*(set(names) for names in params.values()))
     unknown = sorted(set(conf) - known)
     if unknown:
-        listed = "; ".join(f"{dag}: {', '.join(sorted(names - {'source_uri'}))}" for dag, names in params.items())
+        listed = "; ".join(f"{dag}: {', '.join(sorted(set(names) - {'source_uri'}))}" for dag, names in params.items())
         raise ConfError(f"CONF key(s) {unknown} are no param of {' or '.join(params)} ({listed})")
     kept = {key: value for key, value in conf.items() if key in params[dag_id]}
     if source_uri is not None and "source_uri" in params[dag_id]:
@@ -79,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         conf = {**parse_conf(args.conf), **parse_conf(args.override)}
         params = {dag_id: dag_params(dag_id) for dag_id in CHAIN}
-        print(json.dumps(conf_for(args.dag_id, conf, params, args.source)))
+        kept = conf_for(args.dag_id, conf, params, args.source)
+        check_values(params[args.dag_id], kept)
+        print(json.dumps(kept))
     except ConfError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

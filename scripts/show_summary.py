@@ -75,7 +75,7 @@ def main() -> int:
         if "passed" in payload and "total" in payload:
             print(f"    checks           {payload['passed']}/{payload['total']} passed ({payload['engine']} engine)")
         for key, value in payload.items():
-            if isinstance(value, str) and value.startswith(("/", "s3://", "file://")):
+            if key != "error" and isinstance(value, str) and value.startswith(("/", "s3://", "file://")):
                 print(f"    {key:<16} {value}")
             elif isinstance(value, float) and key.endswith(("macro_f1", "accuracy")):
                 print(f"    {key:<16} {value:.4f}")

@@ -1,13 +1,17 @@
-"""Shared fixtures: one local SparkSession and one served model registry per test session (each takes seconds); AWS call logs."""
+"""Shared fixtures: one local SparkSession and one served model registry per test session (each
+takes seconds); AWS call logs; reliability records (tests/reliability.py)."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.reliability import RECORDS_ENV, ReliabilityRecord
 
 AwsCalls = list[tuple[str, dict[str, Any]]]
 SERVED_SEEDS = {"1": 1, "2": 2}  # served_registry: version → seed of its tiny model
@@ -118,3 +122,30 @@ def statsd(monkeypatch: pytest.MonkeyPatch) -> Iterator[StatsdListener]:
             yield StatsdListener(sock)
         finally:
             stats.initialize(factory=NoStatsLogger, export_legacy_names=True)
+
+
+CALL_PASSED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Remember whether a test's body passed, for the ``reliability`` fixture's teardown."""
+    report = yield
+    if report.when == "call":
+        item.stash[CALL_PASSED] = report.passed
+    return report
+
+
+@pytest.fixture
+def reliability(
+    request: pytest.FixtureRequest, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ReliabilityRecord]:
+    """The test's :class:`ReliabilityRecord`, written after the test (with whether it held, and the
+    folders of this machine hidden) when ``RELIABILITY_RECORDS`` names a folder (``make reliability``)."""
+    record = ReliabilityRecord(test=request.node.nodeid)
+    yield record
+    folder = os.environ.get(RECORDS_ENV)
+    if folder:
+        record.shown_by(tmp_path, tmp_path_factory.getbasetemp()).write(
+            Path(folder), held=request.node.stash.get(CALL_PASSED, False)
+        )

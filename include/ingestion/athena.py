@@ -7,6 +7,7 @@ tables write to snapshot-scoped S3 locations, and the stable view
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
 
@@ -42,11 +43,15 @@ def athena_statement(
     data_root: str,
     run_key: str,
     fmt: SourceFormat,
+    latest_review_date: dt.date,
     categories: list[str] | None = None,
 ) -> str:
-    """The SQL of ``statement`` (one of :data:`STATEMENTS`) for the run ``run_key``."""
+    """The SQL of ``statement`` (one of :data:`STATEMENTS`) for the run ``run_key``.
+
+    :param latest_review_date: the newest acceptable ``review_date`` (the run's date).
+    """
     names = run_objects(database=database, data_root=data_root, run_key=run_key)
-    classified = classified_relation(athena_raw_relation(fmt, database, names["raw_table"]))
+    classified = classified_relation(athena_raw_relation(fmt, database, names["raw_table"]), "athena", latest_review_date)
     queries = selects(classified, categories)
     if statement == "create_raw_table":
         return sql_template(f"athena/create_raw_table_{fmt}").format(**names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import shutil
 from collections.abc import Iterator
@@ -12,7 +13,7 @@ from tempfile import TemporaryDirectory
 
 from include.atomic import staged_directory
 from include.ingestion.counts import IngestCounts, check_counts
-from include.ingestion.schema import SourceError, SourceFormat, check_parquet_columns
+from include.ingestion.schema import SourceError, SourceFormat
 from include.ingestion.sql import classified_relation, duckdb_raw_relation, quote_literal, selects, source_name
 
 log = logging.getLogger(__name__)
@@ -44,25 +45,35 @@ def ingest_with_duckdb(
     categories: list[str] | None = None,
     max_rejected_share: float = 0.05,
     memory_limit: str = "1GB",
+    latest_review_date: dt.date | None = None,
 ) -> LocalIngestResult:
     """Classify ``source_files`` and commit the rejected, then the curated dataset.
 
-    The rejected rows are always committed (they explain a failure); the curated
-    snapshot, partitioned by ``product_category``, only when :func:`check_counts` passes.
+    The sources were checked by the staging task (header, Parquet schema). The rejected rows
+    are always committed (they explain a failure); the curated snapshot, partitioned by
+    ``product_category``, only when :func:`check_counts` passes.
+
+    :param latest_review_date: the newest acceptable ``review_date``: the run's date (default today, UTC).
     """
     import duckdb
 
     files = [str(f) for f in source_files]
+    newest = latest_review_date or dt.datetime.now(dt.UTC).date()
     con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
     try:
         con.execute(f"SET temp_directory = {quote_literal(str(curated_dir.parent / '.duckdb-spill'))}")
-        if fmt == "parquet":
-            for f in files:
-                columns = [row[0] for row in con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(f)})").fetchall()]
-                check_parquet_columns(f, columns)
         with readable_copies(source_files, curated_dir.parent) as read_as:
             raw = duckdb_raw_relation(fmt, read_as)
-            con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw)}")
+            try:
+                con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw, 'duckdb', newest)}")
+            except duckdb.Error as error:
+                # Input the reader cannot decode at all (a damaged Parquet page or header), as opposed to
+                # rows it rejects: InvalidInputException, or DuckDB's bare Error from its Thrift decoder.
+                # Faults (I/O, memory) and SQL errors are other subclasses and stay what they are.
+                if not isinstance(error, duckdb.InvalidInputException) and type(error) is not duckdb.Error:
+                    raise
+                reason = str(error).splitlines()[0].strip()
+                raise SourceError(f"{', '.join(files)}: unreadable {fmt} data ({reason})") from error
             if fmt == "tsv":
                 _add_reader_rejects(con, read_as)
         queries = selects("classified", categories)
@@ -97,7 +108,7 @@ def readable_copies(source_files: list[Path], scratch_parent: Path) -> Iterator[
     with TemporaryDirectory(dir=scratch_parent, prefix=".decompressed-") as folder:
         read_as = {}
         for index, source in enumerate(source_files):
-            if source.suffix != ".gz":
+            if source.suffix.lower() != ".gz":
                 read_as[str(source)] = str(source)
                 continue
             copy = Path(folder) / f"{index:05d}-{source.stem}"

@@ -6,9 +6,11 @@ relation that exposes the raw files differs (``include/sql/duckdb``, ``include/s
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
+from typing import Literal
 
-from include.ingestion.schema import REVIEW_COLUMNS, SourceFormat
+from include.ingestion.schema import EARLIEST_REVIEW_DATE, REVIEW_COLUMNS, SourceFormat
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
 
@@ -31,9 +33,28 @@ def category_filter(categories: list[str] | None) -> str:
     return "product_category IN (" + ", ".join(quote_literal(c) for c in categories) + ")"
 
 
-def classified_relation(raw_reviews: str) -> str:
-    """The shared classification query over ``raw_reviews``, as a parenthesised relation."""
-    return "(" + sql_template("classify_reviews").format(raw_reviews=raw_reviews) + ")"
+Engine = Literal["duckdb", "athena"]
+# The row's 15 raw fields as one string, and each engine's 64-bit hash of a string: the only
+# functions the two dialects spell differently.
+ROW_CONTENT = " || chr(9) || ".join(f"coalesce({column}, '')" for column in REVIEW_COLUMNS)
+ROW_HASH: dict[Engine, str] = {
+    "duckdb": f"hash({ROW_CONTENT})",
+    "athena": f"from_big_endian_64(xxhash64(to_utf8({ROW_CONTENT})))",
+}
+
+
+def classified_relation(raw_reviews: str, engine: Engine, latest_review_date: dt.date) -> str:
+    """The shared classification query over ``raw_reviews``, as a parenthesised relation.
+
+    :param latest_review_date: the newest acceptable ``review_date`` (the run's date).
+    """
+    query = sql_template("classify_reviews").format(
+        raw_reviews=raw_reviews,
+        row_hash=ROW_HASH[engine],
+        earliest_review_date=EARLIEST_REVIEW_DATE.isoformat(),
+        latest_review_date=latest_review_date.isoformat(),
+    )
+    return "(" + query + ")"
 
 
 def selects(classified: str, categories: list[str] | None) -> dict[str, str]:

@@ -19,6 +19,7 @@ from airflow.sdk import (
 
 from include.config import load_settings
 from include.errors import BadInputError
+from include.ingestion.schema import CATEGORY_MAX_LENGTH, CATEGORY_PATTERN
 from include.runbook import dag_runbook, entry_markdown, task_runbook
 from reviewflow.notifiers import ReviewflowFailureNotifier, page_dag_run_failure, page_deadline_missed
 
@@ -32,6 +33,13 @@ FAIL_ON_BAD_INPUT = ExceptionRetryPolicy(
         RetryRule(exception=BadInputError, action=RetryAction.FAIL, reason="the input is wrong; retrying cannot fix it")
     ]
 )
+
+# The items of a ``categories`` param: a product category name as the data has them; quotes,
+# commas and semicolons are refused on the trigger form, before any task runs.
+CATEGORY_ITEMS: dict[str, Any] = {
+    "type": "string", "minLength": 1, "maxLength": CATEGORY_MAX_LENGTH, "pattern": CATEGORY_PATTERN,
+}
+CATEGORY_RULE = f"letters, digits, spaces and _ & . - (at most {CATEGORY_MAX_LENGTH} characters)"
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewflow",

@@ -27,6 +27,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
         "REVIEWFLOW_BACKEND": "aws",
         "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/reviewflow",
+        "REVIEWFLOW_ALLOWED_ROOTS": f"s3://{BUCKET}",
         "REVIEWFLOW_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
         "AIRFLOW_VAR_REVIEWFLOW_ATHENA_DATABASE": "reviews_db",
         "AIRFLOW_VAR_REVIEWFLOW_SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",

@@ -117,8 +117,12 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
 
     local = tmp_path / "reviews.tsv.gz"
     local.write_bytes(gzip.compress(b"x"))
+    context = {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
-        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute({})
+        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute(context)
+    summary = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="reviewflow/reports/manual__r/summary.json")
+    ingest = json.loads(summary["Body"].read())["ingest"]
+    assert ingest["status"] == "failed" and "aws backend reads sources from S3" in ingest["error"]
 
 
 
@@ -129,7 +133,7 @@ def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws)
     athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.append(count_results(
         [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
     ))
-    staged = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv"}
+    staged = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv", "latest_review_date": "2026-11-26"}
     operator = AthenaCommitOperator(task_id="ingest", staged=staged, categories=["Bookz"])
     context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(RejectedShareError) as error:

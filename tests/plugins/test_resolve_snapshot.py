@@ -52,6 +52,15 @@ def test_the_newest_of_two_queued_events_wins_whatever_their_order(newest_first:
     ) in capsys.readouterr().out  # the task log
 
 
-def test_a_snapshot_given_on_the_form_beats_the_events() -> None:
-    chosen = resolve([curated_event("queued", 0)], curated_uri="/data/curated/reviews/snapshot=picked/")
-    assert chosen == {"curated_uri": "/data/curated/reviews/snapshot=picked", "snapshot": "picked"}
+def test_a_snapshot_given_on_the_form_beats_the_events(tmp_path: Path) -> None:
+    given = tmp_path / "curated" / "reviews" / "snapshot=picked"
+    chosen = resolve([curated_event("queued", 0)], curated_uri=f"{given}/")
+    assert chosen == {"curated_uri": str(given), "snapshot": "picked"}
+
+
+@pytest.mark.parametrize("outside", ["/etc/reviews/snapshot=x", "{root}/../elsewhere/snapshot=x", "s3://other-bucket/snapshot=x"])
+def test_a_snapshot_outside_the_allowed_roots_is_refused(tmp_path: Path, outside: str) -> None:
+    from include.allowed_roots import OutsideAllowedRootsError
+
+    with pytest.raises(OutsideAllowedRootsError, match=r"outside the allowed storage roots .* \(param curated_uri\)"):
+        resolve([curated_event("queued", 0)], curated_uri=outside.format(root=tmp_path))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from scripts.allow_source import roots_with_source
 from tests.dags.conftest import DAGS_FOLDER, dag_bag, data_root  # noqa: F401 (fixtures)
 from tests.include.serving.conftest import data_root_with_registry
 
@@ -92,9 +93,18 @@ def test_make_run_with_a_champion_trains_only_the_challenger(tmp_path: Path, ser
         ('{"min_row": 500}', "CONF key(s) ['min_row'] are no param of reviews_ingest or reviews_train or reviews_rollout"),
         ('{"source_uri": "x.tsv"}', "give the source file with SOURCE=…"),
         ("min_rows=500", "CONF is not JSON"),
+        ('{"categories": ["x\'; DROP TABLE t; --"]}', "Invalid input for param categories: "),
+        ('{"max_rejected_share": 2}', "Invalid input for param max_rejected_share: "),
     ],
 )
 def test_make_ingest_refuses_a_conf_it_cannot_hand_over(tmp_path: Path, conf: str, message: str) -> None:
     result = make(tmp_path, "ingest", f"SOURCE={tmp_path / 'reviews.tsv'}", f"CONF={conf}", fake_airflow=True)
     assert result.returncode != 0 and message in result.stderr
     assert not (tmp_path / "airflow.jsonl").exists()  # Airflow never started
+
+
+def test_make_ingest_allows_the_folder_of_the_source_it_is_given() -> None:
+    """Whoever runs make chose SOURCE; its folder joins the allowed roots for that command only."""
+    assert roots_with_source(("/data", "/repo/.data"), "/home/me/reviews.tsv.gz") == "/data,/repo/.data,/home/me"
+    assert roots_with_source(("/data",), "s3://landing/reviews/x.tsv") == "/data,s3://landing/reviews"
+    assert roots_with_source(("/data",), "file:///data/x.tsv") == "/data"

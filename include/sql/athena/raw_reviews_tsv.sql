@@ -1,4 +1,5 @@
 -- The raw table {database}.{raw_table} split into the 15 source fields (Athena reads undecodable bytes as U+FFFD).
+-- Empty lines are no rows, as DuckDB's reader skips them too (Hadoop's reader ends lines at LF, CRLF or CR).
 (
     SELECT
         source_file,
@@ -20,5 +21,5 @@
         element_at(fields, 13) AS review_headline,
         element_at(fields, 14) AS review_body,
         element_at(fields, 15) AS review_date
-    FROM (SELECT "$path" AS source_file, line, split(line, chr(9)) AS fields FROM {database}.{raw_table})
+    FROM (SELECT "$path" AS source_file, line, split(line, chr(9)) AS fields FROM {database}.{raw_table} WHERE line <> '')
 )

@@ -46,12 +46,21 @@ class LocalStorage:
     def exists(self, uri: str) -> bool:
         return local_path(uri).exists()
 
+    def is_folder(self, uri: str) -> bool:
+        return local_path(uri).is_dir()
+
     def size(self, uri: str) -> int:
         return local_path(uri).stat().st_size
 
     def read_bytes(self, uri: str, length: int | None = None) -> bytes:
         with local_path(uri).open("rb") as handle:
             return handle.read() if length is None else handle.read(length)
+
+    def read_tail(self, uri: str, length: int) -> bytes:
+        """The last ``length`` bytes (the whole file when it is shorter)."""
+        with local_path(uri).open("rb") as handle:
+            handle.seek(max(0, local_path(uri).stat().st_size - length))
+            return handle.read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         path = local_path(uri)
@@ -86,6 +95,11 @@ class S3Storage:
         bucket, key = split_s3(uri)
         return self.hook.check_for_key(key, bucket_name=bucket)
 
+    def is_folder(self, uri: str) -> bool:
+        """Whether objects exist under ``uri/`` (a "folder", e.g. the part files Spark writes)."""
+        bucket, key = split_s3(uri)
+        return bool(self.hook.list_keys(bucket_name=bucket, prefix=key.rstrip("/") + "/", max_items=1))
+
     def size(self, uri: str) -> int:
         bucket, key = split_s3(uri)
         return int(self.hook.head_object(key, bucket_name=bucket)["ContentLength"])
@@ -95,6 +109,11 @@ class S3Storage:
         extra = {"Range": f"bytes=0-{length - 1}"} if length else {}
         response = self.hook.get_conn().get_object(Bucket=bucket, Key=key, **extra)
         return response["Body"].read()
+
+    def read_tail(self, uri: str, length: int) -> bytes:
+        """The last ``length`` bytes (the whole object when it is shorter): one ranged GET."""
+        bucket, key = split_s3(uri)
+        return self.hook.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length}")["Body"].read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3(uri)

@@ -7,6 +7,7 @@ Both backends end in a task ``ingest`` returning the same XCom::
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +18,21 @@ from airflow.providers.amazon.aws.operators.athena import AthenaOperator
 from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
-from include.config import load_aws_settings, load_settings
+from include.allowed_roots import resolve_within
+from include.config import Settings, load_aws_settings, load_settings
+from include.errors import BadInputError
 from include.ingestion.athena import athena_statement, request_token, run_objects
 from include.ingestion.counts import IngestCounts, RejectedShareError, check_counts
 from include.ingestion.local import ingest_with_duckdb
-from include.ingestion.schema import SourceError, check_tsv_header, source_format
+from include.ingestion.schema import (
+    SourceError,
+    SourceFormat,
+    check_parquet_schema,
+    check_tsv_header,
+    parquet_footer_size,
+    source_format,
+    staged_name,
+)
 from reviewflow.hooks.storage import (
     is_s3,
     join_uri,
@@ -54,6 +65,15 @@ def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
 class StageRawReviewsOperator(BaseOperator):
     """Check a raw reviews file and copy it into the raw zone under the run's key.
 
+    The source must lie inside the allowed storage roots (``REVIEWFLOW_ALLOWED_ROOTS``; a local
+    path is resolved, symlinks and ``..`` included, before the check and read as resolved), be a
+    file, not be empty and start like its format (TSV: the 15-column header; Parquet: the
+    source schema in its footer). A source that fails a check fails the task at once and
+    records the error in the run summary's ``ingest`` section.
+
+    Returns the staged source: ``source_uri`` (as given), ``raw_uri``, ``raw_dir``, ``format``,
+    ``bytes`` and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
+
     :param source_uri: TSV, TSV.gz or Parquet file: a local path, ``file://`` or ``s3://`` URI. (templated)
     """
 
@@ -66,22 +86,45 @@ class StageRawReviewsOperator(BaseOperator):
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
         source = self.source_uri.strip()
+        key = run_key(context)
+        try:
+            readable, fmt, size = self._check(settings, source)
+        except BadInputError as error:
+            update_run_summary(settings, key, "ingest", {"status": "failed", "source_uri": source, "error": str(error)})
+            raise
+        raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={key}")
+        raw_uri = join_uri(raw_dir, staged_name(source))
+        storage_for(raw_uri).copy(readable, raw_uri)
+        self.log.info("staged %s (%d bytes) at %s", source if readable == source else f"{source} ({readable})", size, raw_uri)
+        return {
+            "source_uri": source,
+            "raw_uri": raw_uri,
+            "raw_dir": raw_dir,
+            "format": fmt,
+            "bytes": size,
+            "latest_review_date": context["dag_run"].run_after.astimezone(dt.UTC).date().isoformat(),
+        }
+
+    def _check(self, settings: Settings, source: str) -> tuple[str, SourceFormat, int]:
+        """The location to read ``source`` from, its format and size, once every check passed."""
         fmt = source_format(source)
         if settings.backend == "aws" and not is_s3(source):
             raise SourceError(f"{source}: the aws backend reads sources from S3; upload it and pass its s3:// URI")
-        storage = storage_for(source)
-        if not storage.exists(source):
+        readable = resolve_within(source, settings.allowed_roots, param="source_uri")
+        storage = storage_for(readable)
+        if storage.is_folder(readable):
+            raise SourceError(f"{source}: is a folder, not a file; give one .tsv, .tsv.gz or .parquet file")
+        if not storage.exists(readable):
             raise SourceError(f"{source}: file not found")
-        size = storage.size(source)
+        size = storage.size(readable)
         if size == 0:
             raise SourceError(f"{source}: file is empty")
         if fmt == "tsv":
-            check_tsv_header(source, storage.read_bytes(source, HEADER_PROBE_BYTES))
-        raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={run_key(context)}")
-        raw_uri = join_uri(raw_dir, source.rstrip("/").rsplit("/", 1)[-1])
-        storage_for(raw_uri).copy(source, raw_uri)
-        self.log.info("staged %s (%d bytes) at %s", source, size, raw_uri)
-        return {"source_uri": source, "raw_uri": raw_uri, "raw_dir": raw_dir, "format": fmt, "bytes": size}
+            check_tsv_header(source, storage.read_bytes(readable, HEADER_PROBE_BYTES))
+        else:
+            footer_size = parquet_footer_size(source, storage.read_bytes(readable, 8), storage.read_tail(readable, 8))
+            check_parquet_schema(source, storage.read_tail(readable, footer_size))
+        return readable, fmt, size
 
 
 class IngestStepOperator(BaseOperator):
@@ -119,10 +162,13 @@ class CurateReviewsLocalOperator(IngestStepOperator):
                 local_path(uris["rejected_uri"]),
                 categories=list(self.categories or []),
                 max_rejected_share=float(self.max_rejected_share),
+                latest_review_date=dt.date.fromisoformat(self.staged["latest_review_date"]),
             )
-        except RejectedShareError as error:
-            emit_ingest_counts(context, error.counts.to_dict())
-            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": error.counts.to_dict()})
+        except BadInputError as error:
+            counts = {"counts": error.counts.to_dict()} if isinstance(error, RejectedShareError) else {}
+            if counts:
+                emit_ingest_counts(context, counts["counts"])
+            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error)} | counts)
             raise
         emit_ingest_counts(context, outcome.counts.to_dict())
         return result | {"counts": outcome.counts.to_dict()}
@@ -226,7 +272,10 @@ def athena_object(name: str, run_id: str) -> str:
 
 
 def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: list[str] | None = None) -> str:
-    """Jinja macro rendering an ingestion statement for Athena inside a running task."""
+    """Jinja macro rendering an ingestion statement for Athena inside a running task.
+
+    :param staged: the XCom of the staging task (format, the run's newest acceptable review date).
+    """
     settings = load_settings()
     return athena_statement(
         statement,
@@ -234,6 +283,7 @@ def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: 
         data_root=settings.data_root,
         run_key=run_key_of(run_id),
         fmt=staged["format"],
+        latest_review_date=dt.date.fromisoformat(staged["latest_review_date"]),
         categories=categories,
     )
 
@@ -339,7 +389,8 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
     event that triggered the run (several queue up while the DAG is paused or busy; the
     others are skipped and logged), the newest published snapshot (``curated/reviews/_latest.json``).
 
-    :param curated_uri: an explicit snapshot folder; empty to choose automatically. (templated)
+    :param curated_uri: an explicit snapshot folder inside the allowed storage roots
+        (``REVIEWFLOW_ALLOWED_ROOTS``); empty to choose automatically. (templated)
     """
 
     template_fields: Sequence[str] = ("curated_uri",)
@@ -352,7 +403,9 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
         settings = load_settings()
         chosen = (self.curated_uri or "").strip()
         how = "given"
-        if not chosen:
+        if chosen:
+            chosen = resolve_within(chosen, settings.allowed_roots, param="curated_uri")
+        else:
             events = [e for events in (context.get("triggering_asset_events") or {}).values() for e in events]
             if events:
                 chosen, how = self._newest_event_snapshot(events), "newest asset event"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 from pathlib import Path
 
@@ -11,8 +12,18 @@ import pytest
 
 from include.ingestion.counts import RejectedShareError
 from include.ingestion.local import ingest_with_duckdb
-from include.ingestion.schema import REVIEW_COLUMNS, SourceError, check_tsv_header, source_format
+from include.ingestion.schema import (
+    EARLIEST_REVIEW_DATE,
+    REVIEW_COLUMNS,
+    SourceError,
+    check_parquet_schema,
+    check_tsv_header,
+    parquet_footer_size,
+    source_format,
+)
+from include.ingestion.sql import category_filter
 from include.sample_data import BAD_ROW_KINDS, SampleSpec, generate_rows, write_sample
+from tests.reliability import ReliabilityRecord
 
 EXPECTED_REASON = {
     "column_count": "row: expected 15 tab-separated columns, found 13",
@@ -78,6 +89,16 @@ def test_curated_is_typed_and_partitioned_by_category(tmp_path: Path) -> None:
         ("star_rating", "4.5", "star_rating: not an integer 1..5"),
         ("star_rating", "", "star_rating: not an integer 1..5"),
         ("review_date", "26/11/2015", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "2015-02-30", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "2015/03/04", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "2015-3-4", "review_date: not a YYYY-MM-DD date"),
+        ("review_date", "1900-01-01", "review_date: before 1995-01-01"),
+        ("review_date", "2026-03-02", "review_date: after the run date 2026-03-01"),
+        ("review_date", "2026-03-01", None),
+        ("review_date", "1995-01-01", None),
+        ("star_rating", "5.0", "star_rating: not an integer 1..5"),
+        ("star_rating", "five", "star_rating: not an integer 1..5"),
+        ("review_body", "'); DROP TABLE classified; --", None),
         ("helpful_votes", "-1", "helpful_votes: not a non-negative integer"),
         ("helpful_votes", "2.5", "helpful_votes: not a non-negative integer"),
         ("helpful_votes", "3000000000", "helpful_votes: not a non-negative integer"),
@@ -96,7 +117,7 @@ def test_each_field_rule(tmp_path: Path, field: str, value: str, reason: str | N
     rows = good_rows(40)
     rows[3][REVIEW_COLUMNS.index(field)] = value
     source = write_tsv(tmp_path / "in.tsv", ["\t".join(r) for r in rows])
-    result = ingest(tmp_path, source, max_rejected_share=0.5)
+    result = ingest(tmp_path, source, max_rejected_share=0.5, latest_review_date=dt.date(2026, 3, 1))
     assert result.counts.rejected_by_reason == ({reason: 1} if reason else {})
     assert result.counts.accepted == (39 if reason else 40)
 
@@ -106,6 +127,54 @@ def test_too_many_columns_is_rejected(tmp_path: Path) -> None:
     rows[0] += "\textra"
     result = ingest(tmp_path, write_tsv(tmp_path / "in.tsv", rows), max_rejected_share=0.5)
     assert result.counts.rejected_by_reason == {"row: expected 15 tab-separated columns, found 16": 1}
+
+
+def test_a_repeated_header_line_is_quarantined_and_empty_lines_are_no_rows(tmp_path: Path) -> None:
+    rows = ["\t".join(r) for r in good_rows(30)]
+    source = write_tsv(tmp_path / "in.tsv", rows[:10] + ["", "\t".join(REVIEW_COLUMNS)] + rows[10:] + [""])
+    result = ingest(tmp_path, source)
+    assert (result.counts.accepted, result.counts.rejected_by_reason) == (30, {"row: a repeated header line": 1})
+
+
+def test_duplicate_ids_keep_one_identical_row_and_no_conflicting_one(tmp_path: Path) -> None:
+    rows = good_rows(60)
+    conflicting = list(rows[5])
+    conflicting[REVIEW_COLUMNS.index("star_rating")] = "1" if rows[5][REVIEW_COLUMNS.index("star_rating")] != "1" else "2"
+    first = write_tsv(tmp_path / "a.tsv", ["\t".join(r) for r in rows[:40] + [rows[0], rows[0]]])
+    second = write_tsv(tmp_path / "b.tsv", ["\t".join(r) for r in rows[40:] + [rows[1], conflicting]])
+    result = ingest_with_duckdb(
+        [second, first], "tsv", tmp_path / "curated" / "snapshot=s", tmp_path / "rejected" / "snapshot=s", max_rejected_share=0.2
+    )
+    assert result.counts.rejected_by_reason == {
+        "review_id: duplicate of an identical row": 3,  # rows[0] twice more in a.tsv, rows[1] again in b.tsv
+        "review_id: shared by rows with different content": 2,  # rows[5] in a.tsv and its changed copy in b.tsv
+    }
+    assert result.counts.accepted == 59 and result.counts.input_rows == 64
+    rejected = pq.read_table(result.rejected_dir / "rejected.parquet").to_pylist()
+    duplicates = sorted((Path(r["source_file"]).name, r["review_id"]) for r in rejected if "identical" in r["reject_reason"])
+    # The copy kept is the first by source file name: a.tsv's rows[1], so b.tsv's is the duplicate.
+    assert duplicates == sorted([("a.tsv", rows[0][2]), ("a.tsv", rows[0][2]), ("b.tsv", rows[1][2])])
+    curated = duckdb.sql(f"SELECT review_id FROM read_parquet('{result.curated_dir}/*/*.parquet')").fetchall()
+    assert len({r[0] for r in curated}) == len(curated) == 59 and (rows[5][2],) not in curated
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("category", ["Books') OR TRUE OR ('", "x'; DROP TABLE classified; --", "Bo''oks", "Books\\' OR 1=1 --"])
+def test_a_category_is_only_ever_a_literal(tmp_path: Path, category: str, reliability: ReliabilityRecord) -> None:
+    """Bypassing the trigger form's pattern: the value still reaches the SQL as one quoted literal."""
+    reliability.section, reliability.case, reliability.path = "Security", f"categories=[{category!r}]", "ingest_with_duckdb()"
+    reliability.tried = "SQL in a category, past the trigger form (the ingestion function called directly)"
+    source = write_tsv(tmp_path / "in.tsv", ["\t".join(r) for r in good_rows(40)])
+    with pytest.raises(RejectedShareError, match="no rows in the requested categories") as error:
+        ingest(tmp_path, source, categories=[category])
+    reliability.outcome = "the query ran with the value as one literal: " + str(error.value).split(": ", 1)[1]
+    # The predicate keeps exactly the rows equal to a listed category, whatever the value holds.
+    values = [category, "Books", "x", "' OR TRUE", ""]
+    kept = duckdb.execute(
+        f"SELECT product_category FROM (SELECT unnest(?) AS product_category) WHERE {category_filter([category, 'Toys'])}",
+        [values],
+    ).fetchall()
+    assert kept == [(category,)]
 
 
 def test_categories_exclude_other_rows_and_counts_add_up(tmp_path: Path) -> None:
@@ -167,9 +236,11 @@ def test_parquet_source(tmp_path: Path) -> None:
     write_sample(tsv, SampleSpec(rows=300))
     parquet = tmp_path / "in.parquet"
     duckdb.sql(
-        f"COPY (SELECT * REPLACE (CAST(star_rating AS INTEGER) AS star_rating, CAST(review_date AS DATE) AS review_date) "
+        "COPY (SELECT * REPLACE (CAST(star_rating AS INTEGER) AS star_rating, CAST(helpful_votes AS INTEGER) AS helpful_votes, "
+        "CAST(total_votes AS INTEGER) AS total_votes, CAST(review_date AS DATE) AS review_date) "
         f"FROM read_csv('{tsv}', delim='\t', header=true, quote='', all_varchar=true)) TO '{parquet}' (FORMAT PARQUET)"
     )
+    check_parquet_schema(str(parquet), parquet_footer(parquet))
     result = ingest(tmp_path, parquet)
     assert result.counts.accepted == 300 and result.counts.rejected == 0
 
@@ -183,27 +254,50 @@ def test_truncated_gzip_names_the_file(tmp_path: Path) -> None:
     assert not (tmp_path / "curated" / "snapshot=s").exists()
 
 
+def parquet_footer(path: Path) -> bytes:
+    """The bytes the staging task reads from the end of a Parquet file: its footer."""
+    data = path.read_bytes()
+    return data[-parquet_footer_size(str(path), data[:8], data[-8:]):]
+
+
 def test_parquet_without_the_schema_fails(tmp_path: Path) -> None:
     parquet = tmp_path / "other.parquet"
     duckdb.sql(f"COPY (SELECT 1 AS id, 'x' AS review_body) TO '{parquet}' (FORMAT PARQUET)")
     with pytest.raises(SourceError, match="lacks column"):
-        ingest(tmp_path, parquet)
+        check_parquet_schema(str(parquet), parquet_footer(parquet))
 
 
 @pytest.mark.parametrize(
-    ("content", "message"),
+    ("name", "content", "message"),
     [
-        (b"", "file is empty"),
-        (b"id\ttext\n1\thello\n", "not the Amazon Customer Reviews schema"),
-        (gzip.compress(b"a,b,c\n"), "not the Amazon Customer Reviews schema"),
-        (b"\xff\xfe\x00bad\n", "invalid UTF-8"),
+        ("k.tsv", b"", "file is empty"),
+        ("k.tsv", b"id\ttext\n1\thello\n", "not the Amazon Customer Reviews schema"),
+        ("k.tsv.gz", gzip.compress(b"a,b,c\n"), "not the Amazon Customer Reviews schema"),
+        ("k.tsv", ",".join(REVIEW_COLUMNS).encode() + b"\n", "it looks comma-separated"),
+        ("k.tsv", b"\xc3\x28bad\n", "row 1 \\(header\\): invalid UTF-8 at byte 0"),
+        ("k.tsv", b"\xff\xfem\x00a\x00", "UTF-16 encoded"),
+        ("k.tsv", gzip.compress(b"x"), "gzip-compressed but not named .gz"),
+        ("k.tsv.gz", b"plain\n", "named .gz but not gzip-compressed"),
+        ("k.tsv.gz", gzip.compress(b""), "no header line: the file holds no data after decompression"),
+        ("k.tsv", b"PAR1\x15\x04", "a Parquet file named .tsv"),
     ],
 )
-def test_header_check_names_the_problem(content: bytes, message: str) -> None:
-    with pytest.raises(SourceError, match=message):
-        check_tsv_header("s3://b/k.tsv", content)
+def test_header_check_names_the_problem(name: str, content: bytes, message: str) -> None:
+    with pytest.raises(SourceError, match=f"^s3://b/{name}: .*{message}"):
+        check_tsv_header(f"s3://b/{name}", content)
+
+
+@pytest.mark.parametrize("line_end", [b"\n", b"\r\n", b"\r"])
+def test_header_check_accepts_a_bom_and_any_line_end(line_end: bytes) -> None:
+    check_tsv_header("k.tsv", b"\xef\xbb\xbf" + "\t".join(REVIEW_COLUMNS).encode() + line_end + b"US\t1")
 
 
 def test_unsupported_extension() -> None:
     with pytest.raises(SourceError, match="unsupported file type"):
         source_format("/data/reviews.csv")
+
+
+def test_the_oldest_review_date_is_the_quality_suites() -> None:
+    """Ingestion quarantines what the gate's date check would fail the whole run for."""
+    suite = (Path(__file__).resolve().parents[3] / "include" / "quality" / "reviews_suite.yaml").read_text()
+    assert f"review_date >= DATE'{EARLIEST_REVIEW_DATE.isoformat()}' AND review_date <= current_date()" in suite
