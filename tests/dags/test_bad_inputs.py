@@ -223,8 +223,8 @@ def run_through_dag(dag: Any, source: Path, data_root: Path) -> Outcome:
     assert dag_run.state == "failed" and ti.try_number == 1  # a verdict about the input: no retry
     alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
     [page] = [a["message"] for a in alerts if a.get("run_id") == dag_run.run_id and a.get("task_id") == ti.task_id]
-    reason = next(line for line in page.splitlines() if line.startswith("Reason: "))
-    return Outcome(failed_task=ti.task_id, error=reason.removeprefix("Reason: "))
+    reason = next(line for line in page.splitlines() if line.startswith("Error: "))
+    return Outcome(failed_task=ti.task_id, error=reason.removeprefix("Error: "))
 
 
 def source_of(name: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:

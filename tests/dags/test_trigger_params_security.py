@@ -59,9 +59,9 @@ def test_a_location_outside_the_allowed_roots_fails_the_first_task_at_once(
     dag_run = dag_bag.dags[dag_id].test(run_conf={param: given})
     alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
     [page] = [a["message"] for a in alerts if a.get("task_id") == task_id]
-    reason = next(line for line in page.splitlines() if line.startswith("Reason: "))
-    reliability.outcome = f"{task_id} failed, try {dag_run.get_task_instance(task_id).try_number}: " + reason.removeprefix("Reason: ")
+    reason = next(line for line in page.splitlines() if line.startswith("Error: "))
+    reliability.outcome = f"{task_id} failed, try {dag_run.get_task_instance(task_id).try_number}: " + reason.removeprefix("Error: ")
     assert dag_run.get_task_instance(task_id).state == "failed" and dag_run.get_task_instance(task_id).try_number == 1
-    assert reason.startswith(f"Reason: OutsideAllowedRootsError: {given}")
+    assert reason.startswith(f"Error: OutsideAllowedRootsError: {given}")
     assert f"outside the allowed storage roots {data_root.parent} (param {param})" in reason
     assert not (data_root / "raw").exists()

@@ -29,6 +29,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[
         "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/reviewflow",
         "REVIEWFLOW_ALLOWED_ROOTS": f"s3://{BUCKET}",
         "REVIEWFLOW_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
+        "REVIEWFLOW_DEADLINE_ALERTS": "off",  # dag.test() cannot finish a DAG with one (include/config.py)
         "AIRFLOW_VAR_REVIEWFLOW_ATHENA_DATABASE": "reviews_db",
         "AIRFLOW_VAR_REVIEWFLOW_SAGEMAKER_ROLE_ARN": "arn:aws:iam::123456789012:role/sm",
         "AIRFLOW_VAR_REVIEWFLOW_PROCESSING_INSTANCE_TYPE": "ml.m5.2xlarge",

@@ -57,7 +57,7 @@ def test_make_ingest_refuses_a_symlink_out_of_the_allowed_roots(
     assert "  ingest: failed" in result.stdout
     assert f"error            {link} (it resolves to {link.resolve()}): outside the allowed storage roots" in shown
     [page] = pages(tmp_path, "stage_raw")
-    assert f"Reason: OutsideAllowedRootsError: {link} (it resolves to {link.resolve()})" in page
+    assert f"Error: OutsideAllowedRootsError: {link} (it resolves to {link.resolve()})" in page
     assert not (tmp_path / "data" / "raw").exists()  # nothing was copied
 
 
@@ -77,5 +77,5 @@ def test_make_ingest_prints_the_counts_and_reasons_of_a_run_quarantining_too_muc
     [error] = [line for line in result.stdout.splitlines() if line.startswith("    error ")]  # once
     assert f"{source.name}: rejected 100 of 100 rows (100.0%), above the 5.0% threshold" in error
     [page] = pages(tmp_path, "ingest")
-    assert "Reason: RejectedShareError: " in page and source.name in page
+    assert "Error: RejectedShareError: " in page and source.name in page
     assert not list((tmp_path / "data" / "curated").glob("reviews/snapshot=*"))  # nothing published
