@@ -16,7 +16,16 @@ from pathlib import Path
 import pytest
 
 from include.features.splits import split_of
-from include.registry.base import APPROVED, CHAMPION, DEFAULT_MODEL_NAME, PROMOTED, REJECTED, ROLLED_BACK
+from include.registry.base import (
+    APPROVED,
+    CHALLENGER,
+    CHAMPION,
+    DEFAULT_MODEL_NAME,
+    NOT_PROMOTED,
+    PROMOTED,
+    REJECTED,
+    ROLLED_BACK,
+)
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.rollout.record import RolloutRecord
 from include.sample_data import COLUMNS, SampleSpec, curated_records, generate_rows, write_curated_snapshot
@@ -154,3 +163,22 @@ def test_on_aws_the_graph_deploys_a_sagemaker_endpoint_and_sends_no_replay(monke
     for task in dag.tasks:
         assert "aws_conn_id" in task.template_fields, task.task_id
         assert "reviewflow_aws_conn_id" in str(task.aws_conn_id), task.task_id
+
+
+def test_a_challenger_approved_during_the_experiment_joins_it(dag_bag, rollout_root: Path) -> None:
+    """v3 holds the challenger alias while v2 (named on the form) is rolled out: v3 joins at the minimum weight."""
+    registry = register(rollout_root, {"1": "positive", "2": "neutral", "3": "positive"}, approved={"1", "2", "3"})
+    registry.set_alias(CHALLENGER, "3")
+    dag = dag_bag.dags["reviews_rollout"]
+    fail_fast_on_regression(dag)
+
+    dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT, "budget_requests": 800})
+
+    assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
+    experiment = rollout_record(rollout_root, dag_run).experiment
+    assert [arm.name for arm in experiment.arms] == ["v1", "v2", "v3"]
+    assert experiment.arm("v2").status == "dropped" and experiment.arm("v3").served > 0
+    assert experiment.decision.action == "keep_champion"  # v1 and v3 answer alike: the budget ends it
+    assert registry.get_version("3").rollout_outcome == NOT_PROMOTED and registry.version_for_alias(CHALLENGER) is None
+    state = json.loads((rollout_root / "endpoint" / DEFAULT_ENDPOINT_NAME / "state.json").read_text())
+    assert [variant["model_version"] for variant in state["variants"]] == ["1"]
