@@ -113,7 +113,8 @@ test: install ## Run the test suite (TESTS=tests/<path> for a part of it); scree
 # The report is rendered even when a test fails (it then shows what did not hold); make still fails.
 reliability: install ## Run the reliability tests (pytest -m reliability) and regenerate docs/reliability.md from their records
 	@rm -rf $(RELIABILITY_RECORDS) && mkdir -p $(RELIABILITY_RECORDS)
-	@$(WITH_JAVA) RELIABILITY_RECORDS=$(RELIABILITY_RECORDS) python -m pytest tests -m reliability -q -p no:cacheprovider; \
+	@$(WITH_JAVA) RELIABILITY_RECORDS=$(RELIABILITY_RECORDS) REVIEWFLOW_LOAD_REQUESTS=10000 \
+		python -m pytest tests -m reliability -q -p no:cacheprovider; \
 		status=$$?; python scripts/render_reliability.py $(RELIABILITY_RECORDS) docs/reliability.md && exit $$status
 
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
