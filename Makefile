@@ -20,7 +20,7 @@ CONF ?=
 export CONF
 # make run on a registry without a champion first trains a quicker model with these params (over CONF),
 # which becomes the champion; the model trained with CONF alone is then rolled out against it.
-FIRST_MODEL_CONF ?= {"epochs": 1, "max_train_samples": 1500}
+FIRST_MODEL_CONF ?= {"epochs": 1}
 export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
@@ -88,7 +88,7 @@ real-data: $(REAL_DATA) ## Fetch the IMDB reviews (50k, Maas et al. 2011) into .
 run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' params): ingest, train, roll out
 	@if [ -z "$$(python scripts/champion_version.py)" ]; then \
 		conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF" --override "$$FIRST_MODEL_CONF")" || exit 2; \
-		echo "No champion yet: training a first model with $$FIRST_MODEL_CONF; it becomes the champion (≈ 2 min)…"; \
+		echo "No champion yet: training a first model with $$FIRST_MODEL_CONF; it becomes the champion (≈ 3 min)…"; \
 		$(call airflow_dags_test,reviews_train,run-first-model) && python scripts/show_summary.py; \
 	fi
 	@conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF")" || exit 2; \
