@@ -27,9 +27,16 @@ SECTION_NOTES = {
         "accepted rows, with unique review ids. The rules are in "
         "[architecture.md](architecture.md#reviews_ingest-daily-or-by-hand)."
     ),
+    "Load": (
+        "The rollout's replay client (`include/rollout/replay.py`) against the local endpoint while another "
+        "thread moves the variants' weights; the feedback store's counts checked against the clients' own tally "
+        "(`tests/include/serving/test_load.py`; `make test` sends 1,000 requests per case, `make reliability` "
+        "10,000)."
+    ),
     "Security": (
         "Trigger params used as attacks: SQL in `categories`, and locations outside the "
-        "[allowed storage roots](architecture.md#allowed-storage-roots) in `source_uri` and `curated_uri`."
+        "[allowed storage roots](architecture.md#allowed-storage-roots) in `source_uri` and `curated_uri`; "
+        "and secrets planted in the AWS connection and the environment, searched for in every file and output."
     ),
 }
 
