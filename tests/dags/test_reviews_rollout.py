@@ -69,7 +69,7 @@ def register(data_root: Path, answers: dict[str, str], approved: set[str]) -> Ml
     return registry
 
 
-def rollout_record(data_root: Path, dag_run) -> RolloutRecord:
+def rollout_record(data_root: Path) -> RolloutRecord:
     [path] = (data_root / "rollouts").glob("*/experiment.json")
     return RolloutRecord.from_json(path.read_bytes())
 
@@ -82,7 +82,7 @@ def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout
     dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT})
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
-    record = rollout_record(rollout_root, dag_run)
+    record = rollout_record(rollout_root)
     decision = record.experiment.decision
     assert (decision.action, decision.winner) == ("promote", "v2")
     assert registry.champion().version == "2"
@@ -122,7 +122,7 @@ def test_a_broken_challenger_is_rolled_back_rejected_and_paged(dag_bag, rollout_
     dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT})
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
-    decision = rollout_record(rollout_root, dag_run).experiment.decision
+    decision = rollout_record(rollout_root).experiment.decision
     assert decision.action == "rollback" and "guardrail" in decision.rule
     assert registry.champion().version == "1"
     rolled_back = registry.get_version("2")
@@ -175,7 +175,7 @@ def test_a_challenger_approved_during_the_experiment_joins_it(dag_bag, rollout_r
     dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT, "budget_requests": 800})
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
-    experiment = rollout_record(rollout_root, dag_run).experiment
+    experiment = rollout_record(rollout_root).experiment
     assert [arm.name for arm in experiment.arms] == ["v1", "v2", "v3"]
     assert experiment.arm("v2").status == "dropped" and experiment.arm("v3").served > 0
     assert experiment.decision.action == "keep_champion"  # v1 and v3 answer alike: the budget ends it

@@ -337,10 +337,11 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
         """Add the registry's new challenger (approved while this experiment runs) as an arm and a variant."""
         from include.rollout import add_arm
 
-        holder = self.registry().version_for_alias(CHALLENGER)
+        registry = self.registry()
+        holder = registry.version_for_alias(CHALLENGER)
         if holder is None or variant_name(holder.version) in record.models:
             return record
-        champion = self.registry().champion()
+        champion = registry.champion()
         problem = _not_rollable(holder, champion) if champion else "no champion"
         if problem:
             return record
