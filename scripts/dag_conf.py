@@ -1,7 +1,7 @@
 """The ``--conf`` JSON that ``make run`` / ``make ingest`` hand to one DAG (``airflow dags test``).
 
 ``CONF`` is one JSON object of DAG params for the whole chain, e.g. ``{"min_rows": 500, "epochs": 1}``
-(``--override`` sets keys over it: ``make run`` trains its challenger so);
+(``--override`` sets keys over it: ``make run`` trains its first champion so);
 each DAG keeps the keys it has params for, and ``reviews_ingest`` also gets ``source_uri`` from
 ``SOURCE`` (default: the sample). A key that no DAG has is an error naming the known params, so a
 typo never silently runs with the default; a value its param refuses (the trigger form's rules) is
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("dag_id", choices=CHAIN)
     parser.add_argument("--conf", default="", help="JSON object of DAG params (make's CONF)")
     parser.add_argument("--source", help="the ingest DAG's source_uri (make's SOURCE, default the sample)")
-    parser.add_argument("--override", default="", help="JSON object of params set over CONF (make run's challenger)")
+    parser.add_argument("--override", default="", help="JSON object of params set over CONF (make run's first model, FIRST_MODEL_CONF)")
     args = parser.parse_args(argv)
     try:
         conf = {**parse_conf(args.conf), **parse_conf(args.override)}
