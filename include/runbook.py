@@ -348,9 +348,9 @@ def _deadline_section(dag_id: str, entry: DagRunbook) -> str:
 def _run_failure_section(dag_id: str) -> str:
     return (
         f"A run of {dag_id} ended failed (a task failed for good, or the run hit its dagrun_timeout). The failed "
-        "task paged on its own with its error; this page names the reason of the run. A task whose process was "
-        "killed (kill -9, out of memory) cannot page itself: this page is then the first one; look for the task in "
-        "state failed and its log's last lines."
+        "task paged on its own with its error; this page names the reason of the run. A try whose process was "
+        "killed (kill -9, out of memory) cannot page itself: the next try pages for it as it starts, and this page "
+        "lists such tries under 'Ended without reporting'; check the host's memory (dmesg) and the try's last log lines."
     )
 
 

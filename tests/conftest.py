@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,13 @@ def reliability(
         record.shown_by(tmp_path, tmp_path_factory.getbasetemp()).write(
             Path(folder), held=request.node.stash.get(CALL_PASSED, False)
         )
+
+
+def migrated_database(home: Path, env: dict[str, str]) -> None:
+    """A migrated, empty metadata DB in ``home``: a copy of the one ``make install`` keeps unused (fast; the
+    working DB holds other tests' runs), else ``airflow db migrate``."""
+    installed = Path(os.environ.get("AIRFLOW_HOME", Path(__file__).resolve().parents[1] / ".airflow")) / "airflow-migrated.db"
+    if installed.is_file():
+        shutil.copy(installed, home / "airflow.db")
+    else:
+        subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)

@@ -21,7 +21,13 @@ from include.config import load_settings
 from include.errors import BadInputError
 from include.ingestion.schema import CATEGORY_MAX_LENGTH, CATEGORY_PATTERN
 from include.runbook import dag_runbook, entry_markdown, task_runbook
-from reviewflow.notifiers import ReviewflowFailureNotifier, page_dag_run_failure, page_deadline_missed
+from reviewflow.notifiers import (
+    ReviewflowFailureNotifier,
+    ReviewflowTryEnded,
+    ReviewflowTryStarted,
+    page_dag_run_failure,
+    page_deadline_missed,
+)
 
 # A verdict about the input (missing file, no rows in the requested categories, too many
 # rejected rows, a bad parameter or setting) fails the task at once: a retry would give the
@@ -53,6 +59,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     # One page per failed try: the retry callback for tries Airflow retries, the failure callback for the last.
     "on_retry_callback": ReviewflowFailureNotifier(will_retry=True),
     "on_failure_callback": ReviewflowFailureNotifier(),
+    # A killed try runs no callback: its start and end marks let the next try (or the failed run) page for it.
+    "on_execute_callback": ReviewflowTryStarted(),
+    "on_success_callback": ReviewflowTryEnded(),
+    "on_skipped_callback": ReviewflowTryEnded(),
 }
 
 

@@ -5,6 +5,10 @@ Slack-compatible webhook and to SNS (through the ``reviewflow_aws_conn_id`` conn
 are configured. A page names what failed, where (DAG, task, run, try), why (the error's first line),
 the log, the runbook section (docs/runbook.md, by alert title) and how to rerun safely. A page
 with a key is sent once: the same try of a task reached through two callback paths pages once.
+
+A try whose process is killed (``kill -9``, out of memory) runs no callback, so every try also
+leaves a start and an end mark beside the alert log: the next try pages for a predecessor that
+started and never ended, and the failed run's page lists the tries that ended that way.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import os
 import shlex
 import urllib.request
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -68,7 +73,7 @@ def send_alert(
 def _first_time(settings: Settings, key: tuple[str, ...]) -> bool:
     """Whether ``key`` is paged for the first time: a marker beside the alert log, created exclusively."""
     marker = settings.alert_log.parent / "sent" / hashlib.sha256("\0".join(key).encode()).hexdigest()
-    marker.parent.mkdir(exist_ok=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
     try:
         os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
     except FileExistsError:
@@ -137,13 +142,12 @@ def first_line(exception: BaseException | None) -> str:
     return f"{type(exception).__name__}: {lines[0]}" if lines else type(exception).__name__
 
 
-def failure_page(context: Any, settings: Settings, will_retry: bool) -> tuple[str, str, dict[str, Any]]:
-    """Title, body and record fields of a failed try's page, from an Airflow callback context."""
-    ti = context["ti"]
+def failure_page(
+    ti: Any, settings: Settings, will_retry: bool, error: str, try_number: int, log_url: str
+) -> tuple[str, str, dict[str, Any]]:
+    """Title, body and record fields of the page for failed try ``try_number`` of task instance ``ti``."""
     max_tries = getattr(ti, "max_tries", None)
-    tries = f"try {ti.try_number}" + (f" of {max_tries + 1}" if isinstance(max_tries, int) else "")
-    error = first_line(context.get("exception"))
-    log_url = getattr(ti, "log_url", None) or run_url(ti.dag_id, ti.run_id)
+    tries = f"try {try_number}" + (f" of {max_tries + 1}" if isinstance(max_tries, int) else "")
     runbook = section_url(settings.runbook_url, anchor(ti.dag_id, ti.task_id))
     body = "\n".join(
         [
@@ -158,7 +162,72 @@ def failure_page(context: Any, settings: Settings, will_retry: bool) -> tuple[st
             f"  {clear_task_command(ti.dag_id, ti.run_id, ti.task_id)}",
         ]
     )
-    return task_failure_title(ti.dag_id, ti.task_id), body, {"error": error, "log_url": log_url, "runbook_url": runbook}
+    fields = {"error": error, "log_url": log_url, "runbook_url": runbook, "try_number": try_number}
+    return task_failure_title(ti.dag_id, ti.task_id), body, fields
+
+
+def task_log_url(ti: Any, try_number: int) -> str:
+    """The Airflow 3 UI page of one try's log (the shape of ``ti.log_url``)."""
+    mapped = f"/mapped/{ti.map_index}" if getattr(ti, "map_index", -1) >= 0 else ""
+    return f"{run_url(ti.dag_id, ti.run_id)}/tasks/{quote(ti.task_id)}{mapped}?try_number={try_number}"
+
+
+def try_key(ti: Any, try_number: int) -> tuple[str, ...]:
+    """What names one try of a task instance: its page is sent once per key."""
+    return ("task", ti.dag_id, ti.run_id, ti.task_id, str(getattr(ti, "map_index", -1)), str(try_number))
+
+
+def _try_mark(settings: Settings, dag_id: str, run_id: str, name: str) -> Path:
+    """A try's start or end mark: one folder per run, so a run's unfinished tries can be listed."""
+    run = hashlib.sha256(f"{dag_id}\0{run_id}".encode()).hexdigest()
+    return settings.alert_log.parent / "tries" / run / name
+
+
+def _mark_name(ti: Any, try_number: int, event: str) -> str:
+    return f"{ti.task_id}.{getattr(ti, 'map_index', -1)}.{try_number}.{event}"
+
+
+def _mark(settings: Settings, ti: Any, event: str) -> None:
+    mark = _try_mark(settings, ti.dag_id, ti.run_id, _mark_name(ti, ti.try_number, event))
+    mark.parent.mkdir(parents=True, exist_ok=True)
+    mark.touch()
+
+
+def _ended_unreported(settings: Settings, ti: Any, try_number: int) -> bool:
+    """Whether try ``try_number`` of ``ti`` started and ran no end callback (its process was killed)."""
+    def mark(event: str) -> Path:
+        return _try_mark(settings, ti.dag_id, ti.run_id, _mark_name(ti, try_number, event))
+
+    return mark("started").exists() and not mark("ended").exists()
+
+
+KILLED_ERROR = (
+    "the task process ended without reporting (killed: out of memory, kill -9, or stopped from outside); "
+    "no failure callback ran"
+)
+
+
+class ReviewflowTryStarted(BaseNotifier):
+    """``on_execute_callback`` of every reviewflow task: marks the try started, and pages for the
+    previous try when that one started and never ended (its process was killed, so nothing paged)."""
+
+    def notify(self, context: Any) -> None:
+        settings = load_settings()
+        ti = context["ti"]
+        _mark(settings, ti, "started")
+        previous = ti.try_number - 1
+        if previous >= 1 and _ended_unreported(settings, ti, previous):
+            title, body, fields = failure_page(
+                ti, settings, True, f"Killed: {KILLED_ERROR}", previous, task_log_url(ti, previous)
+            )
+            send_alert(settings, title, body, context, fields=fields, once_key=try_key(ti, previous))
+
+
+class ReviewflowTryEnded(BaseNotifier):
+    """``on_success_callback`` and ``on_skipped_callback`` of every reviewflow task: marks the try ended."""
+
+    def notify(self, context: Any) -> None:
+        _mark(load_settings(), context["ti"], "ended")
 
 
 class ReviewflowFailureNotifier(BaseNotifier):
@@ -173,10 +242,24 @@ class ReviewflowFailureNotifier(BaseNotifier):
 
     def notify(self, context: Any) -> None:
         settings = load_settings()
-        title, body, fields = failure_page(context, settings, self.will_retry)
         ti = context["ti"]
-        once = ("task", ti.dag_id, ti.run_id, ti.task_id, str(getattr(ti, "map_index", -1)), str(ti.try_number))
-        send_alert(settings, title, body, context, fields=fields, once_key=once)
+        _mark(settings, ti, "ended")
+        log_url = getattr(ti, "log_url", None) or run_url(ti.dag_id, ti.run_id)
+        error = first_line(context.get("exception"))
+        title, body, fields = failure_page(ti, settings, self.will_retry, error, ti.try_number, log_url)
+        send_alert(settings, title, body, context, fields=fields, once_key=try_key(ti, ti.try_number))
+
+
+def unreported_tries(settings: Settings, dag_id: str, run_id: str) -> list[str]:
+    """``task try N`` for every try of the run that started and ran no end callback, in name order."""
+    folder = _try_mark(settings, dag_id, run_id, "")
+    started = sorted(folder.glob("*.started")) if folder.is_dir() else []
+    unreported = []
+    for mark in started:
+        task_id, map_index, try_number, _ = mark.name.rsplit(".", 3)
+        if not mark.with_suffix(".ended").exists():
+            unreported.append(f"{task_id}{'' if map_index == '-1' else f'[{map_index}]'} try {try_number}")
+    return unreported
 
 
 def page_dag_run_failure(context: Any) -> None:
@@ -184,10 +267,13 @@ def page_dag_run_failure(context: Any) -> None:
     settings = load_settings()
     dag_run = context["dag_run"]
     runbook = section_url(settings.runbook_url, anchor(dag_run.dag_id, "run-failed"))
+    killed = unreported_tries(settings, dag_run.dag_id, dag_run.run_id)
     body = "\n".join(
         [
             f"DAG: {dag_run.dag_id}  Run: {dag_run.run_id}: {run_url(dag_run.dag_id, dag_run.run_id)}",
             f"Reason: {context.get('reason') or 'a task failed'}. The failed task's own page has its error.",
+            *([f"Ended without reporting (killed: out of memory, kill -9, or stopped from outside): {', '.join(killed)}"]
+              if killed else []),
             f"Runbook: {runbook}",
         ]
     )

@@ -27,6 +27,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.conftest import migrated_database
+
 REPO = Path(__file__).resolve().parents[2]
 ARTEFACTS = REPO / ".artifacts" / "browser-test"
 # Closed network: no background or component traffic, no QUIC. Playwright adds --headless and
@@ -131,16 +133,6 @@ def reachable(url: str) -> bool:
             return answer.status == 200
     except (urllib.error.URLError, OSError):
         return False
-
-
-def migrated_database(home: Path, env: dict[str, str]) -> None:
-    """A migrated, empty metadata DB in ``home``: a copy of the one ``make install`` keeps unused (fast; the
-    working DB holds other tests' runs), else ``airflow db migrate``."""
-    installed = Path(os.environ.get("AIRFLOW_HOME", REPO / ".airflow")) / "airflow-migrated.db"
-    if installed.is_file():
-        shutil.copy(installed, home / "airflow.db")
-    else:
-        subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
 
 
 def stop_session(process: subprocess.Popen[bytes]) -> dict[int, str]:
