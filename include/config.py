@@ -1,17 +1,18 @@
-"""Typed settings: the only module that reads environment variables or Airflow Variables.
+"""Typed settings: the only module that reads environment variables.
 
 Two kinds of setting:
 
 * process settings (``REVIEWFLOW_*`` environment variables) decide the backend and
   where data lives; they are cheap and safe to read while a DAG file is parsed;
-* AWS settings come from Airflow Variables (``reviewflow_*``) and the ``aws_default``
-  connection, and are read only inside running tasks, never at DAG parse time.
+* AWS settings (:class:`AwsSettings`) come from Airflow Variables (``reviewflow_*``), which the
+  plugins layer reads inside running tasks (``reviewflow.settings.load_aws_settings``) and hands to
+  :func:`aws_settings`: this package never imports Airflow.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -191,18 +192,16 @@ AWS_DEFAULTS: dict[str, str | None] = {
 AWS_OPTIONAL = {"emr_application_id", "emr_execution_role_arn", "sagemaker_role_arn"}
 
 
-def load_aws_settings(settings: Settings) -> AwsSettings:
-    """Read :class:`AwsSettings` from Airflow Variables; call only inside a running task.
+def aws_settings(settings: Settings, lookup: Callable[[str, str | None], str | None]) -> AwsSettings:
+    """:class:`AwsSettings` from ``lookup(name, default)`` of each ``reviewflow_<field>`` (Airflow's ``Variable.get``).
 
     ``athena_output_location`` defaults to ``<data root>/athena-results``.
     """
-    from airflow.sdk import Variable
-
     values: dict[str, str | None] = {}
     for field, default in AWS_DEFAULTS.items():
         if field == "athena_output_location":
             default = f"{settings.data_root}/athena-results"
-        values[field] = Variable.get(f"reviewflow_{field}", default=default)
+        values[field] = lookup(f"reviewflow_{field}", default)
         if values[field] is None and field not in AWS_OPTIONAL:
             raise ConfigError(f"Airflow Variable reviewflow_{field} is required with the aws backend")
     return AwsSettings(**values)  # type: ignore[arg-type]

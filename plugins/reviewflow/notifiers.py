@@ -26,8 +26,9 @@ from urllib.parse import quote
 
 from airflow.sdk import BaseNotifier
 
-from include.config import Settings, load_aws_settings, load_settings
+from include.config import Settings, load_settings
 from include.runbook import anchor, deadline_title, run_failure_title, section_url, task_failure_title
+from reviewflow.settings import load_aws_settings
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,8 @@ def create_app() -> "FastAPI":
     from airflow.api_fastapi.common.db.common import SessionDep
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from airflow.models.dagrun import DagRun
-    from include.config import load_aws_settings, load_settings
+    from include.config import load_settings
+    from reviewflow.settings import load_aws_settings
     from reviewflow.hooks.storage import is_s3, join_uri, storage_for
     from reviewflow.operators.quality import report_prefix
     from reviewflow.runs import run_key_of

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -87,3 +88,15 @@ def test_dag_files_import_without_heavy_libraries() -> None:
         result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
         report = json.loads(result.stdout.strip().splitlines()[-1])
         assert report["heavy"] == [], path.name
+
+
+def test_include_never_imports_airflow() -> None:
+    """include/ is plain Python (the plugins layer adapts it to Airflow): no module there imports Airflow."""
+    importing = []
+    for path in sorted((DAGS_FOLDER.parent / "include").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )
+            importing += [f"{path.name}: {name}" for name in names if name.split(".")[0] == "airflow"]
+    assert importing == []

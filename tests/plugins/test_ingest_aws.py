@@ -266,7 +266,8 @@ def test_retry_waits_for_a_running_query_instead_of_starting_another(aws, monkey
 def test_commit_queries_get_fresh_tokens_on_each_try(aws, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 
-    from include.config import load_aws_settings, load_settings
+    from include.config import load_settings
+    from reviewflow.settings import load_aws_settings
     from reviewflow.operators.ingest import AthenaCommitOperator
 
     athena = FakeAthena(monkeypatch, outcomes=["FAILED", "SUCCEEDED"], written=[])

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-from include.config import Settings, load_aws_settings, load_settings
+from include.config import Settings, load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
@@ -35,6 +35,7 @@ from include.serving.variants import (
     updated_weights,
 )
 from reviewflow.hooks.storage import split_s3
+from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -30,13 +30,14 @@ from airflow.providers.amazon.aws.utils import validate_execute_complete_event
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.config import load_aws_settings, load_settings
+from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.control import EndpointError
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import EndpointDescription, VariantSpec, check_weight
 from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -11,13 +11,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.sdk import BaseOperator
 
-from include.config import (
-    REPO_ROOT,
-    ConfigError,
-    Settings,
-    load_aws_settings,
-    load_settings,
-)
+from include.config import REPO_ROOT, ConfigError, Settings, load_settings
 from reviewflow.hooks.processing import (
     SparkJobHook,
     cancel_spark_work,
@@ -29,6 +23,7 @@ from reviewflow.hooks.processing import (
 )
 from reviewflow.hooks.storage import join_uri, update_run_summary
 from reviewflow.runs import run_key
+from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from include.config import AwsSettings

@@ -19,7 +19,7 @@ from airflow.sdk import Asset, BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from include.allowed_roots import resolve_within
-from include.config import Settings, load_aws_settings, load_settings
+from include.config import Settings, load_settings
 from include.errors import BadInputError
 from include.ingestion.athena import athena_statement, request_token, run_objects
 from include.ingestion.counts import IngestCounts, RejectedShareError, check_counts
@@ -45,6 +45,7 @@ from reviewflow.hooks.storage import (
 )
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
+from reviewflow.settings import load_aws_settings
 
 HEADER_PROBE_BYTES = 64 * 1024
 

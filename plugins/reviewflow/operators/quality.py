@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.config import REPO_ROOT, ConfigError, Settings, load_aws_settings, load_settings
+from include.config import REPO_ROOT, ConfigError, Settings, load_settings
 from include.quality import DEFAULT_SUITE_PATH, ENGINES
 from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
 from reviewflow.hooks.processing import (
@@ -35,6 +35,7 @@ from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.runs import run_key
+from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from include.config import AwsSettings

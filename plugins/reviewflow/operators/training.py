@@ -29,7 +29,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from include.atomic import replace_directory
-from include.config import load_aws_settings, load_settings
+from include.config import load_settings
 from reviewflow.hooks.storage import (
     join_uri,
     local_path,
@@ -41,6 +41,7 @@ from reviewflow.hooks.storage import (
 )
 from reviewflow.metrics import emit_test_macro_f1
 from reviewflow.runs import run_key
+from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
