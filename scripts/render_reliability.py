@@ -25,7 +25,10 @@ SECTION_NOTES = {
         "with every row accounted for: the data lines, counted by the test itself, equal accepted + excluded + "
         "quarantined, the quarantined rows carry the reasons shown, and the curated snapshot holds exactly the "
         "accepted rows, with unique review ids. The rules are in "
-        "[architecture.md](architecture.md#reviews_ingest-daily-or-by-hand)."
+        "[architecture.md](architecture.md#reviews_ingest-daily-or-by-hand). Then malformed requests to the local "
+        "model endpoint (`POST /invocations`, `POST /feedback`, the admin API; `tests/include/serving/test_server.py`): "
+        "each answered with a 4xx whose body names the field, the server still serving afterwards with its variants "
+        "and weights unchanged ([architecture.md](architecture.md#local-an-http-server-speaking-the-sagemaker-container-contract))."
     ),
     "Load": (
         "The rollout's replay client (`include/rollout/replay.py`) against the local endpoint while another "
