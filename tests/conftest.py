@@ -161,3 +161,25 @@ def migrated_database(home: Path, env: dict[str, str]) -> None:
         shutil.copy(installed, home / "airflow.db")
     else:
         subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+
+
+def parquet_digest(folder: Path) -> tuple[int, str]:
+    """Rows and a SHA-256 of the sorted rows of every Parquet file under ``folder``, Hive partition columns
+    included: the data, not the file bytes (writers may put timestamps or another row order in those)."""
+    import hashlib
+
+    import duckdb
+
+    relation = duckdb.sql(f"SELECT CAST(t AS VARCHAR) FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true) t")
+    rows = sorted(row for (row,) in relation.fetchall())
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def files_under(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones included) by relative path → SHA-256 of its bytes."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
