@@ -7,15 +7,13 @@ import datetime as dt
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from include.ingestion.local import ingest_with_duckdb
 from include.sample_data import SampleSpec, write_sample
-from tests.conftest import files_under, parquet_digest
+from tests.conftest import files_under, kill_when, parquet_digest
 from tests.reliability import ReliabilityRecord
 
 RUN_DATE = dt.date(2026, 11, 1)
@@ -24,15 +22,6 @@ INGEST = (
     "ingest_with_duckdb([Path(sys.argv[1])], 'tsv', Path(sys.argv[2]), Path(sys.argv[3]), "
     f"latest_review_date=dt.date.fromisoformat('{RUN_DATE}'))"
 )
-
-
-def kill_when(process: subprocess.Popen, ready: Callable[[], bool], timeout: float = 300) -> int:
-    """SIGKILL ``process`` as soon as ``ready()`` (polled on the file system) holds; its return code."""
-    deadline = time.monotonic() + timeout
-    while not ready() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.002)
-    process.send_signal(signal.SIGKILL)
-    return process.wait(timeout=60)
 
 
 @pytest.mark.reliability
@@ -47,7 +36,7 @@ def test_a_kill_while_the_snapshot_is_written_leaves_nothing_half_and_the_retry_
     zone = tmp_path / "killed"
     curated, rejected = zone / "curated" / "snapshot=k", zone / "rejected" / "snapshot=k"
 
-    process = subprocess.Popen([sys.executable, "-c", INGEST, str(source), str(curated), str(rejected)])
+    process = subprocess.Popen([sys.executable, "-c", INGEST, str(source), str(curated), str(rejected)], start_new_session=True)
     code = kill_when(process, lambda: any(curated.parent.glob(".snapshot=k.staging-*/*/*.parquet")))
     assert code == -signal.SIGKILL  # killed mid-write, not finished
     assert not curated.exists()  # a reader finds no snapshot, not half of one
