@@ -27,8 +27,8 @@ SECTION_NOTES = {
         "A stage's real work (the `include/` function, the job script or the DAG itself) in a process of its own, "
         "killed with SIGKILL once the file system shows it is mid-way (its staging files or checkpoints exist; the "
         "test checks it died of the signal, not of finishing), then the retry. A task process killed this way runs "
-        "no failure callback: Airflow marks the try failed and the run's page is the first one; a killed `train.py` "
-        "fails its try naming the signal, which pages as any failure does."
+        "no callback; the next try pages for it (`tests/dags/test_killed_tries.py`, under Airflow's real supervisor); "
+        "a killed `train.py` fails its try naming the signal, which pages as any failure does."
     ),
     "Bad inputs": (
         "Every file of `tests/data/bad/` (written by `tests/data/make_bad_inputs.py`) through `reviews_ingest`: "

@@ -490,7 +490,8 @@ class StartReplayOperator(BaseOperator):
     """``local``: start the replay traffic generator (:mod:`include.rollout.replay`) for this run, detached.
 
     It sends the challenger's features run's ``replay`` split to the endpoint and posts each reward.  A
-    retry finds the generator running (or finished) and starts no second one.
+    retry finds the generator running (or finished) and starts no second one; a rerun after the experiment
+    decided starts none.
 
     :param models: the XCom of ``resolve_models`` (templated).
     :param rate: requests per second (templated).
@@ -519,10 +520,15 @@ class StartReplayOperator(BaseOperator):
         from include.rollout.replay_process import ReplayProcess
 
         settings = load_settings()
+        process = ReplayProcess(local_path(rollout_uri(settings, run_key(context))))
+        record = local_path(join_uri(rollout_uri(settings, run_key(context)), RECORD_FILE))
+        if record.is_file() and RolloutRecord.from_json(record.read_bytes()).experiment.decision is not None:
+            # A rerun after the decision: more traffic would only add predictions nobody counts.
+            self.log.info("the experiment of this run has decided: no replay traffic to send")
+            return {"pid": None, "progress": str(process.progress), "log": str(process.log)}
         challenger = self.models["challengers"][0]
         features = join_uri(settings.data_root, "features", challenger["run_key"])
         manifest = read_json(storage_for(features), join_uri(features, "manifest.json"))
-        process = ReplayProcess(local_path(rollout_uri(settings, run_key(context))))
         started = process.start(
             data_root=local_path(settings.data_root), endpoint_name=self.endpoint_name,
             replay_dir=local_path(join_uri(features, "replay")), snapshot_dir=local_path(manifest["snapshot_uri"]),
