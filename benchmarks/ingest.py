@@ -51,7 +51,7 @@ def run_floor(source: Path, out: Path) -> None:
 
     con = duckdb.connect(config={"memory_limit": "1GB", "preserve_insertion_order": False})
     try:
-        with readable_copies([source], out) as read_as:
+        with readable_copies([source], out / ".decompressed") as read_as:
             raw = duckdb_raw_relation("tsv", read_as)
             con.execute(
                 f"COPY (SELECT * FROM {raw}) TO {quote_literal(str(out / 'curated'))} "

@@ -15,9 +15,13 @@ def staged_directory(final: Path) -> Iterator[Path]:
     """Yield an empty sibling folder of ``final``; on success it replaces ``final``.
 
     A retry that fails half-way leaves ``final`` as it was (or absent) and removes its
-    own staging folder; a retry that succeeds replaces the previous attempt's output.
+    own staging folder; a retry that succeeds replaces the previous attempt's output. What a
+    killed attempt left beside ``final`` (its staging or retired folder: a ``kill -9`` runs no
+    cleanup) is removed first: one attempt at a time writes a given ``final``.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in [*final.parent.glob(f".{final.name}.staging-*"), *final.parent.glob(f".{final.name}.retired-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
     staging = final.with_name(f".{final.name}.staging-{uuid.uuid4().hex[:8]}")
     staging.mkdir()
     try:

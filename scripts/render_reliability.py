@@ -17,6 +17,19 @@ from typing import Any
 
 SECTION_ORDER = ("Reruns", "Kills", "Bad inputs", "Load", "Security")
 SECTION_NOTES = {
+    "Reruns": (
+        "Each DAG run a second time for the same run key (`dag.test()` with the same logical date: the same run id, "
+        "every task run again over what the first run committed, as clearing the run's tasks does), after the "
+        "first run's own checks (`tests/dags/test_reviews_*.py`). Parquet outputs are compared by a checksum of "
+        "their sorted rows, other files byte for byte."
+    ),
+    "Kills": (
+        "A stage's real work (the `include/` function, the job script or the DAG itself) in a process of its own, "
+        "killed with SIGKILL once the file system shows it is mid-way (its staging files or checkpoints exist; the "
+        "test checks it died of the signal, not of finishing), then the retry. A task process killed this way runs "
+        "no callback; the next try pages for it (`tests/dags/test_killed_tries.py`, under Airflow's real supervisor); "
+        "a killed `train.py` fails its try naming the signal, which pages as any failure does."
+    ),
     "Bad inputs": (
         "Every file of `tests/data/bad/` (written by `tests/data/make_bad_inputs.py`) through `reviews_ingest`: "
         "its `stage_raw` and `ingest` tasks run in-process, a few inputs through the real DAG (`dag.test()`: "
@@ -25,7 +38,10 @@ SECTION_NOTES = {
         "with every row accounted for: the data lines, counted by the test itself, equal accepted + excluded + "
         "quarantined, the quarantined rows carry the reasons shown, and the curated snapshot holds exactly the "
         "accepted rows, with unique review ids. The rules are in "
-        "[architecture.md](architecture.md#reviews_ingest-daily-or-by-hand)."
+        "[architecture.md](architecture.md#reviews_ingest-daily-or-by-hand). Then malformed requests to the local "
+        "model endpoint (`POST /invocations`, `POST /feedback`, the admin API; `tests/include/serving/test_server.py`): "
+        "each answered with a 4xx whose body names the field, the server still serving afterwards with its variants "
+        "and weights unchanged ([architecture.md](architecture.md#local-an-http-server-speaking-the-sagemaker-container-contract))."
     ),
     "Load": (
         "The rollout's replay client (`include/rollout/replay.py`) against the local endpoint while another "

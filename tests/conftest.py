@@ -7,7 +7,7 @@ import logging
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -161,3 +161,47 @@ def migrated_database(home: Path, env: dict[str, str]) -> None:
         shutil.copy(installed, home / "airflow.db")
     else:
         subprocess.run(["airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+
+
+def parquet_digest(folder: Path, without: tuple[str, ...] = ()) -> tuple[int, str]:
+    """Rows and a SHA-256 of the sorted rows of every Parquet file under ``folder``, Hive partition columns
+    included and the columns ``without`` left out: the data, not the file bytes (writers may put timestamps
+    or another row order in those)."""
+    import hashlib
+
+    import duckdb
+
+    columns = f"* EXCLUDE ({', '.join(without)})" if without else "*"
+    relation = duckdb.sql(
+        f"SELECT CAST(t AS VARCHAR) FROM (SELECT {columns} FROM read_parquet('{folder}/**/*.parquet', hive_partitioning = true)) t"
+    )
+    rows = sorted(row for (row,) in relation.fetchall())
+    return len(rows), hashlib.sha256("\n".join(rows).encode()).hexdigest()
+
+
+def files_under(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones included) by relative path → SHA-256 of its bytes."""
+    import hashlib
+
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*")) if path.is_file()
+    }
+
+
+def kill_when(process: Any, ready: Callable[[], bool], timeout: float = 300) -> int:
+    """``kill -9`` the process group of ``process`` (started with ``start_new_session=True``) as soon as
+    ``ready()`` holds, polled every 10 ms; its return code (``-9`` when it was killed, its own when it ended
+    first). :raises AssertionError: (after killing it) when ``ready()`` did not hold within ``timeout`` s."""
+    import signal
+    import time
+
+    deadline = time.monotonic() + timeout
+    try:
+        while not ready() and process.poll() is None:
+            assert time.monotonic() < deadline, f"not ready after {timeout} s: {process.args}"
+            time.sleep(0.01)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    return process.wait(timeout=60)

@@ -361,6 +361,10 @@ def build_features(spark: SparkSession, params: FeatureParams) -> dict[str, Any]
     features = None
     output = params.output_uri.rstrip("/")
     parent, _, name = output.rpartition("/")
+    if hadoop_fs.exists(spark, parent):  # what a killed try of this run left (a kill -9 runs no cleanup)
+        for leftover in hadoop_fs.list_names(spark, parent):
+            if leftover.startswith((f"_staging-{name}-", f"_retired-{name}-")):
+                hadoop_fs.delete(spark, f"{parent}/{leftover}")
     staging = f"{parent}/_staging-{name}-{uuid.uuid4().hex}"
     try:
         counts = _split_counts(rows)

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from tempfile import TemporaryDirectory
 
 from include.atomic import staged_directory
 from include.ingestion.counts import IngestCounts, check_counts
@@ -62,7 +61,7 @@ def ingest_with_duckdb(
     con = duckdb.connect(config={"memory_limit": memory_limit, "preserve_insertion_order": False})
     try:
         con.execute(f"SET temp_directory = {quote_literal(str(curated_dir.parent / '.duckdb-spill'))}")
-        with readable_copies(source_files, curated_dir.parent) as read_as:
+        with readable_copies(source_files, curated_dir.with_name(f".{curated_dir.name}.decompressed")) as read_as:
             raw = duckdb_raw_relation(fmt, read_as)
             try:
                 con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw, 'duckdb', newest)}")
@@ -93,25 +92,26 @@ def ingest_with_duckdb(
 
 
 @contextmanager
-def readable_copies(source_files: list[Path], scratch_parent: Path) -> Iterator[dict[str, str]]:
+def readable_copies(source_files: list[Path], scratch: Path) -> Iterator[dict[str, str]]:
     """Map the path DuckDB should read to each source's name, decompressing gzip first.
 
     DuckDB parses a gzip file on one thread; a plain copy (inflated by ISA-L, about twice
-    as fast as zlib) is parsed by all of them. The copies live in a hidden scratch folder
-    under ``scratch_parent``, removed on exit; line numbers are unchanged, so quarantined
-    rows still point into the source file.
+    as fast as zlib) is parsed by all of them. The copies live in the hidden folder
+    ``scratch``, emptied first (what a killed try left there) and removed on exit; line
+    numbers are unchanged, so quarantined rows still point into the source file.
     """
     from isal import igzip
     from isal.igzip_lib import IsalError
 
-    scratch_parent.mkdir(parents=True, exist_ok=True)
-    with TemporaryDirectory(dir=scratch_parent, prefix=".decompressed-") as folder:
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
         read_as = {}
         for index, source in enumerate(source_files):
             if source.suffix.lower() != ".gz":
                 read_as[str(source)] = str(source)
                 continue
-            copy = Path(folder) / f"{index:05d}-{source.stem}"
+            copy = scratch / f"{index:05d}-{source.stem}"
             try:
                 with igzip.open(source, "rb") as compressed, copy.open("wb") as plain:
                     shutil.copyfileobj(compressed, plain, 4 << 20)
@@ -119,6 +119,8 @@ def readable_copies(source_files: list[Path], scratch_parent: Path) -> Iterator[
                 raise SourceError(f"{source}: not a readable gzip file ({error})") from error
             read_as[str(copy)] = str(source)
         yield read_as
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _add_reader_rejects(con: object, read_as: dict[str, str]) -> None:

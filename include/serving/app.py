@@ -37,6 +37,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.serving.batching import BatcherClosed, MicroBatcher
 from include.serving.feedback import FeedbackStore, RewardOutcome, ServedPrediction, check_reward, utc_now
@@ -48,6 +49,7 @@ from include.serving.inference import (
     RequestError,
     ReviewClassifier,
     check_content_type,
+    check_unicode,
     decode_json,
     parse_reviews,
     prediction_items,
@@ -341,6 +343,13 @@ def create_app(
     async def conflict_error(request: Request, error: ConflictError) -> Response:
         return _json({"error": {"field": "variant", "message": str(error)}}, 409)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def routing_error(request: Request, error: StarletteHTTPException) -> Response:
+        """No such route (404) or method (405): the same error body as every other 4xx."""
+        field = {404: "path", 405: "method"}.get(error.status_code, "request")
+        message = f"{request.method} {request.url.path}: {error.detail}"
+        return _json({"error": {"field": field, "message": message}}, error.status_code, getattr(error, "headers", None))
+
     @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> Response:
         LOG.exception("%s %s failed", request.method, request.url.path)
@@ -363,6 +372,7 @@ def create_app(
         inference_id = body.get("inference_id")
         if not isinstance(inference_id, str) or not inference_id or len(inference_id) > MAX_INFERENCE_ID:
             raise RequestError("inference_id", f"must be a non-empty string of at most {MAX_INFERENCE_ID} characters")
+        check_unicode("inference_id", inference_id)
         if "reward" not in body:
             raise RequestError("reward", "is required")
         try:

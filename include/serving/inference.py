@@ -73,6 +73,8 @@ def _review(value: object, where: str) -> str:
         raise RequestError(f"{where}review_body", "is required")
     if not isinstance(body, str):
         raise RequestError(f"{where}review_body", f"must be a string, got {type(body).__name__}")
+    check_unicode(f"{where}review_headline", headline or "")
+    check_unicode(f"{where}review_body", body)
     if not clean_text(body):
         raise RequestError(f"{where}review_body", "is empty")
     return review_text(headline, body)
@@ -97,11 +99,23 @@ def parse_reviews(payload: object, max_items: int = DEFAULT_MAX_ITEMS) -> list[s
 
 
 def decode_json(body: bytes | str) -> object:
-    """The JSON value of a request body. :raises RequestError: when it is not UTF-8 JSON."""
+    """The JSON value of a request body. :raises RequestError: when it is not UTF-8 JSON, or nests too deeply."""
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RequestError("body", f"is not valid JSON ({error})") from None
+    except RecursionError:
+        raise RequestError("body", "nests arrays or objects too deeply") from None
+
+
+def check_unicode(field: str, text: str) -> None:
+    """:raises RequestError: when ``text`` holds a lone UTF-16 surrogate (a JSON ``\\ud800`` escape), which
+    is no character: the tokenizer and the feedback store take UTF-8 text only."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        bad = text[error.start]
+        raise RequestError(field, f"holds a lone UTF-16 surrogate (\\u{ord(bad):04x}) at character {error.start}") from None
 
 
 def check_content_type(content_type: str | None) -> None:

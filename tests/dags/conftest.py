@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,3 +32,24 @@ def dag_bag(data_root: Path):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture
+def rollout_root(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """The data root with a curated snapshot and its features (run ``train-2``); stops the endpoint afterwards."""
+    from include.features.splits import split_of
+    from include.sample_data import COLUMNS, SampleSpec, curated_records, generate_rows, write_curated_snapshot
+    from include.serving.control import stop_server
+    from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths
+    from include.training.sample_features import write_features
+
+    with socket.socket() as probe:  # a free port; the server falls back to another if it is taken meanwhile
+        probe.bind(("127.0.0.1", 0))
+        monkeypatch.setenv("REVIEWFLOW_ENDPOINT_PORT", str(probe.getsockname()[1]))
+    rows = list(generate_rows(SampleSpec(rows=1500, seed=7)))
+    snapshot = write_curated_snapshot(data_root / "curated" / "reviews" / "snapshot=s1", curated_records(rows))
+    features = write_features(data_root / "features" / "train-2", rows, [split_of(r[COLUMNS.index("review_id")]) for r in rows])
+    manifest = json.loads((features / "manifest.json").read_text())
+    (features / "manifest.json").write_text(json.dumps({**manifest, "snapshot_uri": snapshot}))
+    yield data_root
+    stop_server(EndpointPaths.for_endpoint(data_root, DEFAULT_ENDPOINT_NAME))

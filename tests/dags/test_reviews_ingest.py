@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import json
 import shlex
@@ -11,13 +10,14 @@ from pathlib import Path
 from urllib.parse import quote
 
 import duckdb
+import pytest
 
 from include.sample_data import BAD_ROW_KINDS, SampleSpec, write_sample
 from reviewflow.links import quality_report_url
-
-
-def task_states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+from reviewflow.runs import run_key_of
+from tests.conftest import files_under, parquet_digest
+from tests.dags.helpers import alerts_of, fail_fast_on_regression, task_states
+from tests.reliability import ReliabilityRecord
 
 
 def extra_links(dag_run, task_id: str) -> dict[str, str | None]:
@@ -33,7 +33,24 @@ def extra_links(dag_run, task_id: str) -> dict[str, str | None]:
     return links.extra_links
 
 
-def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
+def ingest_outputs(data_root: Path, dag_run) -> dict:
+    """What a reviews_ingest run left: counts, the Parquet contents of its datasets, every file, the gate."""
+    summary = json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
+    return {
+        "counts": summary["ingest"]["counts"],
+        "curated": parquet_digest(Path(summary["ingest"]["curated_uri"])),
+        "rejected": parquet_digest(Path(summary["ingest"]["rejected_uri"])),
+        "files": sorted(files_under(data_root / "curated")) + sorted(files_under(data_root / "rejected")),
+        "raw": files_under(data_root / "raw"),
+        "quality": summary["quality"]["gate"],
+        "latest": json.loads((data_root / "curated" / "reviews" / "_latest.json").read_text())["snapshot"],
+    }
+
+
+@pytest.mark.reliability
+def test_ingest_counts_layout_summary_and_asset(
+    dag_bag, data_root: Path, tmp_path: Path, statsd, reliability: ReliabilityRecord
+) -> None:
     source = tmp_path / "reviews.tsv.gz"
     written = write_sample(source, SampleSpec(rows=2_000, seed=11, bad_rows=28))
     dag = dag_bag.dags["reviews_ingest"]
@@ -68,6 +85,19 @@ def test_ingest_counts_layout_summary_and_asset(dag_bag, data_root: Path, tmp_pa
     assert metrics["ingest.rows_in"] == ["2000|c"] and metrics["ingest.rows_accepted"] == ["1972|c"]
     assert metrics["ingest.rows_rejected"] == ["28|c"] and metrics["quality.checks_failed"] == ["0|c"]
 
+    # The same run again (the same run id: every task reruns over what it committed): the same outputs.
+    reliability.section, reliability.case, reliability.path = "Reruns", "reviews_ingest run twice", "dag.test(), same run id"
+    reliability.tried = "every task again over the run's outputs: stage_raw, ingest, quality_gate, publish"
+    first = ingest_outputs(data_root, dag_run)
+    again = dag.test(logical_date=dag_run.logical_date, run_after=dag_run.run_after, run_conf={"source_uri": str(source)})
+    assert again.run_id == dag_run.run_id and again.state == "success", task_states(again)
+    assert ingest_outputs(data_root, again) == first
+    assert not [name for name in first["files"] if "/." in f"/{name}"]  # no staging or scratch left aside
+    reliability.outcome = (
+        f"the same {first['curated'][0]} curated and {first['rejected'][0]} quarantined rows (checksums of the Parquet "
+        f"contents), the same {len(first['files'])} files, raw copy and counts, gate {first['quality']}, nothing left aside"
+    )
+
 
 def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
     """A marketplace outside the known ones is a valid row for ingestion but fails the gate's isContainedIn check."""
@@ -91,17 +121,6 @@ def test_quality_gate_failure_stops_the_run_before_publish(dag_bag, data_root: P
     assert Path(summary["quality"]["report_html"]).exists()
     # A failed gate's report is one click away too: that is when on-call needs it.
     assert extra_links(dag_run, "quality_gate") == {"Quality report": quality_report_url("reviews_ingest", dag_run.run_id)}
-
-
-def fail_fast_on_regression(dag) -> None:
-    """Keep the tasks' retries but make a retry cheap, so a regression fails the test instead of stalling it."""
-    for task in dag.tasks:
-        task.retry_delay = dt.timedelta(seconds=1)
-
-
-def alerts_of(data_root: Path, task_id: str) -> list[dict]:
-    alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
-    return [alert for alert in alerts if alert.get("task_id") == task_id]
 
 
 def test_too_many_bad_rows_fails_at_once_pages_and_publishes_nothing(dag_bag, data_root: Path, tmp_path: Path) -> None:

@@ -7,19 +7,18 @@ check that the bandit promotes the better one and the guardrail rolls back the w
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-import socket
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from include.features.splits import split_of
 from include.registry.base import (
-    APPROVED,
     CHALLENGER,
-    CHAMPION,
     DEFAULT_MODEL_NAME,
     NOT_PROMOTED,
     PROMOTED,
@@ -27,54 +26,51 @@ from include.registry.base import (
     ROLLED_BACK,
 )
 from include.registry.mlflow_registry import MlflowModelRegistry
-from include.rollout.record import RolloutRecord
-from include.sample_data import COLUMNS, SampleSpec, curated_records, generate_rows, write_curated_snapshot
-from include.serving.control import running_server, stop_server
+from include.rollout.feedback import parse_cursor
+from include.rollout.replay_process import ReplayProcess
+from include.serving.control import running_server
 from include.serving.feedback import FeedbackStore
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths
-from include.training.sample_features import write_features, write_tiny_classifier
-from tests.dags.test_reviews_ingest import alerts_of, fail_fast_on_regression, task_states
-
-# Small rounds and a low minimum so a decision takes a few hundred requests; replay unthrottled.
-FAST_ROLLOUT = {
-    "round_size": 40, "min_rewarded_per_arm": 40, "poll_seconds": 0.3, "replay_rate": 0, "replay_concurrency": 4,
-    "replay_requests": 4000, "budget_requests": 4000,
-}
+from tests.conftest import kill_when
+from tests.dags.conftest import DAGS_FOLDER
+from tests.dags.helpers import FAST_ROLLOUT, alerts_of, fail_fast_on_regression, register, rollout_record, task_states
+from tests.reliability import ReliabilityRecord
 
 
-@pytest.fixture
-def rollout_root(data_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """The data root with a curated snapshot and its features (run ``train-2``); stops the endpoint afterwards."""
-    with socket.socket() as probe:  # a free port; the server falls back to another if it is taken meanwhile
-        probe.bind(("127.0.0.1", 0))
-        monkeypatch.setenv("REVIEWFLOW_ENDPOINT_PORT", str(probe.getsockname()[1]))
-    rows = list(generate_rows(SampleSpec(rows=1500, seed=7)))
-    snapshot = write_curated_snapshot(data_root / "curated" / "reviews" / "snapshot=s1", curated_records(rows))
-    features = write_features(data_root / "features" / "train-2", rows, [split_of(r[COLUMNS.index("review_id")]) for r in rows])
-    manifest = json.loads((features / "manifest.json").read_text())
-    (features / "manifest.json").write_text(json.dumps({**manifest, "snapshot_uri": snapshot}))
-    yield data_root
-    stop_server(EndpointPaths.for_endpoint(data_root, DEFAULT_ENDPOINT_NAME))
+# Between alike models only the budget may end it: the stop rule waits for more rewards than the budget
+# allows, and a promotion or a guardrail drop would need every one of the 10,000 draws to agree. In the
+# simulator (include/rollout/simulate.py) this setting keeps the champion in 4,999 runs of 5,000; at the
+# defaults (P(best) >= 0.95 after 40 rewards) alike models promote the challenger in about one run of five.
+UNDECIDABLE = {"budget_requests": 800, "min_rewarded_per_arm": 1000, "p_best_threshold": 1.0, "guardrail_probability": 1.0}
+# reviews_rollout through dag.test() in a process of its own: argv = DAGs folder, logical date, conf (JSON).
+RUN_ROLLOUT = (
+    "import datetime as dt, json, sys; from airflow.dag_processing.dagbag import DagBag; "
+    "at = dt.datetime.fromisoformat(sys.argv[2]); "
+    "DagBag(dag_folder=sys.argv[1]).dags['reviews_rollout'].test(logical_date=at, run_after=at, run_conf=json.loads(sys.argv[3]))"
+)
 
 
-def register(data_root: Path, answers: dict[str, str], approved: set[str]) -> MlflowModelRegistry:
-    """Version ``n`` answers ``answers[n]`` to every review; version 1 is champion."""
-    registry = MlflowModelRegistry.for_data_root(data_root)
-    for version, label in answers.items():
-        folder = write_tiny_classifier(data_root / "models" / f"train-{version}" / "model", int(version), answers=label)
-        assert registry.register_version(f"train-{version}", str(folder), {"test_macro_f1": 0.5}, {}).version == version
-        if version in approved:
-            registry.set_approval(version, APPROVED, "tests", "")
-    registry.set_alias(CHAMPION, "1")
-    return registry
+def rollout_outputs(data_root: Path, registry: MlflowModelRegistry) -> dict:
+    """What a reviews_rollout run left: the record, the endpoint's variants, the feedback store's totals, the registry."""
+    paths = EndpointPaths.for_endpoint(data_root, DEFAULT_ENDPOINT_NAME)
+    with closing(FeedbackStore(paths.feedback)) as store:
+        served = sum(count.predictions for count in store.served_since(0).counts)
+        rewarded = sum(v.successes + v.failures for v in store.rewards_since(0).variants)
+    summary = json.loads(next((data_root / "reports").glob("*/summary.json")).read_text())["rollout"]
+    return {
+        "record": rollout_record(data_root).to_json(),
+        "endpoint": json.loads(paths.state.read_text()),
+        "feedback": (served, rewarded),
+        "versions": [(v.version, v.status, v.rollout_outcome) for v in registry.list_versions()],
+        "champion": registry.champion().version,
+        "summary": {key: value for key, value in summary.items() if key != "plots"},
+    }
 
 
-def rollout_record(data_root: Path) -> RolloutRecord:
-    [path] = (data_root / "rollouts").glob("*/experiment.json")
-    return RolloutRecord.from_json(path.read_bytes())
-
-
-def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout_root: Path, statsd) -> None:
+@pytest.mark.reliability
+def test_a_better_challenger_is_promoted_and_serves_all_traffic(
+    dag_bag, rollout_root: Path, statsd, reliability: ReliabilityRecord
+) -> None:
     registry = register(rollout_root, {"1": "negative", "2": "positive"}, approved={"1", "2"})
     dag = dag_bag.dags["reviews_rollout"]
     fail_fast_on_regression(dag)
@@ -113,6 +109,20 @@ def test_a_better_challenger_is_promoted_and_serves_all_traffic(dag_bag, rollout
     metrics = statsd.metrics()
     assert metrics["rollout.decision.promote"] == ["1|c"] and metrics["rollout.regret"] == [f"{summary['regret']}|g"]
 
+    # The same run again (the same run id: every task reruns after the promotion): nothing changes.
+    reliability.section, reliability.case, reliability.path = "Reruns", "reviews_rollout run twice", "dag.test(), same run id"
+    reliability.tried = "every task again after the promotion: resolve, start, deploy, replay, rounds, conclude, report"
+    before = rollout_outputs(rollout_root, registry)
+    again = dag.test(logical_date=dag_run.logical_date, run_after=dag_run.run_after,
+                     run_conf={"challenger_version": "2", **FAST_ROLLOUT})
+    assert again.run_id == dag_run.run_id and set(task_states(again).values()) == {"success"}, task_states(again)
+    assert rollout_outputs(rollout_root, registry) == before
+    reliability.outcome = (
+        f"the same decision (promote v2), record, registry versions and endpoint (variants "
+        f"{[v['name'] for v in before['endpoint']['variants']]}, weights generation {before['endpoint']['weights_generation']}); "
+        f"{before['feedback'][0]} predictions and {before['feedback'][1]} rewards in the store, none added by the rerun"
+    )
+
 
 def test_a_broken_challenger_is_rolled_back_rejected_and_paged(dag_bag, rollout_root: Path) -> None:
     registry = register(rollout_root, {"1": "positive", "2": "neutral"}, approved={"1", "2"})
@@ -150,7 +160,6 @@ def test_on_aws_the_graph_deploys_a_sagemaker_endpoint_and_sends_no_replay(monke
     from airflow.dag_processing.dagbag import DagBag
 
     from reviewflow.operators.endpoint import SageMakerDeployEndpointOperator
-    from tests.dags.conftest import DAGS_FOLDER
 
     monkeypatch.setenv("REVIEWFLOW_BACKEND", "aws")
     monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", "s3://reviewflow-test/data")
@@ -172,12 +181,8 @@ def test_a_challenger_approved_during_the_experiment_joins_it(dag_bag, rollout_r
     dag = dag_bag.dags["reviews_rollout"]
     fail_fast_on_regression(dag)
 
-    # v1 and v3 answer alike, so only the budget may end it: the stop rule waits for more rewards than the
-    # budget allows, and a promotion or a guardrail drop would need every one of the 10,000 draws to agree.
-    # In the simulator (include/rollout/simulate.py) this setting keeps the champion in 4,999 runs of 5,000;
-    # at the defaults (P(best) >= 0.95 after 40 rewards) v1 and v3 alike promote v3 in about one run of five.
-    undecidable = {"budget_requests": 800, "min_rewarded_per_arm": 1000, "p_best_threshold": 1.0, "guardrail_probability": 1.0}
-    dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT, **undecidable})
+    # v1 and v3 answer alike, so only the budget may end it (UNDECIDABLE).
+    dag_run = dag.test(run_conf={"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE})
 
     assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
     experiment = rollout_record(rollout_root).experiment
@@ -187,3 +192,60 @@ def test_a_challenger_approved_during_the_experiment_joins_it(dag_bag, rollout_r
     assert registry.get_version("3").rollout_outcome == NOT_PROMOTED and registry.version_for_alias(CHALLENGER) is None
     state = json.loads((rollout_root / "endpoint" / DEFAULT_ENDPOINT_NAME / "state.json").read_text())
     assert [variant["model_version"] for variant in state["variants"]] == ["1"]
+
+
+def committed_rounds(data_root: Path) -> int:
+    """Rounds in the rollout record committed so far (0 before there is one)."""
+    records = list((data_root / "rollouts").glob("*/experiment.json"))
+    return len(rollout_record(data_root).experiment.rounds) if records else 0
+
+
+@pytest.mark.reliability
+def test_a_kill_during_the_rounds_resumes_from_the_last_committed_round(
+    dag_bag, rollout_root: Path, reliability: ReliabilityRecord
+) -> None:
+    reliability.section, reliability.case = "Kills", "rollout: kill -9 during the bandit rounds"
+    reliability.path = "reviews_rollout through dag.test() in a subprocess, then the run again"
+    reliability.tried = "SIGKILL the process running the DAG once 3 rounds are committed; then the same run (same run id)"
+    registry = register(rollout_root, {"1": "positive", "2": "positive"}, approved={"1", "2"})
+    conf = {"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE}
+    at = dt.datetime(2026, 11, 3, 6, 0, tzinfo=dt.UTC)
+    process = subprocess.Popen([sys.executable, "-c", RUN_ROLLOUT, str(DAGS_FOLDER), at.isoformat(), json.dumps(conf)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        assert kill_when(process, lambda: committed_rounds(rollout_root) >= 3) == -signal.SIGKILL  # mid-experiment
+        killed = rollout_record(rollout_root).experiment  # a whole record: it is replaced whole, never written in place
+        assert killed.decision is None and len(killed.rounds) >= 3
+
+        dag = dag_bag.dags["reviews_rollout"]
+        fail_fast_on_regression(dag)
+        dag_run = dag.test(logical_date=at, run_after=at, run_conf=conf)
+    finally:
+        for folder in (rollout_root / "rollouts").glob("*"):  # the generator outlives a killed DAG run
+            ReplayProcess(folder).stop()
+
+    assert set(task_states(dag_run).values()) == {"success"}, task_states(dag_run)
+    experiment = rollout_record(rollout_root).experiment
+    assert experiment.decision.action == "keep_champion" and registry.champion().version == "1"
+    assert experiment.rounds[: len(killed.rounds)] == killed.rounds  # resumed from the last committed round
+    assert all(later.since == earlier.until for earlier, later in zip(experiment.rounds, experiment.rounds[1:]))
+    # Nothing counted twice or left out: the arms' counts are the store's, between the first and the last cursor.
+    (rewards_from, served_from), (rewards_to, served_to) = (parse_cursor(experiment.rounds[0].since),
+                                                            parse_cursor(experiment.rounds[-1].until))
+    with closing(FeedbackStore(EndpointPaths.for_endpoint(rollout_root, DEFAULT_ENDPOINT_NAME).feedback)) as store:
+        served = {c.variant: 0 for c in store.served_since(0).counts}
+        for sign, cursor in ((1, served_from), (-1, served_to)):
+            for count in store.served_since(cursor).counts:
+                served[count.variant] += sign * count.predictions
+        rewarded = {name: 0 for name in served}
+        for sign, cursor in ((1, rewards_from), (-1, rewards_to)):
+            for variant in store.rewards_since(cursor).variants:
+                rewarded[variant.variant] += sign * (variant.successes + variant.failures)
+    assert {arm.name: arm.served for arm in experiment.arms} == {arm.name: served[arm.name] for arm in experiment.arms}
+    assert {arm.name: arm.rewarded for arm in experiment.arms} == {arm.name: rewarded[arm.name] for arm in experiment.arms}
+    reliability.outcome = (
+        f"killed with {len(killed.rounds)} rounds committed; the rerun kept them and went on to round "
+        f"{len(experiment.rounds)} ({experiment.decision.action}, {experiment.decision.rule}); the arms' "
+        f"{sum(arm.served for arm in experiment.arms)} predictions and {sum(arm.rewarded for arm in experiment.arms)} "
+        "rewards are exactly the store's between the first and the last cursor: none counted twice"
+    )

@@ -8,9 +8,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
 from reviewflow.runs import run_key_of
+from tests.conftest import files_under, parquet_digest
+from tests.reliability import ReliabilityRecord
 
 # A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
 TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
@@ -84,7 +88,26 @@ def run_summary(data_root: Path, dag_run) -> dict:
     return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
 
 
-def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:
+def train_outputs(data_root: Path, dag_run, registry: MlflowModelRegistry) -> dict:
+    """What a reviews_train run left: its features' Parquet contents, model files, registry versions."""
+    key = run_key_of(dag_run.run_id)
+    features, model = data_root / "features" / key, data_root / "models" / key
+    return {
+        "splits": {split: parquet_digest(features / split) for split in ("train", "validation", "test", "replay")},
+        # A row rewritten carries the time it was written (include/features/store.py); all else must be the same.
+        "feature_table": parquet_digest(data_root / "feature_store" / "reviews", without=("write_time",)),
+        "manifest": json.loads((features / "manifest.json").read_text()),
+        "model": files_under(model),
+        "trained_at": (model / "model" / "model.safetensors").stat().st_mtime_ns,
+        "versions": [(v.version, v.run_key, v.status) for v in registry.list_versions()],
+        "champion": registry.champion().version,
+    }
+
+
+@pytest.mark.reliability
+def test_train_register_and_approve_auto_manual_and_gate(
+    dag_bag, data_root: Path, tmp_path: Path, statsd, reliability: ReliabilityRecord
+) -> None:
     source = tmp_path / "reviews.tsv.gz"
     write_sample(source, SampleSpec(rows=2_500, seed=21, bad_rows=10))
     assert dag_bag.dags["reviews_ingest"].test(run_conf={"source_uri": str(source)}).state == "success"
@@ -106,6 +129,21 @@ def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Pat
     assert champion.lineage["source_snapshot"] == published["snapshot"]
     assert champion.lineage["airflow_run_id"] == first.run_id
     assert approved_model_events(first.run_id) == []  # nothing to roll out against yet
+
+    # The same run again (the same run id: every task reruns over what it committed): the same outputs.
+    reliability.section, reliability.case, reliability.path = "Reruns", "reviews_train run twice", "dag.test(), same run id"
+    reliability.tried = "every task again: features, train, evaluate, register, the gate, record_approval"
+    before = train_outputs(data_root, first, registry)
+    again = train.test(logical_date=first.logical_date, run_after=first.run_after, run_conf=TINY_TRAINING)
+    assert again.run_id == first.run_id and again.state == "success", states(again)
+    after = train_outputs(data_root, again, registry)
+    assert after["trained_at"] == before["trained_at"], "train.py ran a second training job"
+    assert after == before and before["versions"] == [(champion.version, champion.run_key, "Approved")]
+    reliability.outcome = (
+        f"the same features (rows {({split: rows for split, (rows, _) in before['splits'].items()})}, Parquet contents "
+        f"checksummed) and feature table ({before['feature_table'][0]} rows); no second training job (the committed "
+        f"model reused, {len(before['model'])} files byte for byte); one registry version, Approved, champion"
+    )
 
     # 2. Second model, a person approves it in the UI: it becomes the challenger for the rollout.
     responder = answer_when_asked("reviews_train", "Approve", "better on negation")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.sample_data import SampleSpec, write_sample
-from tests.dags.test_reviews_ingest import alerts_of, fail_fast_on_regression
+from tests.dags.helpers import alerts_of, fail_fast_on_regression
 from tests.reliability import ReliabilityRecord
 
 SECRETS = ("planted-aws-secret-9c1f", "planted-webhook-token-5e2a", "planted-endpoint-token-77b0")

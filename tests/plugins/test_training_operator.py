@@ -19,6 +19,7 @@ from include.registry.base import CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import training as ops
+from tests.reliability import ReliabilityRecord
 
 TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
 
@@ -156,8 +157,14 @@ def test_on_kill_stops_the_subprocess(data_root: Path, shared: dict[str, Path]) 
     watcher.join()
 
 
-def test_train_py_killed_with_sigkill_fails_the_task_naming_the_signal(data_root: Path, shared: dict[str, Path]) -> None:
+@pytest.mark.reliability
+def test_train_py_killed_with_sigkill_fails_the_task_naming_the_signal(
+    data_root: Path, shared: dict[str, Path], reliability: ReliabilityRecord
+) -> None:
     """What the OOM killer or a kill -9 does: the try fails (and pages, and is retried), never a success."""
+    reliability.section, reliability.case = "Kills", "train task: kill -9 of train.py after its first checkpoint"
+    reliability.path = "LocalTrainModelOperator (train.py in a subprocess)"
+    reliability.tried = "SIGKILL train.py while the task waits for it"
     import os
     import signal
 
@@ -166,10 +173,15 @@ def test_train_py_killed_with_sigkill_fails_the_task_naming_the_signal(data_root
     hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "epochs": 8, "checkpoint_steps": 1}
     operator = ops.TrainModelOperator(task_id="train", hyperparameters=hyper)
     watcher = _when_checkpointed(data_root, "run-0", lambda: os.kill(operator._process.pid, signal.SIGKILL))
-    with pytest.raises(AirflowException, match="train.py was killed by signal SIGKILL"):
+    with pytest.raises(AirflowException, match="train.py was killed by signal SIGKILL") as failed:
         operator.execute(context("run-0"))
     watcher.join()
     assert not (data_root / "models/run-0").exists()
+    assert list((data_root / "checkpoints/run-0").glob("checkpoint-*"))  # what the retry resumes from
+    reliability.outcome = (
+        f"the try failed ({str(failed.value).splitlines()[0]}), so it pages and is retried; no model committed, "
+        "the run's checkpoints kept for the retry"
+    )
 
 
 def test_missing_features_name_the_manifest(data_root: Path) -> None:

@@ -125,13 +125,14 @@ class _RolloutTaskMixin:
         return record
 
 
-class ResolveRolloutOperator(BaseOperator):
+class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
     """Decide which champion and challenger(s) this run rolls out; returns their versions and model URIs.
 
     Challengers, in order: ``challenger_version`` (the trigger form), the versions of the approved-model
     asset events that triggered the run, the registry's ``challenger`` alias.  A challenger must be
     ``Approved`` (the form's choice fails otherwise; an event's is left out) and not already rolled
-    out (left out, logged).  With nothing left to roll out the run's remaining tasks are skipped.
+    out (left out, logged).  With nothing left to roll out the run's remaining tasks are skipped.  A rerun
+    of a run that already committed its rollout record returns that record's models.
 
     :param challenger_version: a registry version to roll out; empty to choose automatically (templated).
     :param model_name: registered model / model package group (templated).
@@ -152,6 +153,12 @@ class ResolveRolloutOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         registry = registry_for(load_settings(), self.model_name, self.aws_conn_id)
+        record = self.load_record(context)
+        if record is not None:
+            # A rerun of a run whose experiment started: the same models, whatever the registry says now
+            # (the challenger may be champion or Rejected by this very run).
+            self.log.info("run %s already rolls out %s: keeping its models", run_key(context), ", ".join(record.models))
+            return self.models_of(record, registry)
         champion = registry.champion()
         if champion is None:
             raise RolloutInputError(f"{self.model_name} has no champion: train and approve a first model with reviews_train")
@@ -188,6 +195,17 @@ class ResolveRolloutOperator(BaseOperator):
         }
 
 
+    def models_of(self, record: RolloutRecord, registry: ModelRegistry) -> dict[str, Any]:
+        """The result of the run that committed ``record``: its champion and challengers, in the record's order."""
+        champion = record.experiment.champion
+        refs = {arm: _model_ref(registry.get_version(model.version)) for arm, model in record.models.items()}
+        return {
+            "model_name": self.model_name,
+            "champion": refs[champion],
+            "challengers": [ref for arm, ref in refs.items() if arm != champion],
+        }
+
+
 def _not_rollable(version: ModelVersion, champion: ModelVersion) -> str:
     """Why ``version`` cannot be a challenger now ('' if it can)."""
     if version.version == champion.version:
@@ -210,7 +228,8 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
     Commits the run's rollout record (:func:`include.rollout.create_experiment`, counting only feedback
     recorded from now on) and returns the variants to deploy, ``{"variants": [{"model_version",
     "weight"}, ...]}``, for ``deploy_challenger`` (``reviewflow.operators.endpoint.DeployEndpointOperator``).
-    A retry finds the committed experiment and returns its current weights.
+    A retry finds the committed experiment and returns its current weights; once it decided, the winner alone
+    at weight 1, as ``conclude`` leaves the endpoint (a rerun brings no variant back).
 
     :param models: the XCom of ``resolve_models`` (templated).
     :param policy: :class:`include.rollout.PolicyParams` fields (templated).
@@ -257,7 +276,9 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
             record = RolloutRecord(self.endpoint_name, experiment, models)
             self.commit(context, record)
         weights = dict(record.experiment.weights)
-        self.log.info("experiment on endpoint %s starts at %s", record.endpoint,
+        if record.experiment.decision is not None:  # a rerun after the decision: no variant comes back
+            weights = {winner_of(record.experiment): 1.0}
+        self.log.info("experiment on endpoint %s at %s", record.endpoint,
                       ", ".join(f"{arm} {weight:.3f}" for arm, weight in weights.items()))
         return {
             "variants": [{"model_version": record.version_of(arm), "weight": weight} for arm, weight in weights.items()],
@@ -377,6 +398,12 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             )
 
 
+def winner_of(experiment: ExperimentState) -> str:
+    """The arm that serves all traffic once the experiment decided: the winner, else the champion."""
+    assert experiment.decision is not None
+    return experiment.decision.winner or experiment.champion
+
+
 def _last_round_at(experiment: ExperimentState) -> dt.datetime:
     return dt.datetime.fromisoformat(experiment.rounds[-1].at if experiment.rounds else experiment.started_at)
 
@@ -424,7 +451,7 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
         if decision is None:
             raise AirflowException("the experiment has not decided yet: run bandit_rounds of this run first")
         registry = self.registry()
-        winner = decision.winner or experiment.champion
+        winner = winner_of(experiment)
         for arm in experiment.arms:
             version = record.version_of(arm.name)
             if arm.name == experiment.champion:
@@ -438,7 +465,8 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
             if holder is not None and holder.version == version:
                 registry.remove_alias(CHALLENGER)
         hook = self.endpoint()
-        served = hook.set_weights({arm.name: float(arm.name == winner) for arm in experiment.arms})
+        present = {variant.name for variant in hook.describe().variants}  # a rerun: the others are gone already
+        served = hook.set_weights({arm.name: float(arm.name == winner) for arm in experiment.arms if arm.name in present})
         for arm in experiment.arms:
             if arm.name != winner:
                 served = hook.remove_variant(arm.name)
@@ -462,7 +490,8 @@ class StartReplayOperator(BaseOperator):
     """``local``: start the replay traffic generator (:mod:`include.rollout.replay`) for this run, detached.
 
     It sends the challenger's features run's ``replay`` split to the endpoint and posts each reward.  A
-    retry finds the generator running (or finished) and starts no second one.
+    retry finds the generator running (or finished) and starts no second one; a rerun after the experiment
+    decided starts none.
 
     :param models: the XCom of ``resolve_models`` (templated).
     :param rate: requests per second (templated).
@@ -491,10 +520,15 @@ class StartReplayOperator(BaseOperator):
         from include.rollout.replay_process import ReplayProcess
 
         settings = load_settings()
+        process = ReplayProcess(local_path(rollout_uri(settings, run_key(context))))
+        record = local_path(join_uri(rollout_uri(settings, run_key(context)), RECORD_FILE))
+        if record.is_file() and RolloutRecord.from_json(record.read_bytes()).experiment.decision is not None:
+            # A rerun after the decision: more traffic would only add predictions nobody counts.
+            self.log.info("the experiment of this run has decided: no replay traffic to send")
+            return {"pid": None, "progress": str(process.progress), "log": str(process.log)}
         challenger = self.models["challengers"][0]
         features = join_uri(settings.data_root, "features", challenger["run_key"])
         manifest = read_json(storage_for(features), join_uri(features, "manifest.json"))
-        process = ReplayProcess(local_path(rollout_uri(settings, run_key(context))))
         started = process.start(
             data_root=local_path(settings.data_root), endpoint_name=self.endpoint_name,
             replay_dir=local_path(join_uri(features, "replay")), snapshot_dir=local_path(manifest["snapshot_uri"]),

@@ -12,6 +12,7 @@ aws path inherit the provider's create/wait/log/defer logic unchanged.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import shutil
@@ -47,10 +48,13 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
     from include.config import Settings
+    from include.training.jobs import LocalLayout
 
 TERMINATE_GRACE_SECONDS = 30
 # Describe states of an existing job of this run: attach to a live or finished one, replace a dead one.
 ATTACH_STATES = {"InProgress", "Stopping", "Completed"}
+# In a committed local model folder: the train.py arguments and the features it was trained with.
+TRAINING_JOB_FILE = "training_job.json"
 
 
 def _models_uri(settings: Settings, key: str) -> str:
@@ -89,8 +93,11 @@ class LocalTrainModelOperator(BaseOperator):
     """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
 
     Channels are ``<data_root>/features/<run_key>/{train,validation,test}``; the job writes into a
-    staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds.
-    Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.
+    staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds, with
+    ``training_job.json`` (its arguments and the features manifest's SHA-256) in it.
+    Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.  A rerun
+    of a run whose model is committed with the same ``training_job.json`` trains nothing again (as a
+    SageMaker retry re-attaches to the run's completed job).
 
     :param hyperparameters: train.py arguments (``{"epochs": 2}``) over those taken from the manifest (templated).
     """
@@ -104,12 +111,33 @@ class LocalTrainModelOperator(BaseOperator):
         self._process: subprocess.Popen[str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.training.jobs import ENTRY_POINT, SOURCE_DIR, LocalLayout, cli_arguments, job_hyperparameters
+        from include.training.jobs import LocalLayout, cli_arguments, job_hyperparameters
 
         settings = load_settings()
         key = run_key(context)
         layout = LocalLayout.for_run(local_path(settings.data_root), key)
         arguments = cli_arguments(job_hyperparameters(_manifest(settings, key), self.hyperparameters))
+        job = {
+            "arguments": arguments,
+            "features_manifest_sha256": hashlib.sha256((layout.features / "manifest.json").read_bytes()).hexdigest(),
+        }
+        committed = layout.final / TRAINING_JOB_FILE
+        if committed.is_file() and json.loads(committed.read_text()) == job:
+            # A rerun after success: the job is done, as a SageMaker retry re-attaches to its Completed job.
+            self.log.info("%s already holds the model of this job (same arguments and features): not training again",
+                          layout.final)
+        else:
+            self._train(layout, arguments, job)
+        metrics = json.loads((layout.final / "metrics.json").read_text())
+        result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
+        update_run_summary(settings, key, "training", result)
+        return result
+
+    def _train(self, layout: LocalLayout, arguments: list[str], job: dict[str, Any]) -> None:
+        """Run train.py into the staging folder (resuming from the run's checkpoints), then commit the model folder
+        with ``job`` in it."""
+        from include.training.jobs import ENTRY_POINT, SOURCE_DIR
+
         shutil.rmtree(layout.staging, ignore_errors=True)
         layout.staging.mkdir(parents=True)
         env = {**os.environ, **layout.environment(), "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
@@ -135,13 +163,9 @@ class LocalTrainModelOperator(BaseOperator):
             )
         if code != 0:
             raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
-
+        (layout.staging / TRAINING_JOB_FILE).write_text(json.dumps(job, indent=1))
         replace_directory(layout.staging, layout.final)
         shutil.rmtree(layout.checkpoints, ignore_errors=True)
-        metrics = json.loads((layout.final / "metrics.json").read_text())
-        result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
-        update_run_summary(settings, key, "training", result)
-        return result
 
     def _stop_process(self) -> None:
         """SIGTERM the job's process group (train.py checkpoints and exits), SIGKILL after a grace period."""

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,7 @@ import pytest
 from include.features.job import FeatureError, FeatureParams, build_features
 from include.features.splits import SPLITS, split_of
 from include.features.tokenizer import load_tokenizer
+from include.spark import LOCAL_CONF, LOCAL_MASTER
 from include.sample_data import (
     COLUMNS,
     SampleSpec,
@@ -22,6 +27,8 @@ from include.sample_data import (
     generate_rows,
     write_curated_snapshot,
 )
+from tests.conftest import kill_when, parquet_digest
+from tests.reliability import ReliabilityRecord
 
 ROWS = 1000
 EXTREME_VOTES = 10_000
@@ -260,3 +267,37 @@ def test_a_selection_too_small_to_split_fails_and_leaves_no_output(spark, runs: 
     with pytest.raises(FeatureError, match="split has no .* reviews even after the evaluation floor"):
         build_features(spark, FeatureParams(snapshot, str(out), "tiny"))
     assert not out.exists()
+
+
+@pytest.mark.reliability
+def test_a_kill_while_the_splits_are_written_leaves_no_features_and_the_retry_equals_a_clean_run(
+    spark, runs: Runs, reliability: ReliabilityRecord
+) -> None:
+    reliability.section, reliability.case = "Kills", "features: kill -9 while the Spark job writes the splits"
+    reliability.path = "python -m include.features.job (the spark-submit script; its JVM in the same process group)"
+    reliability.tried = "SIGKILL the job's process group once a split's first Parquet part is in its staging folder"
+    features = runs.root / "features"
+    output, store = features / "r-killed", runs.root / "feature_store-killed" / "reviews"
+    command = [sys.executable, "-m", "include.features.job", "--snapshot-uri", runs.snapshot, "--output-uri", str(output),
+               "--feature-store-uri", str(store)]
+    # What spark-submit would be given: the local session's settings (include/spark.py), this interpreter for workers.
+    submit = " ".join([f"--master {LOCAL_MASTER}", *(f"--conf {key}={value}" for key, value in LOCAL_CONF.items()), "pyspark-shell"])
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYSPARK_PYTHON": sys.executable}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # The driver and its JVM together, as when a worker is lost.
+    code = kill_when(process, lambda: bool(list(features.glob("_staging-r-killed-*/*/part-*.parquet"))))
+    assert code == -signal.SIGKILL  # killed mid-write, not finished
+    assert not output.exists()  # the train task finds no manifest, so no features (it fails naming the manifest)
+    assert list(features.glob("_staging-r-killed-*"))
+
+    retried = build_features(spark, FeatureParams(snapshot_uri=runs.snapshot, output_uri=str(output), run_key="r-killed",
+                                                  feature_store_uri=str(store)))
+    assert retried["splits"] == runs.first["splits"]
+    for split in SPLITS:
+        assert parquet_digest(output / split) == parquet_digest(runs.out("r1") / split), split
+    assert not list(features.glob("_staging-r-killed-*")), "the killed try's staging left behind"
+    reliability.outcome = (
+        f"the killed job exited by SIGKILL with no features folder (no manifest) visible; the retry committed "
+        f"{sum(c['rows'] for c in retried['splits'].values())} rows in 4 splits, the same Parquet contents as an "
+        "uninterrupted run, and removed the killed try's staging folder"
+    )

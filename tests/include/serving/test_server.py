@@ -7,6 +7,8 @@ import math
 import stat
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from include.serving.inference import ReviewClassifier
 from include.serving.state import EndpointPaths, admin_token, load_state
 from include.serving.variants import INVOKED_VARIANT, TARGET_VARIANT, VariantSpec
 from tests.include.serving.conftest import MODEL, LocalEndpoint
+from tests.reliability import ReliabilityRecord
 
 REVIEW = {"review_headline": "Five Stars", "review_body": "Works great&#34;<br />really"}
 
@@ -53,31 +56,105 @@ def test_batch_pinned_to_a_variant_answers_like_the_inference_module(endpoint: L
         assert item["probabilities"] == pytest.approx(prediction.probabilities, abs=1e-5)
 
 
-@pytest.mark.parametrize(
-    ("payload", "headers", "status", "field"),
-    [
-        (b"{not json", {}, 400, "body"),
-        ({"review_headline": "x"}, {}, 400, "review_body"),
-        ({"review_body": "  <br />  "}, {}, 400, "review_body"),
-        ({"review_body": 5}, {}, 400, "review_body"),
-        ({"review_body": "ok", "review_headline": ["x"]}, {}, 400, "review_headline"),
-        ({"instances": "ok"}, {}, 400, "instances"),
-        ({"instances": [{"review_body": "ok"}, {"review_body": ""}]}, {}, 400, "instances[1].review_body"),
-        ({"instances": [{"review_body": "ok"}] * 9}, {}, 413, "instances"),
-        ({"review_body": "x" * 30_000}, {}, 413, "body"),
-        (REVIEW, {"Content-Type": "text/csv"}, 415, "Content-Type"),
-        (REVIEW, {TARGET_VARIANT: "v9"}, 400, TARGET_VARIANT),
-    ],
-)
-def test_bad_requests_get_a_4xx_naming_the_field(
-    endpoint: LocalEndpoint, payload: object, headers: dict[str, str], status: int, field: str
-) -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-    response = httpx.post(f"{endpoint.url}/invocations", content=body,
-                          headers={"Content-Type": "application/json", **headers}, timeout=30)
-    assert response.status_code == status, response.text
-    assert response.json()["error"]["field"] == field
+@dataclass(frozen=True)
+class BadRequest:
+    """A malformed request and the 4xx it must get: ``field`` is what the error body names."""
+
+    tried: str
+    route: str
+    body: bytes
+    status: int
+    field: str
+    headers: dict[str, str] = dc_field(default_factory=dict)
+    method: str = "POST"
+    admin: bool = False
+
+
+def as_json(payload: object) -> bytes:
+    return json.dumps(payload).encode()
+
+
+# The module's endpoint takes at most 8 reviews and 20,000 bytes per request.
+BAD_REQUESTS = {
+    "invalid JSON": BadRequest("a body that is not JSON", "/invocations", b"{not json", 400, "body"),
+    "empty body": BadRequest("no body at all", "/invocations", b"", 400, "body"),
+    "invalid UTF-8": BadRequest("bytes that are not UTF-8 inside a JSON string", "/invocations",
+                                b'{"review_body": "caf\xe9 \xff"}', 400, "body"),
+    "lone surrogate": BadRequest("a JSON escape of half a UTF-16 pair (\\ud800), which no UTF-8 text can hold",
+                                 "/invocations", b'{"review_body": "ok \\ud800"}', 400, "review_body"),
+    "deep nesting": BadRequest("arrays nested 5,000 deep (10 kB)", "/invocations", b"[" * 5000 + b"]" * 5000, 400, "body"),
+    "a JSON array": BadRequest("a list instead of a review object", "/invocations", as_json(["ok"]), 400, "body"),
+    "missing review_body": BadRequest("a review without its body", "/invocations", as_json({"review_headline": "x"}),
+                                      400, "review_body"),
+    "blank review_body": BadRequest("a body of HTML breaks and spaces", "/invocations",
+                                    as_json({"review_body": "  <br />  "}), 400, "review_body"),
+    "review_body a number": BadRequest("a number as the body", "/invocations", as_json({"review_body": 5}), 400,
+                                       "review_body"),
+    "review_headline a list": BadRequest("a list as the headline", "/invocations",
+                                         as_json({"review_body": "ok", "review_headline": ["x"]}), 400, "review_headline"),
+    "instances a string": BadRequest("instances not a list", "/invocations", as_json({"instances": "ok"}), 400, "instances"),
+    "empty batch": BadRequest("instances an empty list", "/invocations", as_json({"instances": []}), 400, "instances"),
+    "one bad review in a batch": BadRequest("the second of two reviews empty", "/invocations",
+                                            as_json({"instances": [{"review_body": "ok"}, {"review_body": ""}]}), 400,
+                                            "instances[1].review_body"),
+    "oversize batch": BadRequest("9 reviews where 8 are allowed", "/invocations",
+                                 as_json({"instances": [{"review_body": "ok"}] * 9}), 413, "instances"),
+    "oversize body": BadRequest("a 30 kB review where 20 kB are allowed", "/invocations",
+                                as_json({"review_body": "x" * 30_000}), 413, "body"),
+    "wrong content type": BadRequest("a review sent as text/csv", "/invocations", as_json(REVIEW), 415, "Content-Type",
+                                     {"Content-Type": "text/csv"}),
+    "unknown target variant": BadRequest("X-Amzn-SageMaker-Target-Variant: v9 (the endpoint has v1, v2)", "/invocations",
+                                         as_json(REVIEW), 400, TARGET_VARIANT, {TARGET_VARIANT: "v9"}),
+    "GET /invocations": BadRequest("the wrong method", "/invocations", b"", 405, "method", method="GET"),
+    "unknown route": BadRequest("a path the endpoint does not have", "/predict", as_json(REVIEW), 404, "path"),
+    "feedback: invalid JSON": BadRequest("a body that is not JSON", "/feedback", b"reward=1", 400, "body"),
+    "feedback: missing inference_id": BadRequest("a reward without its id", "/feedback", as_json({"reward": 1}), 400,
+                                                 "inference_id"),
+    "feedback: inference_id a number": BadRequest("an id that is a number", "/feedback",
+                                                  as_json({"inference_id": 7, "reward": 1}), 400, "inference_id"),
+    "feedback: missing reward": BadRequest("an id without a reward", "/feedback", as_json({"inference_id": "abc"}), 400,
+                                           "reward"),
+    "feedback: reward 0.5": BadRequest("a reward that is neither 0 nor 1", "/feedback",
+                                       as_json({"inference_id": "abc", "reward": 0.5}), 400, "reward"),
+    "feedback: lone surrogate": BadRequest("an id holding half a UTF-16 pair", "/feedback",
+                                           b'{"inference_id": "\\udc80", "reward": 1}', 400, "inference_id"),
+    "feedback: unknown id": BadRequest("a reward for an id never served", "/feedback",
+                                       as_json({"inference_id": "never-served", "reward": 1}), 404, "inference_id"),
+    "admin weights: not an object": BadRequest("weights as a list", "/admin/weights", as_json({"weights": [1, 0]}), 400,
+                                               "weights", admin=True),
+    "admin weights: NaN": BadRequest("a weight of NaN", "/admin/weights", b'{"weights": {"v1": NaN}}', 400, "weights.v1",
+                                     admin=True),
+    "admin variants: model_version missing": BadRequest("a variant without a model version", "/admin/variants",
+                                                        as_json({"weight": 0.1}), 400, "body.model_version", admin=True),
+    "admin variants: int8 a string": BadRequest("int8: \"yes\"", "/admin/variants",
+                                                as_json({"model_version": "1", "int8": "yes"}), 400, "body.int8", admin=True),
+    "admin variants: unknown version": BadRequest("a version the registry does not have", "/admin/variants",
+                                                  as_json({"model_version": "99"}), 404, "body.model_version", admin=True),
+    "admin: delete an unknown variant": BadRequest("DELETE /admin/variants/v9", "/admin/variants/v9", b"", 404, "variant",
+                                                   method="DELETE", admin=True),
+}
+
+
+@pytest.mark.reliability
+@pytest.mark.parametrize("case", list(BAD_REQUESTS))
+def test_bad_requests_get_a_4xx_naming_the_field(endpoint: LocalEndpoint, case: str, reliability: ReliabilityRecord) -> None:
+    bad = BAD_REQUESTS[case]
+    reliability.section, reliability.case = "Bad inputs", f"{bad.method} {bad.route}: {case}"
+    reliability.tried, reliability.path = bad.tried, "the local endpoint over HTTP"
+    headers = {"Content-Type": "application/json", **bad.headers}
+    if bad.admin:
+        headers["Authorization"] = f"Bearer {endpoint.token}"
+    with endpoint.client() as client:
+        generation = client.describe().weights_generation
+    response = httpx.request(bad.method, f"{endpoint.url}{bad.route}", content=bad.body, headers=headers, timeout=30)
+    error = response.json()["error"]
+    reliability.outcome = f"{response.status_code}, field {error['field']}: {error['message']}"
+    assert (response.status_code, error["field"]) == (bad.status, bad.field), response.text
+    assert error["message"]
     assert post(endpoint.url, REVIEW).status_code == 200  # still serving
+    with endpoint.client() as client:
+        assert client.describe().weights_generation == generation  # and nothing changed
+    reliability.outcome += "; the server kept serving, its variants and weights unchanged"
 
 
 def test_admin_api_needs_the_token(endpoint: LocalEndpoint) -> None:

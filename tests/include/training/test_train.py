@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from include.training import train as T
+from tests.reliability import ReliabilityRecord
 
 TRAIN_PY = Path(T.__file__)
 FAST = ["--num_threads", "1", "--max_seq_length", "64", "--train_batch_size", "16", "--logging_steps", "2"]
@@ -204,7 +205,13 @@ def _run(features: Path, work: Path, model: Path, kill_after: str | None = None)
     return process.wait(timeout=120), "".join(lines)
 
 
-def test_resume_after_kill_continues_from_the_checkpoint(features_dir: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.reliability
+def test_resume_after_kill_continues_from_the_checkpoint(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path, reliability: ReliabilityRecord
+) -> None:
+    reliability.section, reliability.case = "Kills", "train.py: kill -9 after its step-8 checkpoint (of 12)"
+    reliability.path = "include/training/train.py in a subprocess, as SageMaker runs it"
+    reliability.tried = "SIGKILL once the log says checkpoint-00000008 is written; then the same job again"
     code, log = _run(features_dir, tmp_path / "killed", tiny_model_dir, kill_after="checkpoint checkpoint-00000008")
     assert code == -signal.SIGKILL and "step 12/12" not in log
     code, log = _run(features_dir, tmp_path / "killed", tiny_model_dir)
@@ -221,6 +228,10 @@ def test_resume_after_kill_continues_from_the_checkpoint(features_dir: Path, tin
     assert resumed["test"] == straight["test"] and resumed["validation"] == straight["validation"]
     assert json.loads((tmp_path / "killed/output/history.json").read_text()) == json.loads(
         (tmp_path / "straight/output/history.json").read_text()
+    )
+    reliability.outcome = (
+        "the killed job exited by SIGKILL before step 12; the retry resumed at step 8 (steps 9-12 only) and ended "
+        "with the uninterrupted job's validation and test metrics and loss history, exactly"
     )
 
 

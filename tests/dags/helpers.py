@@ -1,0 +1,54 @@
+"""Helpers the DAG tests share: task states, cheap retries, the alert log, rollout set-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+from include.registry.base import APPROVED, CHAMPION
+from include.registry.mlflow_registry import MlflowModelRegistry
+from include.rollout.record import RolloutRecord
+from include.training.sample_features import write_tiny_classifier
+
+
+# Small rounds and a low minimum so a decision takes a few hundred requests; replay unthrottled.
+FAST_ROLLOUT = {
+    "round_size": 40, "min_rewarded_per_arm": 40, "poll_seconds": 0.3, "replay_rate": 0, "replay_concurrency": 4,
+    "replay_requests": 4000, "budget_requests": 4000,
+}
+
+
+def task_states(dag_run) -> dict[str, str]:
+    """Task id → state of every task instance of ``dag_run``."""
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def fail_fast_on_regression(dag) -> None:
+    """Keep the tasks' retries but make a retry cheap, so a regression fails the test instead of stalling it."""
+    for task in dag.tasks:
+        task.retry_delay = dt.timedelta(seconds=1)
+
+
+def alerts_of(data_root: Path, task_id: str) -> list[dict]:
+    """The pages of ``task_id`` in the alert log under ``data_root``."""
+    alerts = [json.loads(line) for line in (data_root / "alerts.jsonl").read_text().splitlines()]
+    return [alert for alert in alerts if alert.get("task_id") == task_id]
+
+
+def register(data_root: Path, answers: dict[str, str], approved: set[str]) -> MlflowModelRegistry:
+    """Version ``n`` answers ``answers[n]`` to every review; version 1 is champion."""
+    registry = MlflowModelRegistry.for_data_root(data_root)
+    for version, label in answers.items():
+        folder = write_tiny_classifier(data_root / "models" / f"train-{version}" / "model", int(version), answers=label)
+        assert registry.register_version(f"train-{version}", str(folder), {"test_macro_f1": 0.5}, {}).version == version
+        if version in approved:
+            registry.set_approval(version, APPROVED, "tests", "")
+    registry.set_alias(CHAMPION, "1")
+    return registry
+
+
+def rollout_record(data_root: Path) -> RolloutRecord:
+    """The one rollout record under ``data_root``."""
+    [path] = (data_root / "rollouts").glob("*/experiment.json")
+    return RolloutRecord.from_json(path.read_bytes())
