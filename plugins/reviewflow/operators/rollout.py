@@ -194,7 +194,6 @@ class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
             "challengers": [_model_ref(challenger) for challenger in challengers],
         }
 
-
     def models_of(self, record: RolloutRecord, registry: ModelRegistry) -> dict[str, Any]:
         """The result of the run that committed ``record``: its champion and challengers, in the record's order."""
         champion = record.experiment.champion
