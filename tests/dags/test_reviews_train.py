@@ -10,10 +10,7 @@ from pathlib import Path
 
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
-from reviewflow.runs import run_key_of
-
-# A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
-TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
+from tests.dags.helpers import TINY_TRAINING, run_summary, states
 
 
 class Reviewer:
@@ -74,14 +71,6 @@ def approved_model_events(run_id: str) -> list[dict]:
             .all()
         )
         return [dict(event.extra) for event in events]
-
-
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
-def run_summary(data_root: Path, dag_run) -> dict:
-    return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
 
 
 def test_train_register_and_approve_auto_manual_and_gate(dag_bag, data_root: Path, tmp_path: Path, statsd) -> None:

@@ -82,6 +82,18 @@ class LocalStorage:
         """Store the local file ``path`` at ``uri``, complete or not at all."""
         self.copy(str(path), uri)
 
+    def list_files(self, prefix_uri: str) -> list[str]:
+        """The files under the folder ``prefix_uri``, relative to it, sorted; hidden staging names left out."""
+        root = local_path(prefix_uri)
+        if not root.is_dir():
+            return []
+        names = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+        return sorted(n.as_posix() for n in names if not any(part.startswith(".") for part in n.parts))
+
+    def delete(self, uri: str) -> None:
+        """Remove one file (nothing when it is absent)."""
+        local_path(uri).unlink(missing_ok=True)
+
 
 class S3Storage:
     """Storage on S3 through the provider's ``S3Hook``."""
@@ -128,6 +140,17 @@ class S3Storage:
         """Store the local file ``path`` at ``uri`` (multipart for large files; the object appears when complete)."""
         bucket, key = split_s3(uri)
         self.hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
+
+    def list_files(self, prefix_uri: str) -> list[str]:
+        """The objects under the "folder" ``prefix_uri``, relative to it, sorted."""
+        bucket, key = split_s3(prefix_uri)
+        prefix = key.rstrip("/") + "/"
+        return sorted(k.removeprefix(prefix) for k in self.hook.list_keys(bucket_name=bucket, prefix=prefix) or [])
+
+    def delete(self, uri: str) -> None:
+        """Remove one object (nothing when it is absent)."""
+        bucket, key = split_s3(uri)
+        self.hook.delete_objects(bucket=bucket, keys=[key])
 
 
 Storage = LocalStorage | S3Storage
