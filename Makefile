@@ -24,6 +24,7 @@ FIRST_MODEL_CONF ?= {"epochs": 1}
 export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
+BENCH ?=
 RELIABILITY_RECORDS := $(CURDIR)/.build/reliability
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
@@ -54,7 +55,7 @@ help: ## Show the targets
 	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest),"
 	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
 	@echo "    FIRST_MODEL_CONF='$$FIRST_MODEL_CONF' (run: params over CONF of the first model, when there is no champion yet),"
-	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
+	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), BENCH=<benchmarks/ script name> (bench), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
 	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 	@echo "  The team stack (Celery, Redis, MinIO, MLflow server): cp .env.example .env && docker compose up -d (README)"
 
@@ -126,8 +127,8 @@ serve: install ## Start the local model endpoint serving the registry's champion
 stop: install ## Stop the local model endpoint (its whole process group)
 	@python -m include.serving stop
 
-bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle cores); results land in benchmarks/results/*.json
-	@$(WITH_JAVA) for script in benchmarks/*.py; do echo "== $$script"; python $$script || exit 1; done
+bench: install real-data ## Run the benchmarks (BENCH=<name> for one; training: ≈ 30 min on 2 idle cores); results in benchmarks/results/*.json
+	@$(WITH_JAVA) for script in $(if $(BENCH),benchmarks/$(BENCH).py,benchmarks/*.py); do echo "== $$script"; python $$script || exit 1; done
 
 simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
 	@python -m include.rollout.simulate $(ARGS)
