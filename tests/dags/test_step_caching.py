@@ -22,7 +22,29 @@ def cache_of(data_root: Path, dag_run: Any, section: str) -> dict[str, Any]:
     return run_summary(data_root, dag_run)[section]["cache"]
 
 
-def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path: Path) -> None:
+def lineage_graph(events_file: Path, root: Path) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Dataset → datasets derived from it, from the COMPLETE events of tasks that touched ``root``."""
+    graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for line in events_file.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("eventType") != "COMPLETE":
+            continue
+        outputs = [(d["namespace"], d["name"]) for d in event.get("outputs", [])]
+        for source in event.get("inputs", []):
+            graph.setdefault((source["namespace"], source["name"]), set()).update(outputs)
+    return {node: targets for node, targets in graph.items() if str(root) in node[1] or any(str(root) in t[1] for t in targets)}
+
+
+def reachable(graph: dict[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str]) -> set[tuple[str, str]]:
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), set()) - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen
+
+
+def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path: Path, lineage_log: Path) -> None:
     source = tmp_path / "reviews.tsv.gz"
     write_sample(source, SampleSpec(rows=1_500, seed=21, bad_rows=5))
     ingest, train = dag_bag.dags["reviews_ingest"], dag_bag.dags["reviews_train"]
@@ -73,3 +95,18 @@ def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path:
     assert reused_summary["evaluation"]["challenger_macro_f1"] == computed_summary["evaluation"]["challenger_macro_f1"]
     assert reused_summary["features"]["rows"] == computed_summary["features"]["rows"]
     assert [cache_of(data_root, retrained, step)["status"] for step in steps] == ["hit", "miss", "miss"]
+
+    # The OpenLineage events (the provider's file transport) chain the source file to every model version.
+    graph = lineage_graph(lineage_log, tmp_path)
+    downstream = reachable(graph, ("file", str(source)))
+    raw = ("file", str(data_root / "raw" / "reviews" / f"run={run_key_of(second.run_id)}" / source.name))
+    curated = ("file", snapshot["curated_uri"])
+    assert {raw, curated, ("file", str(quality_dir / "report.json"))} <= downstream
+    for run in (computed, reused, retrained):
+        summary = run_summary(data_root, run)
+        assert {
+            ("file", summary["features"]["features_uri"]),
+            ("file", summary["training"]["model_uri"]),
+            ("file", summary["evaluation"]["evaluation_uri"]),
+            ("mlflow", f"{summary['registry']['name']}/versions/{summary['registry']['version']}"),
+        } <= downstream, run.run_id

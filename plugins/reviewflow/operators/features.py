@@ -28,7 +28,9 @@ from reviewflow.hooks.processing import (
     stage_code,
 )
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
+from include.lineage_datasets import storage_dataset
 from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.lineage import ReportsLineage
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -71,7 +73,7 @@ def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | Non
     return tuple(value)
 
 
-class BuildFeaturesOperator(BaseOperator):
+class BuildFeaturesOperator(ReportsLineage, BaseOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
     ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is
@@ -258,6 +260,7 @@ class BuildFeaturesOperator(BaseOperator):
         update_run_summary(
             settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
         )
+        self.report_lineage([storage_dataset(self.snapshot_uri)], [storage_dataset(features_uri)])
         return result
 
     def on_kill(self) -> None:

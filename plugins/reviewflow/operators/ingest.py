@@ -33,6 +33,7 @@ from include.ingestion.schema import (
     source_format,
     staged_name,
 )
+from include.lineage_datasets import storage_dataset
 from reviewflow.hooks.storage import (
     is_s3,
     join_uri,
@@ -43,6 +44,7 @@ from reviewflow.hooks.storage import (
     update_run_summary,
     write_json,
 )
+from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
 
@@ -62,7 +64,7 @@ def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
     }
 
 
-class StageRawReviewsOperator(BaseOperator):
+class StageRawReviewsOperator(ReportsLineage, BaseOperator):
     """Check a raw reviews file and copy it into the raw zone under the run's key.
 
     The source must lie inside the allowed storage roots (``REVIEWFLOW_ALLOWED_ROOTS``; a local
@@ -95,6 +97,7 @@ class StageRawReviewsOperator(BaseOperator):
         raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={key}")
         raw_uri = join_uri(raw_dir, staged_name(source))
         storage_for(raw_uri).copy(readable, raw_uri)
+        self.report_lineage([storage_dataset(readable)], [storage_dataset(raw_uri)])
         self.log.info("staged %s (%d bytes) at %s", source if readable == source else f"{source} ({readable})", size, raw_uri)
         return {
             "source_uri": source,
@@ -146,7 +149,7 @@ class IngestStepOperator(BaseOperator):
         self.max_rejected_share = max_rejected_share
 
 
-class CurateReviewsLocalOperator(IngestStepOperator):
+class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
     """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -171,6 +174,9 @@ class CurateReviewsLocalOperator(IngestStepOperator):
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error)} | counts)
             raise
         emit_ingest_counts(context, outcome.counts.to_dict())
+        self.report_lineage(
+            [storage_dataset(self.staged["raw_uri"])], [storage_dataset(uris["curated_uri"]), storage_dataset(uris["rejected_uri"])]
+        )
         return result | {"counts": outcome.counts.to_dict()}
 
 

@@ -32,6 +32,8 @@ from reviewflow.hooks.processing import (
 )
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
 from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from include.lineage_datasets import storage_dataset
+from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
@@ -66,7 +68,7 @@ def parse_min_rows(value: int | str | None) -> int | None:
     return size
 
 
-class DataQualityGateOperator(BaseOperator):
+class DataQualityGateOperator(ReportsLineage, BaseOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
@@ -305,6 +307,7 @@ class DataQualityGateOperator(BaseOperator):
             "absent_labels": (report.get("bias") or {}).get("absent_labels", []),
         }
         self.log.info("quality report: %s (JSON: %s)", result["report_html"], result["report_json"])
+        self.report_lineage([storage_dataset(self.curated_uri)], [storage_dataset(result["report_json"])])
         update_run_summary(
             settings,
             key,

@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from include.atomic import replace_directory
 from include.config import REPO_ROOT, load_aws_settings, load_settings
+from include.lineage_datasets import storage_dataset
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
 from reviewflow.hooks.storage import (
     join_uri,
@@ -41,6 +42,7 @@ from reviewflow.hooks.storage import (
     update_run_summary,
     write_json,
 )
+from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_test_macro_f1
 from reviewflow.runs import run_key
 
@@ -91,7 +93,7 @@ def training_result(settings: Settings, key: str, model_uri: str, metrics: Mappi
     }
 
 
-class LocalTrainModelOperator(BaseOperator):
+class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
 
     Channels are ``<data_root>/features/<run_key>/{train,validation,test}``; the job writes into a
@@ -142,6 +144,7 @@ class LocalTrainModelOperator(BaseOperator):
         metrics = json.loads((layout.final / "metrics.json").read_text())
         result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
         update_run_summary(settings, key, "training", result)
+        self.report_lineage([storage_dataset(str(layout.features))], [storage_dataset(result["model_uri"])])
         return cache.record("training", result, decision)
 
     def _train(self, layout: LocalLayout, arguments: list[str]) -> None:
@@ -362,7 +365,7 @@ def TrainModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOper
     return LocalTrainModelOperator(**kwargs)
 
 
-class EvaluateModelsOperator(BaseOperator):
+class EvaluateModelsOperator(ReportsLineage, BaseOperator):
     """Score this run's model and the current champion on the run's test split; write the comparison.
 
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
@@ -446,6 +449,8 @@ class EvaluateModelsOperator(BaseOperator):
         update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
         emit_test_macro_f1(context, result["challenger_macro_f1"])
         self.log.info("evaluation: %s", result)
+        inputs = [training["model_uri"], join_uri(features, "test"), *([champion.model_uri] if champion else [])]
+        self.report_lineage([storage_dataset(uri) for uri in inputs], [storage_dataset(uri)])
         return cache.record("evaluation", result, decision)
 
     def _evaluate(self, model_uri: str, test_uri: str, champion: Any, models: str) -> None:
