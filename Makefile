@@ -27,6 +27,7 @@ export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
 BENCH ?=
+MODEL ?=
 RELIABILITY_RECORDS := $(CURDIR)/.build/reliability
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
@@ -56,14 +57,14 @@ run ingest airflow: export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD := True
 run ingest airflow: export AIRFLOW__OPENLINEAGE__NAMESPACE := reviewflow
 endif
 
-.PHONY: help install run ingest sample real-data test reliability airflow serve stop bench simulate pyspark-env lock clean
+.PHONY: help install run ingest sample real-data test reliability airflow serve stop bench lineage simulate pyspark-env lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest),"
 	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
 	@echo "    FIRST_MODEL_CONF='$$FIRST_MODEL_CONF' (run: params over CONF of the first model, when there is no champion yet),"
-	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), BENCH=<benchmarks/ script name> (bench), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
+	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), BENCH=<benchmarks/ script name> (bench), MODEL=<registry version> (lineage), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
 	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 	@echo "  The team stack (Celery, Redis, MinIO, MLflow server): cp .env.example .env && docker compose up -d (README)"
 
@@ -139,6 +140,9 @@ stop: install ## Stop the local model endpoint (its whole process group)
 
 bench: install real-data ## Run the benchmarks (BENCH=<name> for one; training: ≈ 30 min on 2 idle cores); results in benchmarks/results/*.json
 	@$(WITH_JAVA) for script in $(if $(BENCH),benchmarks/$(BENCH).py,benchmarks/*.py); do echo "== $$script"; python $$script || exit 1; done
+
+lineage: install ## Print the chain behind a model version (MODEL=<version>, default: the champion): source, snapshot, checks, features, training, approval, rollout
+	@python scripts/model_lineage.py $(MODEL)
 
 simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
 	@python -m include.rollout.simulate $(ARGS)

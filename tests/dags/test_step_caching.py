@@ -13,6 +13,7 @@ from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
 from include.training.sample_features import write_tiny_classifier
 from reviewflow.runs import run_key_of
+from scripts.model_lineage import chain_lines
 from tests.dags.helpers import TINY_TRAINING, run_summary, states
 
 SMALL_INGEST = {"min_rows": 500}
@@ -110,3 +111,14 @@ def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path:
             ("file", summary["evaluation"]["evaluation_uri"]),
             ("mlflow", f"{summary['registry']['name']}/versions/{summary['registry']['version']}"),
         } <= downstream, run.run_id
+
+    # make lineage names every link behind the reused model, and which steps reused another run's output.
+    reused_version = run_summary(data_root, reused)["registry"]["version"]
+    printed = "\n".join(chain_lines(reused_version))
+    for link in ("source file", "snapshot", "quality", "features", "training", "evaluation", "model version", "approval", "rollout"):
+        assert f"  {link} " in printed, link
+    ingest_summary = run_summary(data_root, second)["ingest"]
+    assert ingest_summary["source_checksum"].startswith("sha256:") and ingest_summary["source_checksum"] in printed
+    assert f"{ingest_summary['counts']['accepted']} accepted" in printed and "passed" in printed
+    assert printed.count(f"cache hit: computed by run {origin}") == 3  # features, training, evaluation
+    assert "learning_rate" in printed and "by reviewflow-gate at 20" in printed

@@ -74,7 +74,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
     records the error in the run summary's ``ingest`` section.
 
     Returns the staged source: ``source_uri`` (as given), ``raw_uri``, ``raw_dir``, ``format``,
-    ``bytes`` and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
+    ``bytes``, ``checksum`` (of the staged copy: ``sha256:…`` locally, the S3 ``etag:…``) and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
 
     :param source_uri: TSV, TSV.gz or Parquet file: a local path, ``file://`` or ``s3://`` URI. (templated)
     """
@@ -96,7 +96,8 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
             raise
         raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={key}")
         raw_uri = join_uri(raw_dir, staged_name(source))
-        storage_for(raw_uri).copy(readable, raw_uri)
+        storage = storage_for(raw_uri)
+        storage.copy(readable, raw_uri)
         self.report_lineage([storage_dataset(readable)], [storage_dataset(raw_uri)])
         self.log.info("staged %s (%d bytes) at %s", source if readable == source else f"{source} ({readable})", size, raw_uri)
         return {
@@ -105,6 +106,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
             "raw_dir": raw_dir,
             "format": fmt,
             "bytes": size,
+            "checksum": storage.checksum(raw_uri),
             "latest_review_date": context["dag_run"].run_after.astimezone(dt.UTC).date().isoformat(),
         }
 
@@ -370,7 +372,10 @@ class PublishCuratedReviewsOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
-        section = {"status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"], **self.ingested}
+        section = {
+            "status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"],
+            "source_checksum": self.staged.get("checksum"), **self.ingested,
+        }
         summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section)
         published = {
             "snapshot": self.ingested["snapshot"],

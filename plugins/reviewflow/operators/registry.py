@@ -478,6 +478,6 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
                        "run_key": key, "champion_version": champion.version, "champion_model_uri": champion.model_uri},
             )
         version = registry.get_version(version.version)
-        _publish(settings, key, summary, version, role=role)
+        _publish(settings, key, summary, version, role=role, approval_recorded_at=dt.datetime.now(dt.UTC).isoformat())
         self.log.info("%s version %s approved by %s: now %s", version.name, version.version, version.approved_by, role)
         return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "role": role}
