@@ -127,3 +127,32 @@ def test_a_killed_step_leaves_no_hit(root: Path, tmp_path: Path) -> None:
     with pytest.raises(Killed):
         done.run(decide(done, content, code, force=True), lambda: half_written(done))
     assert "no longer holds" in decide(features_cache(root, "run-4"), content, code).reason
+
+
+def test_the_protocol_holds_on_s3(aws, tmp_path: Path) -> None:
+    """The same seal, index, lookup and reuse through the S3 storage (moto), ready for an aws snapshot manifest."""
+    from reviewflow.hooks.storage import S3Storage, join_uri
+
+    settings = load_settings()
+    s3 = S3Storage()
+    snapshot_uri = join_uri(settings.data_root, "curated", "snapshot=a")
+    s3.write_bytes(join_uri(snapshot_uri, SNAPSHOT_MANIFEST), json.dumps({"fingerprint": "content-1"}).encode())
+    code = tmp_path / "job.py"
+    code.write_text("x = 1\n")
+
+    def cache_of(run: str) -> StepCache:
+        return StepCache(settings, "features", join_uri(settings.data_root, "features", run), run)
+
+    def commit(cache: StepCache) -> None:
+        s3.write_bytes(join_uri(cache.output_uri, "train", "part-0.parquet"), b"rows")
+        s3.write_bytes(join_uri(cache.output_uri, "manifest.json"), b"{}")
+
+    first = cache_of("run-1")
+    first.run(decide(first, snapshot_uri, code), lambda: commit(first))
+    second = cache_of("run-2")
+    decision = decide(second, snapshot_uri, code)
+    assert (decision.status, decision.seal.computed_by) == ("hit", "run-1")
+    second.run(decision, lambda: pytest.fail("a hit must not compute"))
+    assert s3.list_files(second.output_uri) == [seal_name("features"), "manifest.json", "train/part-0.parquet"]
+    first.unseal()
+    assert "no longer holds" in decide(cache_of("run-3"), snapshot_uri, code).reason
