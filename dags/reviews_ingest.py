@@ -17,7 +17,16 @@ from airflow.sdk import DAG, Param
 
 from include.config import load_settings
 from include.sample_data import sample_uri
-from reviewflow.dag_defaults import CATEGORY_ITEMS, CATEGORY_RULE, CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
+from reviewflow.dag_defaults import (
+    CACHE_ARGS,
+    CACHE_PARAMS,
+    CATEGORY_ITEMS,
+    CATEGORY_RULE,
+    CURATED_REVIEWS,
+    DEFAULT_ARGS,
+    document_tasks,
+    on_call,
+)
 from reviewflow.operators.ingest import (
     AthenaCommitOperator,
     AthenaCtasOperator,
@@ -84,6 +93,7 @@ with DAG(
             description="deequ: PyDeequ with the Deequ jar (REVIEWFLOW_DEEQU_JAR); spark: the built-in single-pass engine; "
             "auto: deequ when its jar is configured or cached locally, else spark.",
         ),
+        **CACHE_PARAMS,
     },
 ) as dag:
     stage_raw = StageRawReviewsOperator(task_id="stage_raw", source_uri="{{ params.source_uri }}")
@@ -130,6 +140,7 @@ with DAG(
         engine="{{ params.quality_engine }}",
         min_rows="{{ params.min_rows }}",
         deequ_jar=settings.deequ_jar,
+        **CACHE_ARGS,
         execution_timeout=dt.timedelta(hours=2),
     )
     publish = PublishCuratedReviewsOperator(

@@ -20,7 +20,16 @@ import datetime as dt
 
 from airflow.sdk import DAG, Param
 
-from reviewflow.dag_defaults import CATEGORY_ITEMS, CATEGORY_RULE, CURATED_REVIEWS, DEFAULT_ARGS, document_tasks, on_call
+from reviewflow.dag_defaults import (
+    CACHE_ARGS,
+    CACHE_PARAMS,
+    CATEGORY_ITEMS,
+    CATEGORY_RULE,
+    CURATED_REVIEWS,
+    DEFAULT_ARGS,
+    document_tasks,
+    on_call,
+)
 from reviewflow.operators.features import BuildFeaturesOperator
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
 from reviewflow.operators.registry import (
@@ -79,6 +88,7 @@ with DAG(
         "min_test_rows": Param(100, type="integer", minimum=1, title="Fewest test rows the gate decides on",
                                description="with fewer, the gate rejects: insufficient evidence."),
         "approval_timeout": Param(24, type="number", exclusiveMinimum=0, title="Hours to wait for a human (then Reject)"),
+        **CACHE_PARAMS,
     },
 ) as dag:
     resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri or '' }}")
@@ -91,6 +101,7 @@ with DAG(
         truncation="{{ params.truncation }}",
         eval_floor="{{ params.eval_floor }}",
         seed="{{ params.seed }}",
+        **CACHE_ARGS,
         execution_timeout=dt.timedelta(hours=2),
     )
     train = TrainModelOperator(
@@ -103,9 +114,10 @@ with DAG(
             "seed": "{{ params.seed }}",
             "model_name_or_path": "{{ params.model_name_or_path }}",
         },
+        **CACHE_ARGS,
         execution_timeout=dt.timedelta(hours=6),
     )
-    evaluate = EvaluateModelsOperator(task_id="evaluate", execution_timeout=dt.timedelta(hours=1))
+    evaluate = EvaluateModelsOperator(task_id="evaluate", **CACHE_ARGS, execution_timeout=dt.timedelta(hours=1))
     register = RegisterModelOperator(
         task_id="register",
         snapshot="{{ ti.xcom_pull(task_ids='resolve_snapshot')['snapshot'] }}",

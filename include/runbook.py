@@ -16,6 +16,11 @@ RERUN_TASK = (
     "Every task is idempotent (outputs keyed by the run, committed atomically): fix the cause, then clear "
     "this task with its downstream tasks in this run only (the page has the command, or Clear on the task's page)."
 )
+# Said of each cached step (docs/architecture.md#step-caching).
+CACHED_STEP = (
+    " Locally it reuses a committed output with the same fingerprint (input content, params, code): the log and the "
+    "run summary say 'cache: hit' and the run it came from; the param force recomputes."
+)
 
 
 @dataclass(frozen=True)
@@ -162,7 +167,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
     ),
     (_INGEST, "quality_gate"): Runbook(
         does="Runs the Deequ check suite on the curated snapshot (the Deequ jar or the built-in Spark engine); "
-        "Warning-level failures page and continue, Error-level ones fail the run.",
+        "Warning-level failures page and continue, Error-level ones fail the run." + CACHED_STEP,
         inputs="ingest's curated_uri; params.min_rows, params.quality_engine.",
         outputs="reports/{run}/quality/report.{json,html} (the Quality report button); metric "
         "reviewflow.quality.checks_failed.",
@@ -186,7 +191,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
         check="'no curated snapshot yet': run reviews_ingest first; a curated_uri that does not exist.",
     ),
     (_TRAIN, "build_features"): Runbook(
-        does="The Spark feature job: sentiment labels, class balance, hash splits, tokens and scaled features.",
+        does="The Spark feature job: sentiment labels, class balance, hash splits, tokens and scaled features." + CACHED_STEP,
         inputs="The curated snapshot; params categories, balance, max_seq_length, truncation, eval_floor, seed.",
         outputs="features/{run}/{train,validation,test}/ and manifest.json.",
         check="The Spark driver log (EMR Serverless or Processing job id on aws); a class with too few rows for "
@@ -194,7 +199,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
     ),
     (_TRAIN, "train"): Runbook(
         does="Fine-tunes all-MiniLM-L6-v2 with include/training/train.py: a subprocess locally, a SageMaker training "
-        "job on aws. Checkpoints let a retry resume.",
+        "job on aws. Checkpoints let a retry resume." + CACHED_STEP,
         inputs="features/{run}/; params epochs, learning_rate, max_train_samples, max_seq_length, seed, "
         "model_name_or_path.",
         outputs="models/{run}/ (model.safetensors, metrics.json, plots).",
@@ -205,7 +210,7 @@ TASKS: dict[tuple[str, str], Runbook] = {
     ),
     (_TRAIN, "evaluate"): Runbook(
         does="Scores the new model and the champion on this run's test split, with a paired bootstrap interval of "
-        "the macro-F1 change.",
+        "the macro-F1 change." + CACHED_STEP,
         inputs="models/{run}/, the registry's champion, features/{run}/test.",
         outputs="models/{run}/evaluation.json, evaluation/confusion_matrix.png; metric "
         "reviewflow.model.test_macro_f1.",

@@ -46,6 +46,13 @@ def print_rollout(rollout: dict) -> None:
         print(f"    plot {name:<11} {uri}")
 
 
+def describe_cache(cache: dict) -> str:
+    """``hit (from run …)``, ``miss (why)`` or ``off (why)``: how a cached step got its output."""
+    if cache["status"] == "hit":
+        return f"hit (from run {cache['from_run']})"
+    return f"{cache['status']} ({cache['reason']})"
+
+
 def newest_summary(settings: object) -> Path | None:
     reports = Path(settings.data_root.removeprefix("file://")) / "reports"
     summaries = sorted(reports.glob("*/summary.json"), key=lambda p: p.stat().st_mtime)
@@ -95,6 +102,8 @@ def main() -> int:
             print_rollout(payload)
         if payload.get("absent_labels"):
             print(f"    absent labels    {', '.join(payload['absent_labels'])} (no review has them: trained and scored without)")
+        if payload.get("cache"):
+            print(f"    cache            {describe_cache(payload['cache'])}")
         if payload.get("error"):
             print(f"    error            {payload['error']}")
     print(f"  summary            {path}")

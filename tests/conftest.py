@@ -3,6 +3,7 @@ takes seconds); AWS call logs; reliability records (tests/reliability.py)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +23,19 @@ SERVED_MAX_SEQ_LENGTH = 16  # short, so serving tests also exercise truncation
 # py4j logs at INFO from __del__ while the interpreter shuts down, after pytest closed the
 # log handlers ("--- Logging error ---"); its INFO lines carry nothing a test needs.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def lineage_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The OpenLineage file transport of every task run in this session (as make run configures it):
+    set before Airflow loads the provider's plugin, which registers its listener only when a transport
+    is configured then. The events of all tests land in this one file; a test picks its runs' events."""
+    path = tmp_path_factory.mktemp("lineage") / "events.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW__OPENLINEAGE__TRANSPORT", json.dumps({"type": "file", "log_file_path": str(path), "append": True}))
+        patch.setenv("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
+        patch.setenv("AIRFLOW__OPENLINEAGE__NAMESPACE", "reviewflow")
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import shutil
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from include.atomic import staged_directory
+from include.caching import SNAPSHOT_MANIFEST, content_fingerprint
 from include.ingestion.counts import IngestCounts, check_counts
 from include.ingestion.schema import SourceError, SourceFormat
 from include.ingestion.sql import classified_relation, duckdb_raw_relation, quote_literal, selects, source_name
@@ -86,9 +88,24 @@ def ingest_with_duckdb(
                 f"COPY ({queries['curated']}) TO {quote_literal(str(staging))} "
                 "(FORMAT PARQUET, PARTITION_BY (product_category), OVERWRITE_OR_IGNORE)"
             )
+            manifest = snapshot_manifest(con, queries["curated"])
+            (staging / SNAPSHOT_MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
     finally:
         con.close()
     return LocalIngestResult(counts, curated_dir, rejected_dir)
+
+
+def snapshot_manifest(con: object, curated_query: str) -> dict[str, object]:
+    """The curated snapshot's manifest: its rows, columns and content fingerprint (order-independent:
+    the count and the sum of DuckDB's row hashes), committed with the snapshot for the cached steps downstream."""
+    import duckdb
+
+    columns = [column[0] for column in con.execute(f"SELECT * FROM ({curated_query}) LIMIT 0").description]  # type: ignore[attr-defined]
+    rows, row_hash_sum = con.execute(  # type: ignore[attr-defined]
+        f"SELECT count(*), coalesce(sum(hash(c)::HUGEINT), 0) FROM ({curated_query}) c"
+    ).fetchone()
+    fingerprint = content_fingerprint(f"duckdb-{duckdb.__version__}", columns, int(rows), int(row_hash_sum))
+    return {"rows": int(rows), "columns": columns, "fingerprint": fingerprint}
 
 
 @contextmanager

@@ -84,3 +84,67 @@ def build_lineage(
         "airflow_run_id": run_id,
         "run_key": run_key,
     }
+
+
+def _cache_note(section: Mapping[str, Any]) -> str:
+    cache = section.get("cache") or {}
+    return f" (cache hit: computed by run {cache['from_run']})" if cache.get("status") == "hit" else ""
+
+
+def model_chain(
+    version: Mapping[str, Any],
+    training_summary: Mapping[str, Any] | None,
+    ingest_summary: Mapping[str, Any] | None,
+    rollout_summaries: Mapping[str, Mapping[str, Any]],
+) -> list[tuple[str, str]]:
+    """The chain behind a model version as (link, what) lines, source file first, rollout last.
+
+    :param version: the registry's version (``ModelVersion.to_dict()``: lineage, approval, aliases, outcome).
+    :param training_summary: the summary of the run that registered it (``lineage.run_key``).
+    :param ingest_summary: the summary of the ingest run whose snapshot it was trained on (``lineage.source_snapshot``).
+    :param rollout_summaries: run key → summary of the rollout runs (those whose conclusion names this version count).
+    """
+    lineage = version.get("lineage") or {}
+    training = training_summary or {}
+    ingest = (ingest_summary or {}).get("ingest") or {}
+    quality = (ingest_summary or {}).get("quality") or {}
+    missing = "not recorded"
+    counts = ingest.get("counts") or {}
+    lines = [
+        ("source file", f"{ingest.get('source_uri', missing)} (checksum {ingest.get('source_checksum') or missing}); "
+                        f"staged at {ingest.get('raw_uri', missing)}"),
+        ("snapshot", f"{lineage.get('source_snapshot', missing)} at {lineage.get('source_curated_uri', missing)}: "
+                     + (f"{counts['input_rows']} rows in = {counts['accepted']} accepted + {counts['excluded']} excluded + "
+                        f"{counts['rejected']} rejected" if counts else f"row counts {missing}")),
+        ("quality", f"{quality.get('gate', missing)}, {quality.get('passed', '?')}/{quality.get('total', '?')} checks "
+                    f"({quality.get('engine', '?')} engine): {lineage.get('quality_report', missing)}{_cache_note(quality)}"),
+    ]
+    features = training.get("features") or {}
+    rows = features.get("rows") or {}
+    lines.append(("features", f"{lineage.get('feature_manifest', missing)}"
+                  + (" (" + ", ".join(f"{split} {n}" for split, n in rows.items()) + ")" if rows else "")
+                  + _cache_note(features)))
+    model = training.get("training") or {}
+    lines.append(("training", f"params {lineage.get('training_params', missing)}; code {lineage.get('git_commit', missing)}; "
+                              f"run {lineage.get('airflow_dag_id', '?')} {lineage.get('airflow_run_id', '?')}{_cache_note(model)}"))
+    evaluation = training.get("evaluation") or {}
+    lines.append(("evaluation", f"{lineage.get('evaluation', missing)}: test macro-F1 {evaluation.get('challenger_macro_f1', '?')}"
+                                f"{_cache_note(evaluation)}"))
+    registry = training.get("registry") or {}
+    lines.append(("model version", f"{version.get('name')} v{version.get('version')} at {version.get('model_uri')}; "
+                                   f"{version.get('status')}, aliases {', '.join(version.get('aliases') or []) or 'none'}"))
+    lines.append(("approval", f"by {version.get('approved_by') or 'nobody yet'}"
+                              f" at {registry.get('approval_recorded_at') or missing}: {version.get('approval_comment') or ''}"))
+    promoted = [
+        (key, summary["rollout"]) for key, summary in sorted(rollout_summaries.items())
+        if (summary.get("rollout") or {}).get("conclusion", {}).get("winner_version") == version.get("version")
+    ]
+    if promoted:
+        key, rollout = promoted[-1]
+        conclusion = rollout["conclusion"]
+        lines.append(("rollout", f"run {key}: {conclusion.get('action')} after {rollout.get('requests_to_decision') or rollout.get('requests')} "
+                                 f"requests ({conclusion.get('reason')})"))
+    else:
+        outcome = version.get("rollout_outcome")
+        lines.append(("rollout", f"no rollout promoted it{f' (outcome: {outcome})' if outcome else ''}"))
+    return lines

@@ -13,10 +13,12 @@ from airflow.sdk import (
     DeadlineAlert,
     DeadlineReference,
     ExceptionRetryPolicy,
+    Param,
     RetryAction,
     RetryRule,
 )
 
+from include.caching import DEFAULT_EXPIRE_AFTER
 from include.config import load_settings
 from include.errors import BadInputError
 from include.ingestion.schema import CATEGORY_MAX_LENGTH, CATEGORY_PATTERN
@@ -46,6 +48,20 @@ CATEGORY_ITEMS: dict[str, Any] = {
     "type": "string", "minLength": 1, "maxLength": CATEGORY_MAX_LENGTH, "pattern": CATEGORY_PATTERN,
 }
 CATEGORY_RULE = f"letters, digits, spaces and _ & . - (at most {CATEGORY_MAX_LENGTH} characters)"
+
+# The trigger-form params of the DAGs with cached steps (include/caching.py), and how their operators take them.
+CACHE_PARAMS: dict[str, Param] = {
+    "force": Param(False, type="boolean", title="Recompute cached steps",
+                   description="Run every cached step even when an output with the same fingerprint is committed."),
+    "cache_expire_after": Param(
+        DEFAULT_EXPIRE_AFTER,
+        type=["null", "string"],
+        pattern=r"^P(\d+W)?(\d+D)?(T(\d+H)?(\d+M)?)?$",
+        title="Cache expiry",
+        description="ISO 8601 duration (P30D, PT12H, P1DT6H) after which a committed output is computed again; empty: never.",
+    ),
+}
+CACHE_ARGS = {"force": "{{ params.force }}", "cache_expire_after": "{{ params.cache_expire_after or '' }}"}
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewflow",

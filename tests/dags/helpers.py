@@ -1,17 +1,21 @@
-"""Helpers the DAG tests share: task states, cheap retries, the alert log, rollout set-ups."""
+"""Helpers the DAG tests share: task states, run summaries, cheap retries, the alert log, a tiny training
+budget, rollout set-ups."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 from include.registry.base import APPROVED, CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.rollout.record import RolloutRecord
 from include.training.sample_features import write_tiny_classifier
+from reviewflow.runs import run_key_of
 
-
+# A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
+TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
 # Small rounds and a low minimum so a decision takes a few hundred requests; replay unthrottled.
 FAST_ROLLOUT = {
     "round_size": 40, "min_rewarded_per_arm": 40, "poll_seconds": 0.3, "replay_rate": 0, "replay_concurrency": 4,
@@ -22,6 +26,11 @@ FAST_ROLLOUT = {
 def task_states(dag_run) -> dict[str, str]:
     """Task id → state of every task instance of ``dag_run``."""
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def run_summary(data_root: Path, dag_run: Any) -> dict[str, Any]:
+    """The run summary (``reports/<run key>/summary.json``) of ``dag_run``."""
+    return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
 
 
 def fail_fast_on_regression(dag) -> None:

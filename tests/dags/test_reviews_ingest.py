@@ -69,7 +69,7 @@ def test_ingest_counts_layout_summary_and_asset(
 
     curated = Path(ingest["curated_uri"])
     assert curated == data_root / "curated" / "reviews" / f"snapshot={ingest['snapshot']}"
-    categories = sorted(p.name.removeprefix("product_category=") for p in curated.iterdir())
+    categories = sorted(p.name.removeprefix("product_category=") for p in curated.glob("product_category=*"))
     assert categories == ["Apparel", "Beauty", "Books", "Electronics", "Home", "Kitchen", "Sports", "Toys"]
     rows = duckdb.sql(f"SELECT count(*), count(DISTINCT review_id) FROM read_parquet('{curated}/*/*.parquet')").fetchall()[0]
     assert rows == (1_972, 1_972)

@@ -14,10 +14,8 @@ from include.registry.mlflow_registry import MlflowModelRegistry
 from include.sample_data import SampleSpec, write_sample
 from reviewflow.runs import run_key_of
 from tests.conftest import files_under, parquet_digest
+from tests.dags.helpers import TINY_TRAINING, run_summary, task_states
 from tests.reliability import ReliabilityRecord
-
-# A few optimizer steps: enough to exercise every task, not to learn; the gate minimum is lifted accordingly.
-TINY_TRAINING = {"epochs": 1, "max_train_samples": 96, "max_seq_length": 32, "min_macro_f1": 0.0}
 
 
 class Reviewer:
@@ -80,14 +78,6 @@ def approved_model_events(run_id: str) -> list[dict]:
         return [dict(event.extra) for event in events]
 
 
-def states(dag_run) -> dict[str, str]:
-    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
-def run_summary(data_root: Path, dag_run) -> dict:
-    return json.loads((data_root / "reports" / run_key_of(dag_run.run_id) / "summary.json").read_text())
-
-
 def train_outputs(data_root: Path, dag_run, registry: MlflowModelRegistry) -> dict:
     """What a reviews_train run left: its features' Parquet contents, model files, registry versions."""
     key = run_key_of(dag_run.run_id)
@@ -116,8 +106,8 @@ def test_train_register_and_approve_auto_manual_and_gate(
 
     # 1. First model, automatic approval: it becomes the champion directly.
     first = train.test(run_conf=TINY_TRAINING)
-    assert first.state == "success", states(first)
-    assert states(first)["human_approval"] == "skipped"
+    assert first.state == "success", task_states(first)
+    assert task_states(first)["human_approval"] == "skipped"
     summary = run_summary(data_root, first)
     assert Path(summary["features"]["manifest_uri"]).exists()
     assert (Path(summary["training"]["model_uri"]) / "model.safetensors").exists()
@@ -135,7 +125,7 @@ def test_train_register_and_approve_auto_manual_and_gate(
     reliability.tried = "every task again: features, train, evaluate, register, the gate, record_approval"
     before = train_outputs(data_root, first, registry)
     again = train.test(logical_date=first.logical_date, run_after=first.run_after, run_conf=TINY_TRAINING)
-    assert again.run_id == first.run_id and again.state == "success", states(again)
+    assert again.run_id == first.run_id and again.state == "success", task_states(again)
     after = train_outputs(data_root, again, registry)
     assert after["trained_at"] == before["trained_at"], "train.py ran a second training job"
     assert after == before and before["versions"] == [(champion.version, champion.run_key, "Approved")]
@@ -149,8 +139,8 @@ def test_train_register_and_approve_auto_manual_and_gate(
     responder = answer_when_asked("reviews_train", "Approve", "better on negation")
     second = train.test(run_conf=TINY_TRAINING | {"approval_mode": "manual", "max_f1_drop": 1.0})
     responder.join(timeout=5)
-    assert second.state == "success", states(second)
-    assert states(second)["human_approval"] == "success"
+    assert second.state == "success", task_states(second)
+    assert task_states(second)["human_approval"] == "success"
     challenger = registry.version_for_alias("challenger")
     assert challenger is not None and challenger.run_key != champion.run_key
     assert (challenger.status, challenger.approved_by, challenger.approval_comment) == ("Approved", "alice", "better on negation")
@@ -160,8 +150,8 @@ def test_train_register_and_approve_auto_manual_and_gate(
 
     # 3. Third model fails the automatic gate: Rejected with the reason, and it never reaches the rollout.
     third = train.test(run_conf=TINY_TRAINING | {"min_macro_f1": 1.0})
-    assert states(third)["approval_gate"] == "failed"
-    assert states(third)["record_approval"] != "success"
+    assert task_states(third)["approval_gate"] == "failed"
+    assert task_states(third)["record_approval"] != "success"
     rejected = [v for v in registry.list_versions() if v.status == "Rejected"]
     assert len(rejected) == 1 and "min" in rejected[0].approval_comment.lower()
     assert registry.version_for_alias("challenger").version == challenger.version

@@ -13,10 +13,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from tests.conftest import form_requires
 
 # Params whose description says empty is allowed (empty keeps all categories / picks the snapshot or the
-# challenger / sets no budget).
+# challenger / sets no budget / never expires cached outputs).
 OPTIONAL = {
-    "reviews_ingest": {"categories"},
-    "reviews_train": {"curated_uri", "categories"},
+    "reviews_ingest": {"categories", "cache_expire_after"},
+    "reviews_train": {"curated_uri", "categories", "cache_expire_after"},
     "reviews_rollout": {"challenger_version", "budget_requests", "budget_hours"},
 }
 

@@ -37,6 +37,19 @@ def deploy(variants: list[dict]) -> dict:
     return operator.execute({})
 
 
+def test_deploy_reports_model_versions_to_variants_as_lineage(hook: LocalEndpointHook) -> None:
+    operator = DeployEndpointOperator(task_id="deploy", variants=[{"model_version": "1", "weight": 0.9},
+                                      {"model_version": "2", "weight": 0.1}], endpoint_name=ENDPOINT, port=0)
+    operator.execute({})
+    lineage = operator.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [
+        ("mlflow", "reviewflow-sentiment/versions/1"), ("mlflow", "reviewflow-sentiment/versions/2"),
+    ]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        ("endpoint", f"{ENDPOINT}/variants/v1"), ("endpoint", f"{ENDPOINT}/variants/v2"),
+    ]
+
+
 def set_weights(weights: dict) -> dict:
     return SetEndpointWeightsOperator(task_id="weights", weights=weights, endpoint_name=ENDPOINT).execute({})
 

@@ -44,7 +44,8 @@ def test_parse_categories(value: Any, expected: Any) -> None:
 
 def test_template_fields_cover_the_job_parameters() -> None:
     assert set(BuildFeaturesOperator.template_fields) == {
-        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed",
+        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
+        "cache_expire_after",
     }
 
 
@@ -66,6 +67,8 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
     assert summary["features"]["rows"] == result["rows"]
     assert summary["features"]["class_weights"] == manifest["class_weights"]
     assert (tmp_path / "feature_store" / "reviews").is_dir()
+    # A snapshot written without the ingestion's manifest has no content fingerprint: nothing to cache by.
+    assert result["cache"]["status"] == summary["features"]["cache"]["status"] == "off"
 
 
 @pytest.fixture

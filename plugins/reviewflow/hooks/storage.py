@@ -7,6 +7,7 @@ place; S3 ``PutObject``/``CopyObject`` are atomic per object.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -82,6 +83,26 @@ class LocalStorage:
         """Store the local file ``path`` at ``uri``, complete or not at all."""
         self.copy(str(path), uri)
 
+    def checksum(self, uri: str) -> str:
+        """``sha256:<hex>`` of the file's bytes."""
+        digest = hashlib.sha256()
+        with local_path(uri).open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        return f"sha256:{digest.hexdigest()}"
+
+    def list_files(self, prefix_uri: str) -> list[str]:
+        """The files under the folder ``prefix_uri``, relative to it, sorted; hidden staging names left out."""
+        root = local_path(prefix_uri)
+        if not root.is_dir():
+            return []
+        names = (p.relative_to(root) for p in root.rglob("*") if p.is_file())
+        return sorted(n.as_posix() for n in names if not any(part.startswith(".") for part in n.parts))
+
+    def delete(self, uri: str) -> None:
+        """Remove one file (nothing when it is absent)."""
+        local_path(uri).unlink(missing_ok=True)
+
 
 class S3Storage:
     """Storage on S3 through the provider's ``S3Hook``."""
@@ -129,6 +150,22 @@ class S3Storage:
         bucket, key = split_s3(uri)
         self.hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
 
+    def checksum(self, uri: str) -> str:
+        """``etag:<ETag>`` of the object, as S3 computed it on upload (no second read of the data)."""
+        bucket, key = split_s3(uri)
+        return "etag:" + self.hook.head_object(key, bucket_name=bucket)["ETag"].strip('"')
+
+    def list_files(self, prefix_uri: str) -> list[str]:
+        """The objects under the "folder" ``prefix_uri``, relative to it, sorted."""
+        bucket, key = split_s3(prefix_uri)
+        prefix = key.rstrip("/") + "/"
+        return sorted(k.removeprefix(prefix) for k in self.hook.list_keys(bucket_name=bucket, prefix=prefix) or [])
+
+    def delete(self, uri: str) -> None:
+        """Remove one object (nothing when it is absent)."""
+        bucket, key = split_s3(uri)
+        self.hook.delete_objects(bucket=bucket, keys=[key])
+
 
 Storage = LocalStorage | S3Storage
 
@@ -156,6 +193,14 @@ def read_run_summary(settings: Settings, run_key: str, aws_conn_id: str = "aws_d
     uri = run_summary_uri(settings, run_key)
     storage = storage_for(uri, aws_conn_id)
     return read_json(storage, uri) if storage.exists(uri) else None
+
+
+def list_run_summaries(settings: Settings, aws_conn_id: str = "aws_default") -> dict[str, dict[str, Any]]:
+    """Every run summary under ``<root>/reports/``, by run key."""
+    reports = join_uri(settings.data_root, "reports")
+    storage = storage_for(reports, aws_conn_id)
+    keys = [name.split("/")[0] for name in storage.list_files(reports) if name.endswith("/summary.json") and name.count("/") == 1]
+    return {key: read_json(storage, join_uri(reports, key, "summary.json")) for key in keys}
 
 
 def update_run_summary(

@@ -31,12 +31,14 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.config import load_settings
+from include.lineage_datasets import endpoint_variant_dataset, model_version_dataset
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.control import EndpointError
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import EndpointDescription, VariantSpec, check_weight
 from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.lineage import ReportsLineage
 from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
@@ -79,7 +81,7 @@ def weights_of(weights: object) -> dict[str, float]:
         raise AirflowFailException(str(error)) from None
 
 
-class LocalDeployEndpointOperator(BaseOperator):
+class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
     """Serve exactly ``variants`` on the local endpoint, starting its server if it is not running.
 
     :param variants: ``[{"model_version": "3", "weight": 0.9, "int8": false}, ...]`` (templated).
@@ -114,6 +116,10 @@ class LocalDeployEndpointOperator(BaseOperator):
             raise AirflowFailException(f"deploy to endpoint {self.endpoint_name}: {error}") from None
         self.log.info("endpoint %s on %s serves %s (weights generation %d)", self.endpoint_name, description.address,
                       description.weights, description.weights_generation)
+        self.report_lineage(
+            [model_version_dataset("mlflow", self.model_name, spec.model_version) for spec in specs],
+            [endpoint_variant_dataset(self.endpoint_name, spec.name) for spec in specs],
+        )
         return endpoint_result(description)
 
 

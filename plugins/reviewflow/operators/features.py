@@ -21,13 +21,26 @@ from reviewflow.hooks.processing import (
     run_job_name,
     stage_code,
 )
-from reviewflow.hooks.storage import join_uri, update_run_summary
+from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
+from include.lineage_datasets import storage_dataset
+from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.lineage import ReportsLineage
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
     from include.config import AwsSettings
     from include.features.job import FeatureParams
+
+# What the feature job runs: its package and the modules it ships with (code_bundle), so an edit re-runs it.
+FEATURES_CODE = (
+    REPO_ROOT / "include" / "features",
+    REPO_ROOT / "include" / "hadoop_fs.py",
+    REPO_ROOT / "include" / "spark.py",
+)
+# FeatureParams fields that name places, not what the features are.
+FEATURE_LOCATIONS = ("snapshot_uri", "output_uri", "run_key", "feature_store_uri")
+
 
 def python_env_archive_uri(data_root: str) -> str:
     """``<data root>/code/pyspark_env.tar.gz``: the packed Python environment of the EMR Serverless job
@@ -55,7 +68,7 @@ def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | Non
     return tuple(value)
 
 
-class BuildFeaturesOperator(BaseOperator):
+class BuildFeaturesOperator(ReportsLineage, BaseOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
     ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is
@@ -71,15 +84,22 @@ class BuildFeaturesOperator(BaseOperator):
     :param eval_floor: minimum rows per class in the test and validation splits, taken before
         balancing; 0 for none (templated).
     :param seed: seed of downsampling.
+    :param force: (local) recompute even when features with the same fingerprint (snapshot content,
+        these params, the job's code) are committed (templated).
+    :param cache_expire_after: (local) ISO 8601 duration after which committed features are not
+        reused (``P30D``; empty: never) (templated).
     :param python_env_archive_uri: (aws) packed virtualenv for EMR Serverless with the job's dependencies
         (``include/features/requirements-emr.txt``), default ``<data_root>/code/pyspark_env.tar.gz``,
         which ``make pyspark-env`` builds and uploads.
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
-    :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}}``.
+    :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}, "cache": {"status", "reason", "fingerprint", "from_run"}}``.
     """
 
-    template_fields: Sequence[str] = ("snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed")
+    template_fields: Sequence[str] = (
+        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
+        "cache_expire_after",
+    )
 
     def __init__(
         self,
@@ -91,6 +111,8 @@ class BuildFeaturesOperator(BaseOperator):
         truncation: str = "head_tail",
         eval_floor: int | str = 30,
         seed: int | str = 42,
+        force: bool | str = False,
+        cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         python_env_archive_uri: str | None = None,
         waiter_delay: int = 30,
         waiter_max_attempts: int = 240,
@@ -104,6 +126,8 @@ class BuildFeaturesOperator(BaseOperator):
         self.truncation = truncation
         self.eval_floor = eval_floor
         self.seed = seed
+        self.force = force
+        self.cache_expire_after = cache_expire_after
         self.python_env_archive_uri = python_env_archive_uri
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
@@ -131,11 +155,26 @@ class BuildFeaturesOperator(BaseOperator):
         key = run_key(context)
         params = self._params(settings, key)
         if settings.backend == "local":
-            from include.features.job import build_features
-
-            manifest = build_features(_local_session(), params)
-            return self._finish(settings, key, manifest)
+            return self._run_local(settings, key, params)
         return self._submit(context, settings, load_aws_settings(settings), params)
+
+    def _run_local(self, settings: Settings, key: str, params: FeatureParams) -> dict[str, Any]:
+        """Reuse committed features with the same fingerprint, or run the job on the local SparkSession."""
+        from dataclasses import asdict
+
+        from include.features.job import build_features
+
+        cache = StepCache(settings, "features", params.output_uri, key)
+        decision = cache.decide(
+            {"snapshot": snapshot_fingerprint(params.snapshot_uri)},
+            {name: value for name, value in asdict(params).items() if name not in FEATURE_LOCATIONS},
+            FEATURES_CODE,
+            force=self.force,
+            expire_after=self.cache_expire_after,
+        )
+        cache.run(decision, lambda: build_features(_local_session(), params))
+        manifest_uri = join_uri(params.output_uri, "manifest.json")
+        return cache.record("features", self._finish(settings, key, read_json(storage_for(manifest_uri), manifest_uri)), decision)
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
 
@@ -216,6 +255,7 @@ class BuildFeaturesOperator(BaseOperator):
         update_run_summary(
             settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
         )
+        self.report_lineage([storage_dataset(self.snapshot_uri)], [storage_dataset(features_uri)])
         return result
 
     def on_kill(self) -> None:

@@ -33,6 +33,7 @@ from include.ingestion.schema import (
     source_format,
     staged_name,
 )
+from include.lineage_datasets import storage_dataset
 from reviewflow.hooks.storage import (
     is_s3,
     join_uri,
@@ -43,6 +44,7 @@ from reviewflow.hooks.storage import (
     update_run_summary,
     write_json,
 )
+from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
@@ -63,7 +65,7 @@ def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
     }
 
 
-class StageRawReviewsOperator(BaseOperator):
+class StageRawReviewsOperator(ReportsLineage, BaseOperator):
     """Check a raw reviews file and copy it into the raw zone under the run's key.
 
     The source must lie inside the allowed storage roots (``REVIEWFLOW_ALLOWED_ROOTS``; a local
@@ -73,7 +75,7 @@ class StageRawReviewsOperator(BaseOperator):
     records the error in the run summary's ``ingest`` section.
 
     Returns the staged source: ``source_uri`` (as given), ``raw_uri``, ``raw_dir``, ``format``,
-    ``bytes`` and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
+    ``bytes``, ``checksum`` (of the staged copy: ``sha256:…`` locally, the S3 ``etag:…``) and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
 
     :param source_uri: TSV, TSV.gz or Parquet file: a local path, ``file://`` or ``s3://`` URI. (templated)
     """
@@ -95,7 +97,9 @@ class StageRawReviewsOperator(BaseOperator):
             raise
         raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={key}")
         raw_uri = join_uri(raw_dir, staged_name(source))
-        storage_for(raw_uri).copy(readable, raw_uri)
+        storage = storage_for(raw_uri)
+        storage.copy(readable, raw_uri)
+        self.report_lineage([storage_dataset(readable)], [storage_dataset(raw_uri)])
         self.log.info("staged %s (%d bytes) at %s", source if readable == source else f"{source} ({readable})", size, raw_uri)
         return {
             "source_uri": source,
@@ -103,6 +107,7 @@ class StageRawReviewsOperator(BaseOperator):
             "raw_dir": raw_dir,
             "format": fmt,
             "bytes": size,
+            "checksum": storage.checksum(raw_uri),
             "latest_review_date": context["dag_run"].run_after.astimezone(dt.UTC).date().isoformat(),
         }
 
@@ -147,7 +152,7 @@ class IngestStepOperator(BaseOperator):
         self.max_rejected_share = max_rejected_share
 
 
-class CurateReviewsLocalOperator(IngestStepOperator):
+class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
     """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -172,6 +177,9 @@ class CurateReviewsLocalOperator(IngestStepOperator):
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error)} | counts)
             raise
         emit_ingest_counts(context, outcome.counts.to_dict())
+        self.report_lineage(
+            [storage_dataset(self.staged["raw_uri"])], [storage_dataset(uris["curated_uri"]), storage_dataset(uris["rejected_uri"])]
+        )
         return result | {"counts": outcome.counts.to_dict()}
 
 
@@ -365,7 +373,10 @@ class PublishCuratedReviewsOperator(BaseOperator):
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
-        section = {"status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"], **self.ingested}
+        section = {
+            "status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"],
+            "source_checksum": self.staged.get("checksum"), **self.ingested,
+        }
         summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section)
         published = {
             "snapshot": self.ingested["snapshot"],

@@ -30,7 +30,10 @@ from reviewflow.hooks.processing import (
     stage_code,
     to_s3a,
 )
-from reviewflow.hooks.storage import join_uri, storage_for, update_run_summary
+from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
+from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from include.lineage_datasets import storage_dataset
+from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
@@ -42,6 +45,8 @@ if TYPE_CHECKING:
     from include.quality.suite import Suite
 
 AWS_COMPUTE = ("sagemaker", "emr")
+# What the quality job runs (besides its suite file): an edit re-runs it.
+QUALITY_CODE = (REPO_ROOT / "include" / "quality", REPO_ROOT / "include" / "hadoop_fs.py", REPO_ROOT / "include" / "spark.py")
 
 
 def report_prefix(settings: Settings, key: str) -> str:
@@ -64,7 +69,7 @@ def parse_min_rows(value: int | str | None) -> int | None:
     return size
 
 
-class DataQualityGateOperator(BaseOperator):
+class DataQualityGateOperator(ReportsLineage, BaseOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
@@ -82,18 +87,25 @@ class DataQualityGateOperator(BaseOperator):
     :param deequ_jar: path or ``s3://`` URI of the Deequ jar (the DAG passes ``REVIEWFLOW_DEEQU_JAR``);
         without it ``deequ`` makes Spark fetch PyDeequ's Maven coordinate (local, EMR), which needs
         Maven access, and SageMaker Processing cannot run it. (templated)
+    :param force: (local) recompute even when a report with the same fingerprint (snapshot content,
+        suite, engine, params, the job's code) is committed. (templated)
+    :param cache_expire_after: (local) ISO 8601 duration after which a committed report is not reused
+        (``P30D``; empty: never). (templated)
     :param aws_compute: (aws) ``sagemaker`` (Processing job) or ``emr`` (EMR Serverless).
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
     :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
-        "warning_failures", "engine", "snapshot", "absent_labels"}`` (``absent_labels``: sentiment
-        labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set).
+        "warning_failures", "engine", "snapshot", "absent_labels", "cache"}`` (``absent_labels``: sentiment
+        labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set; ``cache``:
+        ``{"status": "hit"/"miss"/"off", "reason", "fingerprint", "from_run"}``; a reused report names the snapshot it was computed on).
 
     The task's page in the UI has a "Quality report" button: the run's HTML report, served by the
     API server (:mod:`reviewflow.ui`), also when the gate failed.
     """
 
-    template_fields: Sequence[str] = ("curated_uri", "suite_path", "engine", "min_rows", "deequ_jar")
+    template_fields: Sequence[str] = (
+        "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
+    )
     operator_extra_links = (QualityReportLink(),)
 
     def __init__(
@@ -104,6 +116,8 @@ class DataQualityGateOperator(BaseOperator):
         engine: str = "auto",
         min_rows: int | str | None = None,
         deequ_jar: str | None = None,
+        force: bool | str = False,
+        cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         aws_compute: str = "sagemaker",
         waiter_delay: int = 30,
         waiter_max_attempts: int = 240,
@@ -117,6 +131,8 @@ class DataQualityGateOperator(BaseOperator):
         self.engine = engine
         self.min_rows = min_rows
         self.deequ_jar = deequ_jar
+        self.force = force
+        self.cache_expire_after = cache_expire_after
         self.aws_compute = aws_compute
         self.waiter_delay = waiter_delay
         self.waiter_max_attempts = waiter_max_attempts
@@ -141,16 +157,28 @@ class DataQualityGateOperator(BaseOperator):
             from include.quality.job import quality_session, run_gate_job
 
             deequ = local_deequ_source(self.engine, self.deequ_jar)
-            report = run_gate_job(
+            prefix = report_prefix(settings, key)
+            cache = StepCache(settings, "quality", prefix, key)
+            decision = cache.decide(
+                {"snapshot": snapshot_fingerprint(self.curated_uri)},
+                {"engine": self.engine, "deequ": None if deequ is None else deequ.description,
+                 "min_rows": parse_min_rows(self.min_rows)},
+                (*QUALITY_CODE, Path(self.suite_path)),
+                force=self.force,
+                expire_after=self.cache_expire_after,
+            )
+            cache.run(decision, lambda: run_gate_job(
                 quality_session(deequ),
                 suite,
                 snapshot_uri=self.curated_uri,
                 engine=self.engine,
-                report_prefix=report_prefix(settings, key),
+                report_prefix=prefix,
                 metrics_root=metrics_root(settings),
                 deequ_from=None if deequ is None else deequ.description,
-            )
-            return self._finish(context, settings, key, report)
+            ))
+            report_uri = join_uri(prefix, "report.json")
+            report = read_json(storage_for(report_uri), report_uri)
+            return cache.record("quality", self._finish(context, settings, key, report, decision.summary()), decision)
         return self._submit(context, settings, load_aws_settings(settings), key)
 
     def _arguments(self, settings: Settings, key: str, suite_uri: str, uri: Callable[[str], str]) -> list[str]:
@@ -260,8 +288,10 @@ class DataQualityGateOperator(BaseOperator):
         report = job_output("the quality job", event, uri, load_aws_settings(settings).aws_conn_id)
         return self._finish(context, settings, key, report)
 
-    def _finish(self, context: Any, settings: Settings, key: str, report: dict[str, Any]) -> dict[str, Any]:
-        """Log and summarise the report, page on warnings, fail on errors."""
+    def _finish(
+        self, context: Any, settings: Settings, key: str, report: dict[str, Any], cache: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Log and summarise the report (with the cache decision that produced it), page on warnings, fail on errors."""
         prefix = report_prefix(settings, key)
         counts = report["counts"]
         failures = [r for r in report["results"] if r["status"] == "Failure"]
@@ -278,11 +308,13 @@ class DataQualityGateOperator(BaseOperator):
             "absent_labels": (report.get("bias") or {}).get("absent_labels", []),
         }
         self.log.info("quality report: %s (JSON: %s)", result["report_html"], result["report_json"])
+        self.report_lineage([storage_dataset(self.curated_uri)], [storage_dataset(result["report_json"])])
         update_run_summary(
             settings,
             key,
             "quality",
-            {**result, "gate": "passed" if report["passed"] else "failed", "failures": [r["name"] for r in failures]},
+            {**result, "gate": "passed" if report["passed"] else "failed", "failures": [r["name"] for r in failures],
+             **({"cache": cache} if cache else {})},
         )
         warnings = [r for r in failures if r["level"] == "Warning"]
         if warnings:

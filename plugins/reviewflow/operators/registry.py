@@ -51,10 +51,12 @@ from include.registry.approval import (
     gate_decision,
 )
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME, PENDING, REJECTED
+from include.lineage_datasets import model_version_dataset, storage_dataset
 from include.registry.lineage import build_lineage, git_commit
 from reviewflow.dag_defaults import APPROVED_MODEL, APPROVED_MODEL_EVENTS
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import read_json, read_run_summary, run_summary_uri, storage_for, update_run_summary
+from reviewflow.lineage import ReportsLineage
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -171,7 +173,7 @@ def _registered(operator: BaseOperator, registration: _Registration, version: Mo
     return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "status": version.status}
 
 
-class LocalRegisterModelOperator(BaseOperator):
+class LocalRegisterModelOperator(ReportsLineage, BaseOperator):
     """Register this run's model as ``PendingManualApproval`` with its test metrics and lineage (idempotent per run).
 
     Reads the run summary (``features``, ``training``, ``evaluation``), the training ``metrics.json``
@@ -201,6 +203,10 @@ class LocalRegisterModelOperator(BaseOperator):
         registry = registry_for(registration.settings, self.model_name, self.aws_conn_id)
         version = registry.register_version(
             registration.key, registration.model_uri, registration.metrics, registration.lineage, registration.params
+        )
+        self.report_lineage(
+            [storage_dataset(registration.model_uri), storage_dataset(registration.lineage["evaluation"])],
+            [model_version_dataset("mlflow", version.name, version.version)],
         )
         return _registered(self, registration, version)
 
@@ -472,6 +478,6 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
                        "run_key": key, "champion_version": champion.version, "champion_model_uri": champion.model_uri},
             )
         version = registry.get_version(version.version)
-        _publish(settings, key, summary, version, role=role)
+        _publish(settings, key, summary, version, role=role, approval_recorded_at=dt.datetime.now(dt.UTC).isoformat())
         self.log.info("%s version %s approved by %s: now %s", version.name, version.version, version.approved_by, role)
         return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "role": role}

@@ -30,16 +30,20 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
 from include.atomic import replace_directory
-from include.config import load_settings
+from include.config import REPO_ROOT, load_settings
+from include.lineage_datasets import storage_dataset
+from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
 from reviewflow.hooks.storage import (
     join_uri,
     local_path,
+    read_json,
     read_run_summary,
     run_summary_uri,
     storage_for,
     update_run_summary,
     write_json,
 )
+from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_test_macro_f1
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
@@ -53,8 +57,10 @@ if TYPE_CHECKING:
 TERMINATE_GRACE_SECONDS = 30
 # Describe states of an existing job of this run: attach to a live or finished one, replace a dead one.
 ATTACH_STATES = {"InProgress", "Stopping", "Completed"}
-# In a committed local model folder: the train.py arguments and the features it was trained with.
-TRAINING_JOB_FILE = "training_job.json"
+# The evaluation's outputs beside the model (the training output is the rest of models/<run key>/).
+EVALUATION_FILES = ("evaluation.json", "evaluation/confusion_matrix.png")
+# What the evaluation runs: an edit re-scores.
+EVALUATION_CODE = (REPO_ROOT / "include" / "training" / "evaluate.py", REPO_ROOT / "include" / "training" / "train.py")
 
 
 def _models_uri(settings: Settings, key: str) -> str:
@@ -89,53 +95,62 @@ def training_result(settings: Settings, key: str, model_uri: str, metrics: Mappi
     }
 
 
-class LocalTrainModelOperator(BaseOperator):
+class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
 
     Channels are ``<data_root>/features/<run_key>/{train,validation,test}``; the job writes into a
-    staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds, with
-    ``training_job.json`` (its arguments and the features manifest's SHA-256) in it.
-    Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.  A rerun
-    of a run whose model is committed with the same ``training_job.json`` trains nothing again (as a
-    SageMaker retry re-attaches to the run's completed job).
+    staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds.
+    Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.
+    A committed model with the same fingerprint (the features' seal, the hyperparameters, the bytes of
+    the ``source_dir`` files) is copied instead of training again.
 
     :param hyperparameters: train.py arguments (``{"epochs": 2}``) over those taken from the manifest (templated).
+    :param force: train even when a model with the same fingerprint is committed (templated).
+    :param cache_expire_after: ISO 8601 duration after which a committed model is not reused
+        (``P30D``; empty: never) (templated).
     """
 
-    template_fields = ("hyperparameters",)
+    template_fields = ("hyperparameters", "force", "cache_expire_after")
     ui_color = "#f4d6a0"
 
-    def __init__(self, *, hyperparameters: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        hyperparameters: Mapping[str, Any] | None = None,
+        force: bool | str = False,
+        cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.hyperparameters = dict(hyperparameters or {})
+        self.force = force
+        self.cache_expire_after = cache_expire_after
         self._process: subprocess.Popen[str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.training.jobs import LocalLayout, cli_arguments, job_hyperparameters
+        from include.training.jobs import SOURCE_DIR, SOURCE_FILES, LocalLayout, cli_arguments, job_hyperparameters
 
         settings = load_settings()
         key = run_key(context)
         layout = LocalLayout.for_run(local_path(settings.data_root), key)
-        arguments = cli_arguments(job_hyperparameters(_manifest(settings, key), self.hyperparameters))
-        job = {
-            "arguments": arguments,
-            "features_manifest_sha256": hashlib.sha256((layout.features / "manifest.json").read_bytes()).hexdigest(),
-        }
-        committed = layout.final / TRAINING_JOB_FILE
-        if committed.is_file() and json.loads(committed.read_text()) == job:
-            # A rerun after success: the job is done, as a SageMaker retry re-attaches to its Completed job.
-            self.log.info("%s already holds the model of this job (same arguments and features): not training again",
-                          layout.final)
-        else:
-            self._train(layout, arguments, job)
+        hyperparameters = job_hyperparameters(_manifest(settings, key), self.hyperparameters)
+        cache = StepCache(settings, "training", str(layout.final), key)
+        decision = cache.decide(
+            {"features": sealed_fingerprint("features", str(layout.features))},
+            hyperparameters,
+            [SOURCE_DIR / name for name in SOURCE_FILES],
+            force=self.force,
+            expire_after=self.cache_expire_after,
+        )
+        cache.run(decision, lambda: self._train(layout, cli_arguments(hyperparameters)))
         metrics = json.loads((layout.final / "metrics.json").read_text())
         result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
         update_run_summary(settings, key, "training", result)
-        return result
+        self.report_lineage([storage_dataset(str(layout.features))], [storage_dataset(result["model_uri"])])
+        return cache.record("training", result, decision)
 
-    def _train(self, layout: LocalLayout, arguments: list[str], job: dict[str, Any]) -> None:
-        """Run train.py into the staging folder (resuming from the run's checkpoints), then commit the model folder
-        with ``job`` in it."""
+    def _train(self, layout: LocalLayout, arguments: list[str]) -> None:
+        """Run train.py to the end and commit its output folder (checkpoints let a retry resume)."""
         from include.training.jobs import ENTRY_POINT, SOURCE_DIR
 
         shutil.rmtree(layout.staging, ignore_errors=True)
@@ -163,7 +178,6 @@ class LocalTrainModelOperator(BaseOperator):
             )
         if code != 0:
             raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
-        (layout.staging / TRAINING_JOB_FILE).write_text(json.dumps(job, indent=1))
         replace_directory(layout.staging, layout.final)
         shutil.rmtree(layout.checkpoints, ignore_errors=True)
 
@@ -343,13 +357,16 @@ def TrainModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOper
     """The training operator for ``backend`` (default: ``REVIEWFLOW_BACKEND``); same keyword arguments."""
     chosen = backend or load_settings().backend
     if chosen == "aws":
+        # Step caching needs the curated snapshot's content fingerprint, which the Athena ingestion does not write yet.
+        for local_only in ("force", "cache_expire_after"):
+            kwargs.pop(local_only, None)
         return SageMakerTrainModelOperator(**kwargs)
     for aws_only in ("use_spot", "max_run_seconds", "max_wait_seconds", "instance_count", "volume_size_gb"):
         kwargs.pop(aws_only, None)
     return LocalTrainModelOperator(**kwargs)
 
 
-class EvaluateModelsOperator(BaseOperator):
+class EvaluateModelsOperator(ReportsLineage, BaseOperator):
     """Score this run's model and the current champion on the run's test split; write the comparison.
 
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
@@ -359,20 +376,37 @@ class EvaluateModelsOperator(BaseOperator):
     per-class and per-category F1 and most confident mistakes, the paired bootstrap interval of the
     macro-F1 delta), ``evaluation/confusion_matrix.png`` and the run summary's ``evaluation`` section;
     returns ``{"evaluation_uri", "confusion_matrix_uri", "test_rows", "challenger_macro_f1",
-    "champion_macro_f1", "delta_macro_f1", "delta_macro_f1_ci95", "challenger_wins"}``.
+    "champion_macro_f1", "delta_macro_f1", "delta_macro_f1_ci95", "challenger_wins", "cache"}``.
+    A committed evaluation with the same fingerprint (the model's and the features' seals, the champion
+    version, the batch size, the scoring code) is copied instead of scoring again.
+
+    :param batch_size: rows per inference batch.
+    :param aws_conn_id: the connection of every S3 and SageMaker call (templated).
+    :param force: score even when an evaluation with the same fingerprint is committed (templated).
+    :param cache_expire_after: ISO 8601 duration after which a committed evaluation is not reused
+        (``P30D``; empty: never) (templated).
     """
 
+    template_fields = ("aws_conn_id", "force", "cache_expire_after")
     ui_color = "#d6e4f0"
 
-    def __init__(self, *, batch_size: int = 128, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        batch_size: int = 128,
+        aws_conn_id: str = "aws_default",
+        force: bool | str = False,
+        cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.batch_size = batch_size
         self.aws_conn_id = aws_conn_id
+        self.force = force
+        self.cache_expire_after = cache_expire_after
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.training.evaluate import evaluate_models
         from reviewflow.hooks.registry import registry_for
-        from reviewflow.hooks.training_job import fetch_model, fetch_split
 
         settings = load_settings()
         key = run_key(context)
@@ -381,27 +415,31 @@ class EvaluateModelsOperator(BaseOperator):
             summary_uri = run_summary_uri(settings, key)
             raise AirflowException(f"{summary_uri} has no 'training' section: run the training task of run {key} first")
         registered = registry_for(settings, aws_conn_id=self.aws_conn_id).champion()
-        with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
-            challenger = fetch_model(training["model_uri"], Path(tmp) / "challenger", self.aws_conn_id)
-            test_uri = join_uri(settings.data_root, "features", key, "test")
-            test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
-            champion = None
-            if registered is not None and registered.run_key != key:
-                champion = fetch_model(registered.model_uri, Path(tmp) / "champion", self.aws_conn_id)
-            self.log.info("scoring %s against champion %s on %s", training["model_uri"], champion, test)
-            comparison = evaluate_models(challenger, test, champion, self.batch_size, report_dir=Path(tmp) / "report")
-            png = Path(comparison["challenger"].pop("confusion_matrix_png"))
-            png_uri = join_uri(_models_uri(settings, key), "evaluation", "confusion_matrix.png")
-            storage_for(png_uri, self.aws_conn_id).write_bytes(png_uri, png.read_bytes())
-        comparison["challenger_dir"], comparison["test_dir"] = training["model_uri"], test_uri
-        comparison["champion_dir"] = registered.model_uri if champion is not None else None
-        comparison["confusion_matrix_uri"] = png_uri
-        uri = join_uri(_models_uri(settings, key), "evaluation.json")
-        write_json(storage_for(uri, self.aws_conn_id), uri, comparison)
+        champion = registered if registered is not None and registered.run_key != key else None
+        models = _models_uri(settings, key)
+        features = join_uri(settings.data_root, "features", key)
+        cache = StepCache(settings, "evaluation", models, key, files=EVALUATION_FILES, aws_conn_id=self.aws_conn_id)
+        decision = cache.decide(
+            {
+                "model": sealed_fingerprint("training", models, self.aws_conn_id),
+                "features": sealed_fingerprint("features", features, self.aws_conn_id),
+            },
+            {
+                "batch_size": self.batch_size,
+                "champion": None if champion is None else {"version": champion.version, "model_uri": champion.model_uri},
+            },
+            EVALUATION_CODE,
+            force=self.force,
+            expire_after=self.cache_expire_after,
+        )
+        cache.run(decision, lambda: self._evaluate(training["model_uri"], join_uri(features, "test"), champion, models))
+        uri = join_uri(models, "evaluation.json")
+        comparison = read_json(storage_for(uri, self.aws_conn_id), uri)
+        comparison["confusion_matrix_uri"] = join_uri(models, EVALUATION_FILES[1])
         interval = (comparison["deltas"] or {}).get("macro_f1_ci95")
         result = {
             "evaluation_uri": uri,
-            "confusion_matrix_uri": png_uri,
+            "confusion_matrix_uri": comparison["confusion_matrix_uri"],
             "test_rows": comparison["test_rows"],
             "challenger_macro_f1": comparison["challenger"]["macro_f1"],
             "champion_macro_f1": comparison["champion"]["macro_f1"] if comparison["champion"] else None,
@@ -412,4 +450,25 @@ class EvaluateModelsOperator(BaseOperator):
         update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
         emit_test_macro_f1(context, result["challenger_macro_f1"])
         self.log.info("evaluation: %s", result)
-        return result
+        inputs = [training["model_uri"], join_uri(features, "test"), *([champion.model_uri] if champion else [])]
+        self.report_lineage([storage_dataset(uri) for uri in inputs], [storage_dataset(uri)])
+        return cache.record("evaluation", result, decision)
+
+    def _evaluate(self, model_uri: str, test_uri: str, champion: Any, models: str) -> None:
+        """Score the model (and the champion) and commit ``evaluation/confusion_matrix.png``, then ``evaluation.json``."""
+        from include.training.evaluate import evaluate_models
+        from reviewflow.hooks.training_job import fetch_model, fetch_split
+
+        with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
+            challenger = fetch_model(model_uri, Path(tmp) / "challenger", self.aws_conn_id)
+            test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
+            champion_dir = None if champion is None else fetch_model(champion.model_uri, Path(tmp) / "champion", self.aws_conn_id)
+            self.log.info("scoring %s against champion %s on %s", model_uri, champion_dir, test)
+            comparison = evaluate_models(challenger, test, champion_dir, self.batch_size, report_dir=Path(tmp) / "report")
+            png = Path(comparison["challenger"].pop("confusion_matrix_png"))
+            png_uri = join_uri(models, EVALUATION_FILES[1])
+            storage_for(png_uri, self.aws_conn_id).write_bytes(png_uri, png.read_bytes())
+        comparison["challenger_dir"], comparison["test_dir"] = model_uri, test_uri
+        comparison["champion_dir"] = None if champion is None else champion.model_uri
+        uri = join_uri(models, EVALUATION_FILES[0])
+        write_json(storage_for(uri, self.aws_conn_id), uri, comparison)

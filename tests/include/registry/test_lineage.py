@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from include.config import REPO_ROOT
-from include.registry.lineage import LINEAGE_FIELDS, build_lineage, git_commit
+from include.registry.lineage import LINEAGE_FIELDS, build_lineage, git_commit, model_chain
 
 SUMMARY = {
     "features": {"manifest_uri": "/d/features/run-1/manifest.json"},
@@ -47,3 +47,18 @@ def test_git_commit(tmp_path: Path) -> None:
     commit = git_commit(REPO_ROOT)
     assert len(commit.removesuffix("+dirty")) == 40
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_model_chain_names_the_rollout_that_promoted_the_version() -> None:
+    version = {"name": "m", "version": "3", "model_uri": "/d/models/run-1/model", "status": "Approved",
+               "approved_by": "alice", "aliases": ["champion"], "lineage": {"source_snapshot": "ingest-1"}}
+    rollouts = {
+        "rollout-1": {"rollout": {"conclusion": {"action": "rollback", "winner_version": "2", "reason": "worse"}}},
+        "rollout-2": {"rollout": {"conclusion": {"action": "promote", "winner_version": "3", "reason": "P(best) 0.97"},
+                                  "requests_to_decision": 1600}},
+    }
+    links = dict(model_chain(version, {"registry": {"approval_recorded_at": "2026-11-29T10:00:00+00:00"}}, None, rollouts))
+    assert links["rollout"] == "run rollout-2: promote after 1600 requests (P(best) 0.97)"
+    assert links["approval"].startswith("by alice at 2026-11-29T10:00:00+00:00")
+    assert "checksum not recorded" in links["source file"]  # an ingest summary from before checksums were kept
+    assert dict(model_chain(version, None, None, {}))["rollout"] == "no rollout promoted it"
