@@ -129,11 +129,14 @@ class StepCache:
         return seal
 
     def reuse(self, seal: Seal) -> Seal:
-        """Copy the sealed output into this run's place (each file complete or absent), then seal it as a copy."""
+        """Copy the sealed output into this run's place (each file complete or absent), then seal it as a copy.
+
+        A rerun of the run whose output it is writes nothing: its output and seal are already in place."""
+        if seal.output_uri == self.output_uri:
+            return seal
         self.unseal()
-        if seal.output_uri != self.output_uri:
-            for name in seal.files:
-                self._storage(self.output_uri).copy(join_uri(seal.output_uri, name), join_uri(self.output_uri, name))
+        for name in seal.files:
+            self._storage(self.output_uri).copy(join_uri(seal.output_uri, name), join_uri(self.output_uri, name))
         return self.seal(seal.fingerprint, computed_by=seal.computed_by)
 
     def run(self, decision: CacheDecision, compute: Callable[[], object]) -> None:
