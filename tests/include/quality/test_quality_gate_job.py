@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +20,10 @@ from include.quality.bias import bias_metrics, bias_results
 from include.quality.history import evaluate_anomalies, previous_record
 from include.quality.job import QualityInputError, main, parse_snapshot_uri, run_gate_job
 from include.quality.suite import load_suite
+from include.spark import LOCAL_CONF, LOCAL_MASTER
+from tests.conftest import kill_when
 from tests.include.quality.quality_data import review_dicts
+from tests.reliability import ReliabilityRecord
 
 ROWS = 400
 
@@ -213,3 +220,35 @@ def test_spark_submit_entry_point(spark, tmp_path: Path, write_snapshot, capsys)
         "hasSize(*)"
     }
     assert (tmp_path / "metrics" / "reviews" / "cli.json").exists()
+
+
+@pytest.mark.reliability
+def test_a_kill_while_the_checks_run_leaves_no_report_and_the_retry_completes(
+    spark, tmp_path: Path, write_snapshot, reliability: ReliabilityRecord
+) -> None:
+    reliability.section, reliability.case = "Kills", "quality gate: kill -9 while the checks run"
+    reliability.path = "python -m include.quality.job (the spark-submit script; its JVM in the same process group)"
+    reliability.tried = "SIGKILL the job's process group once Spark writes its first shuffle file (the checks' aggregations)"
+    uri = write_snapshot(review_dicts(2_000), "killed")
+    reports, metrics, local_dir = tmp_path / "reports" / "quality", tmp_path / "metrics", tmp_path / "spark-local"
+    arguments = ["--snapshot-uri", uri, "--suite-uri", str(DEFAULT_SUITE_PATH), "--report-prefix", str(reports),
+                 "--metrics-root", str(metrics), "--engine", "spark", "--param", "min_rows=100"]
+    # What spark-submit would be given: the local session's settings, and a scratch folder to watch.
+    conf = {**LOCAL_CONF, "spark.local.dir": str(local_dir)}
+    submit = " ".join([f"--master {LOCAL_MASTER}", *(f"--conf {key}={value}" for key, value in conf.items()), "pyspark-shell"])
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYSPARK_PYTHON": sys.executable}
+    process = subprocess.Popen([sys.executable, "-m", "include.quality.job", *arguments], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    code = kill_when(process, lambda: any(local_dir.glob("blockmgr-*/*/shuffle_*")))
+    assert code == -signal.SIGKILL  # killed while checking, not finished
+    assert not reports.exists() and not metrics.exists()  # no report and no history record of the killed try
+
+    assert main(arguments) == 0  # the retry
+    report = json.loads((reports / "report.json").read_text())
+    assert report["passed"] and report["metrics"]["Size(*)"] == 2_000
+    assert sorted(p.name for p in reports.iterdir()) == ["report.html", "report.json"]
+    assert [p.name for p in (metrics / "reviews").iterdir()] == ["killed.json"]
+    reliability.outcome = (
+        f"the killed job exited by SIGKILL leaving no report and no metrics record; the retry wrote the report "
+        f"({report['counts']['passed']}/{report['counts']['total']} checks passed on 2,000 rows) and one history record"
+    )
