@@ -73,7 +73,9 @@ with DAG(
         "seed": Param(42, type="integer", title="Seed"),
         "replay_rate": Param(100, type="number", minimum=0, title="Replay: requests per second (local)"),
         "replay_concurrency": Param(8, type="integer", minimum=1, maximum=256, title="Replay: concurrent clients (local)"),
-        "replay_requests": Param(5000, type="integer", minimum=1, title="Replay: requests to send (local)"),
+        "replay_requests": Param(6000, type="integer", minimum=1, title="Replay: requests to send (local)",
+                                 description="More than the request budget, so the last round before it fills "
+                                             "instead of waiting for traffic; stop_replay ends the replay early."),
     },
 ) as dag:
     resolve_models = ResolveRolloutOperator(
