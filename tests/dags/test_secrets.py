@@ -2,7 +2,7 @@
 
 One ingest run that succeeds and one that fails and pages (the webhook included, whose URL carries a
 secret) run with the secrets set; then every file under the data root and the Airflow home's logs,
-and everything the runs printed, is searched for them.
+the OpenLineage events, and everything the runs printed, is searched for them.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def files_holding(folder: Path, secrets: tuple[str, ...]) -> list[str]:
 @pytest.mark.reliability
 def test_planted_secrets_never_reach_a_log_a_summary_or_an_alert(
     dag_bag, data_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture, reliability: ReliabilityRecord,
+    caplog: pytest.LogCaptureFixture, reliability: ReliabilityRecord, lineage_log: Path,
 ) -> None:
     aws_secret, webhook_token, endpoint_token = SECRETS
     reliability.section, reliability.case, reliability.path = "Security", "secrets in logs", "dag.test()"
@@ -53,6 +53,8 @@ def test_planted_secrets_never_reach_a_log_a_summary_or_an_alert(
     assert alerts_of(data_root, "stage_raw")  # the failure paged (and tried the webhook)
     printed = capfd.readouterr()
     leaks = files_holding(data_root, SECRETS) + files_holding(Path(os.environ["AIRFLOW_HOME"]) / "logs", SECRETS)
+    assert lineage_log.is_file()  # the runs' OpenLineage events, which name every dataset a task touched
+    leaks += files_holding(lineage_log.parent, SECRETS)
     leaks += [f"output: {secret}" for secret in SECRETS if secret in printed.out + printed.err + caplog.text]
-    reliability.outcome = "no secret in any file under the data root, the Airflow logs or the output" if not leaks else f"leaked: {leaks[:3]}"
+    reliability.outcome = "no secret in any file under the data root, the Airflow logs, the lineage events or the output" if not leaks else f"leaked: {leaks[:3]}"
     assert leaks == []
