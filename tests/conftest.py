@@ -219,3 +219,15 @@ def kill_when(process: Any, ready: Callable[[], bool], timeout: float = 300) -> 
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
     return process.wait(timeout=60)
+
+
+def spark_submit_env(extra_conf: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a Spark job script gets from spark-submit here: the local session's settings
+    (include/spark.py) plus ``extra_conf``, and this interpreter for the Python workers."""
+    import sys
+
+    from include.spark import LOCAL_CONF, LOCAL_MASTER
+
+    conf = {**LOCAL_CONF, **(extra_conf or {})}
+    submit = " ".join([f"--master {LOCAL_MASTER}", *(f"--conf {key}={value}" for key, value in conf.items()), "pyspark-shell"])
+    return {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYSPARK_PYTHON": sys.executable}

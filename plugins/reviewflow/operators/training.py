@@ -12,7 +12,6 @@ aws path inherit the provider's create/wait/log/defer logic unchanged.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -18,7 +17,6 @@ import pytest
 from include.features.job import FeatureError, FeatureParams, build_features
 from include.features.splits import SPLITS, split_of
 from include.features.tokenizer import load_tokenizer
-from include.spark import LOCAL_CONF, LOCAL_MASTER
 from include.sample_data import (
     COLUMNS,
     SampleSpec,
@@ -27,7 +25,7 @@ from include.sample_data import (
     generate_rows,
     write_curated_snapshot,
 )
-from tests.conftest import kill_when, parquet_digest
+from tests.conftest import kill_when, parquet_digest, spark_submit_env
 from tests.reliability import ReliabilityRecord
 
 ROWS = 1000
@@ -280,9 +278,7 @@ def test_a_kill_while_the_splits_are_written_leaves_no_features_and_the_retry_eq
     output, store = features / "r-killed", runs.root / "feature_store-killed" / "reviews"
     command = [sys.executable, "-m", "include.features.job", "--snapshot-uri", runs.snapshot, "--output-uri", str(output),
                "--feature-store-uri", str(store)]
-    # What spark-submit would be given: the local session's settings (include/spark.py), this interpreter for workers.
-    submit = " ".join([f"--master {LOCAL_MASTER}", *(f"--conf {key}={value}" for key, value in LOCAL_CONF.items()), "pyspark-shell"])
-    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYSPARK_PYTHON": sys.executable}
+    env = spark_submit_env()
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # The driver and its JVM together, as when a worker is lost.
     code = kill_when(process, lambda: bool(list(features.glob("_staging-r-killed-*/*/part-*.parquet"))))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from include.quality.bias import bias_metrics, bias_results
 from include.quality.history import evaluate_anomalies, previous_record
 from include.quality.job import QualityInputError, main, parse_snapshot_uri, run_gate_job
 from include.quality.suite import load_suite
-from include.spark import LOCAL_CONF, LOCAL_MASTER
-from tests.conftest import kill_when
+from tests.conftest import kill_when, spark_submit_env
 from tests.include.quality.quality_data import review_dicts
 from tests.reliability import ReliabilityRecord
 
@@ -233,10 +231,7 @@ def test_a_kill_while_the_checks_run_leaves_no_report_and_the_retry_completes(
     reports, metrics, local_dir = tmp_path / "reports" / "quality", tmp_path / "metrics", tmp_path / "spark-local"
     arguments = ["--snapshot-uri", uri, "--suite-uri", str(DEFAULT_SUITE_PATH), "--report-prefix", str(reports),
                  "--metrics-root", str(metrics), "--engine", "spark", "--param", "min_rows=100"]
-    # What spark-submit would be given: the local session's settings, and a scratch folder to watch.
-    conf = {**LOCAL_CONF, "spark.local.dir": str(local_dir)}
-    submit = " ".join([f"--master {LOCAL_MASTER}", *(f"--conf {key}={value}" for key, value in conf.items()), "pyspark-shell"])
-    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": submit, "PYSPARK_PYTHON": sys.executable}
+    env = spark_submit_env({"spark.local.dir": str(local_dir)})  # a scratch folder to watch
     process = subprocess.Popen([sys.executable, "-m", "include.quality.job", *arguments], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     code = kill_when(process, lambda: any(local_dir.glob("blockmgr-*/*/shuffle_*")))
