@@ -86,6 +86,10 @@ class ModelRegistry(Protocol):
 
     def get_version(self, version: str) -> ModelVersion: ...
 
+    def find_run(self, run_key: str) -> ModelVersion | None:
+        """The version registered for ``run_key``, or ``None``."""
+        ...
+
     def list_versions(self) -> list[ModelVersion]:
         """Every version, oldest first."""
         ...

@@ -173,6 +173,10 @@ class MlflowModelRegistry:
     def get_version(self, version: str) -> ModelVersion:
         return self._to_version(self.client.get_model_version(self.model_name, str(version)))
 
+    def find_run(self, run_key: str) -> ModelVersion | None:
+        """The version registered for ``run_key`` (the oldest if there are several), or ``None``."""
+        return next((v for v in self.list_versions() if v.run_key == run_key), None)
+
     def list_versions(self) -> list[ModelVersion]:
         if not self.exists():
             return []

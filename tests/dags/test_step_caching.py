@@ -97,6 +97,14 @@ def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path:
     assert reused_summary["features"]["rows"] == computed_summary["features"]["rows"]
     assert [cache_of(data_root, retrained, step)["status"] for step in steps] == ["hit", "miss", "miss"]
 
+    # The reused model is the computed run's: registered once, its approval not asked or recorded again
+    # (no second approved-model event), while the retrained model is a version of its own.
+    assert reused_summary["registry"]["version"] == computed_summary["registry"]["version"]
+    assert "is the model of run " + origin in reused_summary["registry"]["gate"]["reason"]
+    states = task_states(reused)
+    assert (states["approval_gate"], states["human_approval"], states["record_approval"]) == ("success", "skipped", "skipped")
+    assert [v.run_key for v in registry.list_versions()] == ["champion-run", origin, run_key_of(retrained.run_id)]
+
     # The OpenLineage events (the provider's file transport) chain the source file to every model version.
     graph = lineage_graph(lineage_log, tmp_path)
     downstream = reachable(graph, ("file", str(source)))
@@ -112,13 +120,12 @@ def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path:
             ("mlflow", f"{summary['registry']['name']}/versions/{summary['registry']['version']}"),
         } <= downstream, run.run_id
 
-    # make lineage names every link behind the reused model, and which steps reused another run's output.
-    reused_version = run_summary(data_root, reused)["registry"]["version"]
-    printed = "\n".join(chain_lines(reused_version))
+    # make lineage names every link behind the retrained model, and which step reused another run's output.
+    printed = "\n".join(chain_lines(run_summary(data_root, retrained)["registry"]["version"]))
     for link in ("source file", "snapshot", "quality", "features", "training", "evaluation", "model version", "approval", "rollout"):
         assert f"  {link} " in printed, link
     ingest_summary = run_summary(data_root, second)["ingest"]
     assert ingest_summary["source_checksum"].startswith("sha256:") and ingest_summary["source_checksum"] in printed
     assert f"{ingest_summary['counts']['accepted']} accepted" in printed and "passed" in printed
-    assert printed.count(f"cache hit: computed by run {origin}") == 3  # features, training, evaluation
+    assert printed.count(f"cache hit: computed by run {origin}") == 1  # the features
     assert "learning_rate" in printed and "by reviewflow-gate at 20" in printed

@@ -165,6 +165,19 @@ def _registration(context: Context, snapshot: str, curated_uri: str, aws_conn_id
     )
 
 
+def _registered_earlier(registry: ModelRegistry, registration: _Registration) -> ModelVersion | None:
+    """The version of the run whose model this run's training reused from the step cache, if it was registered.
+
+    A cache hit copies that run's model byte for byte: registering the copy would put the same model in
+    the registry twice and roll it out again.
+    """
+    cache = registration.summary["training"].get("cache") or {}
+    from_run = cache.get("from_run")
+    if cache.get("status") != "hit" or not from_run or from_run == registration.key:
+        return None
+    return registry.find_run(from_run)
+
+
 def _registered(operator: BaseOperator, registration: _Registration, version: ModelVersion) -> dict[str, Any]:
     operator.log.info(
         "registered %s version %s (%s) from %s", version.name, version.version, version.status, version.model_uri
@@ -201,9 +214,14 @@ class LocalRegisterModelOperator(ReportsLineage, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         registration = _registration(context, self.snapshot, self.curated_uri, self.aws_conn_id)
         registry = registry_for(registration.settings, self.model_name, self.aws_conn_id)
-        version = registry.register_version(
-            registration.key, registration.model_uri, registration.metrics, registration.lineage, registration.params
-        )
+        version = _registered_earlier(registry, registration)
+        if version is not None:
+            self.log.info("the model is run %s's (training cache hit), already %s version %s: not registering it again",
+                          version.run_key, version.name, version.version)
+        else:
+            version = registry.register_version(
+                registration.key, registration.model_uri, registration.metrics, registration.lineage, registration.params
+            )
         self.report_lineage(
             [storage_dataset(registration.model_uri), storage_dataset(registration.lineage["evaluation"])],
             [model_version_dataset("mlflow", version.name, version.version)],
@@ -243,7 +261,7 @@ class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
 
         registration = _registration(context, self.snapshot, self.curated_uri, self.aws_conn_id)
         registry = SageMakerModelRegistry(self.hook.conn, self.model_name)
-        version = registry.find_run(registration.key)
+        version = registry.find_run(registration.key) or _registered_earlier(registry, registration)
         if version is not None:
             self.log.info("run %s already has %s version %s", registration.key, version.name, version.version)
             return _registered(self, registration, version)
@@ -313,10 +331,12 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         self.model_name = model_name
         self.aws_conn_id = aws_conn_id
 
-    def choose_branch(self, context: Context) -> str | Iterable[str]:
+    def choose_branch(self, context: Context) -> str | Iterable[str] | None:
         mode = _check_mode(self.approval_mode)
         settings, key, summary, registry, version = self.run_version(context)
         evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
+        if version.run_key != key and version.status != PENDING:
+            return self.decided_earlier(settings, key, summary, version, mode)
         champion = registry.champion()
         if champion is not None and champion.version != version.version and not evaluation.get("champion"):
             raise AirflowFailException(
@@ -341,6 +361,27 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         _publish(settings, key, summary, version, gate=gate)
         self.log.info("approval gate passed (%s): %s", mode, decision.reason)
         return self.human_task_id if mode == "manual" else self.record_task_id
+
+    def decided_earlier(
+        self, settings: Settings, key: str, summary: dict[str, Any], version: ModelVersion, mode: str
+    ) -> None:
+        """The model is another run's (a training cache hit) and was decided there: repeat no step of that decision.
+
+        ``Rejected`` fails as the first decision did; ``Approved`` skips the human and ``record_approval``,
+        so no second approved-model event starts a second rollout of the same model.
+        """
+        verdict = (
+            f"{version.name} version {version.version} is the model of run {version.run_key} (reused from the step cache), "
+            f"{version.status} there by {version.approved_by or 'nobody'}: {version.approval_comment or 'no comment'}"
+        )
+        gate = {"passed": version.status == APPROVED, "reason": verdict, "approval_mode": mode}
+        role = next((alias for alias in (CHAMPION, CHALLENGER) if alias in version.aliases), "")
+        _publish(settings, key, summary, version, gate=gate, role=role)
+        if version.status == REJECTED:
+            raise AirflowFailException(f"{verdict}. Set force to retrain.")
+        self.log.info("%s; nothing to approve again (role: %s, rollout: %s)", verdict, role or "none",
+                      version.rollout_outcome or "not ended")
+        return None  # skip every branch
 
 
 class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):

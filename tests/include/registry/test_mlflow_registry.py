@@ -41,6 +41,7 @@ def test_registering_the_same_run_twice_returns_the_same_version(
     second = registry.register_version("run-2", str(make_model("run-2")), METRICS, LINEAGE)
     assert second.version == "2"
     assert [v.version for v in registry.list_versions()] == ["1", "2"]
+    assert (registry.find_run("run-2"), registry.find_run("run-3")) == (second, None)
 
 
 def test_model_folder_is_logged_as_plain_files(registry: MlflowModelRegistry, make_model: Callable[[str], Path]) -> None:
