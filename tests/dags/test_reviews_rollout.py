@@ -21,6 +21,7 @@ from include.registry.base import (
     CHALLENGER,
     DEFAULT_MODEL_NAME,
     NOT_PROMOTED,
+    PENDING,
     PROMOTED,
     REJECTED,
     ROLLED_BACK,
@@ -142,8 +143,11 @@ def test_a_broken_challenger_is_rolled_back_rejected_and_paged(dag_bag, rollout_
     assert any("v2 rolled back" in alert["title"] for alert in alerts_of(rollout_root, "bandit_rounds"))
 
 
-def test_a_rejected_or_pending_model_never_reaches_the_endpoint(dag_bag, rollout_root: Path) -> None:
-    register(rollout_root, {"1": "positive", "2": "positive"}, approved={"1"})
+@pytest.mark.parametrize("status", [PENDING, REJECTED])
+def test_a_rejected_or_pending_model_never_reaches_the_endpoint(dag_bag, rollout_root: Path, status: str) -> None:
+    registry = register(rollout_root, {"1": "positive", "2": "positive"}, approved={"1"})
+    if status == REJECTED:
+        registry.set_approval("2", REJECTED, "reviewflow-gate", "macro-F1 below the minimum")
     dag = dag_bag.dags["reviews_rollout"]
     fail_fast_on_regression(dag)
 
@@ -152,7 +156,7 @@ def test_a_rejected_or_pending_model_never_reaches_the_endpoint(dag_bag, rollout
     states = task_states(dag_run)
     assert states["resolve_models"] == "failed" and dag_run.get_task_instance("resolve_models").try_number == 1
     [alert] = alerts_of(rollout_root, "resolve_models")
-    assert f"{DEFAULT_MODEL_NAME} version 2 cannot be rolled out: it is PendingManualApproval" in alert["message"]
+    assert f"{DEFAULT_MODEL_NAME} version 2 cannot be rolled out: it is {status}" in alert["message"]
     assert not (rollout_root / "endpoint").exists()
 
 

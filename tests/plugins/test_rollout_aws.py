@@ -1,5 +1,6 @@
 """The rollout's operators on the aws backend against moto: the experiment's weights pushed with
-UpdateEndpointWeightsAndCapacities, a promotion and a rollback in the SageMaker registry and endpoint.
+UpdateEndpointWeightsAndCapacities, a promotion and a rollback in the SageMaker registry and endpoint,
+a page on a sample-ratio mismatch, and the rounds waiting deferred for traffic.
 
 The rounds' feedback is given as a delta (the S3 feedback reader is tested in test_endpoint_aws.py).
 """
@@ -13,10 +14,12 @@ from types import SimpleNamespace
 
 import boto3
 import pytest
+from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+from airflow.sdk.exceptions import TaskDeferred
 
 from include.registry.base import APPROVED, CHAMPION, NOT_PROMOTED, PROMOTED, REJECTED, ROLLED_BACK
 from include.registry.sagemaker_registry import SageMakerModelRegistry
-from include.rollout import Feedback, step
+from include.rollout import Feedback, RoundRecord, step, summary
 from reviewflow.operators.rollout import BanditRoundsOperator, ConcludeRolloutOperator, StartExperimentOperator
 from tests.conftest import AwsCalls, made
 from tests.plugins.conftest import REGION
@@ -45,19 +48,27 @@ def start(registered: AwsCalls) -> tuple[SageMakerModelRegistry, BanditRoundsOpe
     return registry, BanditRoundsOperator(task_id="bandit_rounds", endpoint_name=ENDPOINT)
 
 
-def play(rounds: BanditRoundsOperator, served: int, successes: dict[str, int]) -> None:
-    """Push the experiment's weights, then one round of ``served`` rewarded requests per variant; commit and act."""
+def play(rounds: BanditRoundsOperator, served: int | dict[str, int], successes: dict[str, int]) -> RoundRecord:
+    """Push the experiment's weights, then one round of ``served`` rewarded requests (per variant, or the same for
+    each); commit and act."""
+    served = served if isinstance(served, dict) else {"v1": served, "v2": served}
     hook = rounds.endpoint()
     record = rounds.push_weights(CONTEXT, rounds.require_record(CONTEXT), hook)
     experiment = record.experiment
     feedback = Feedback(
         since=experiment.cursor, until=f"rewards={len(experiment.rounds) + 1};served={len(experiment.rounds) + 1}",
-        served={"v1": served, "v2": served}, successes=successes, failures={arm: served - n for arm, n in successes.items()},
+        served=served, successes=successes, failures={arm: served[arm] - n for arm, n in successes.items()},
     )
     experiment, played = step(experiment, feedback, dt.datetime.now(dt.UTC))
     record = record.with_experiment(experiment)
     rounds.commit(CONTEXT, record)
     rounds.act_on_round(CONTEXT, record, played)
+    return played
+
+
+def alert_titles(tmp_path: Path) -> list[str]:
+    log = tmp_path / "alerts.jsonl"
+    return [json.loads(line)["title"] for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def endpoint_variants() -> list[str]:
@@ -97,8 +108,31 @@ def test_a_worse_challenger_is_rejected_rolled_back_and_paged(registered: AwsCal
     assert "P(v2 < v1 - 0.02)" in rolled_back.approval_comment  # the guardrail's reason
     assert registry.champion().version == "1" and registry.get_version("1").rollout_outcome != NOT_PROMOTED
     assert endpoint_variants() == ["v1"]
-    alerts = [json.loads(line)["title"] for line in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    alerts = alert_titles(tmp_path)
     assert any("v2 rolled back" in title for title in alerts) and any("rollout rolled back" in title for title in alerts)
+
+
+def test_a_round_whose_split_ignores_the_weights_pages(registered: AwsCalls, tmp_path: Path) -> None:
+    _, rounds = start(registered)
+
+    matching = play(rounds, {"v1": 900, "v2": 100}, {"v1": 810, "v2": 90})  # as the 90/10 canary weights say
+    assert matching.srm.checked and not matching.srm.mismatch and alert_titles(tmp_path) == []
+    ignored = play(rounds, {"v1": 1000, "v2": 0}, {"v1": 900, "v2": 0})  # v2 kept at least the 0.1 floor, served nothing
+    assert ignored.srm.mismatch and ignored.weights["v2"] >= 0.1
+
+    assert alert_titles(tmp_path) == ["[reviewflow] rollout round 1: traffic does not follow the weights"]
+    assert summary(rounds.require_record(CONTEXT).experiment)["srm_mismatch_rounds"] == [1]
+
+
+def test_the_rounds_wait_deferred_for_a_round_of_predictions(registered: AwsCalls) -> None:
+    _, rounds = start(registered)
+
+    with pytest.raises(TaskDeferred) as deferred:  # no prediction served yet: no worker slot held while waiting
+        rounds.execute(CONTEXT)
+
+    assert isinstance(deferred.value.trigger, DateTimeTrigger) and deferred.value.method_name == "run_rounds"
+    record = rounds.require_record(CONTEXT)
+    assert record.experiment.rounds == () and record.weights_generation  # the canary weights pushed, no round played
 
 
 @pytest.mark.parametrize("operator", [StartExperimentOperator, BanditRoundsOperator, ConcludeRolloutOperator])
