@@ -203,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     result = {
         "dynamic_batching_speedup": best["batched"]["requests_per_s"] / best["unbatched"]["requests_per_s"],
         "dynamic_batching_speedup_target": 2.0,
+        # p99 latency of the two runs the speedup divides (the sweep's clients_32_batch_1 is another run).
+        "dynamic_batching_p99_ms": {side: best[side]["p99_ms"] for side in ("batched", "unbatched")},
         "int8_speedup": best["int8"]["requests_per_s"] / best["batched"]["requests_per_s"],
         "int8_speedup_target": 1.5,
         "int8_macro_f1_drop": fp32_f1 - int8_f1,

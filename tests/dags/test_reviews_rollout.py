@@ -106,6 +106,7 @@ def test_a_better_challenger_is_promoted_and_serves_all_traffic(
     assert (sum(stored.values()), sum(stored_rewards.values())) == (tally["answered"], tally["rewards_posted"])
     summary = json.loads(next((rollout_root / "reports").glob("*/summary.json")).read_text())["rollout"]
     assert summary["winner"] == "v2" and summary["conclusion"]["action"] == "promote"
+    assert summary["conclusion"]["address"] == served.url  # what make run prints (scripts/show_summary.py)
     assert all(Path(uri).is_file() for uri in summary["plots"].values())
     metrics = statsd.metrics()
     assert metrics["rollout.decision.promote"] == ["1|c"] and metrics["rollout.regret"] == [f"{summary['regret']}|g"]

@@ -1,7 +1,8 @@
-"""The Makefile's run/ingest/airflow targets: what they hand to Airflow, checked by running make.
+"""The Makefile's run/ingest/airflow/serve/stop targets, checked by running make.
 
 ``airflow`` is a stand-in first on PATH that records its command line (a real ``airflow dags
 test`` of the chain is what tests/dags runs, in-process); ``make -n`` shows what would run.
+``make serve`` and ``make stop`` run for real, on a copy of the served registry.
 """
 
 from __future__ import annotations
@@ -9,11 +10,15 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from include.processes import is_running
+from include.serving.control import SERVER_MODULE, EndpointClient, read_server_info, running_server, stop_server
+from include.serving.state import EndpointPaths
 from scripts.allow_source import roots_with_source
 from tests.dags.conftest import DAGS_FOLDER, dag_bag, data_root  # noqa: F401 (fixtures)
 from tests.include.serving.conftest import data_root_with_registry
@@ -108,3 +113,30 @@ def test_make_ingest_allows_the_folder_of_the_source_it_is_given() -> None:
     assert roots_with_source(("/data", "/repo/.data"), "/home/me/reviews.tsv.gz") == "/data,/repo/.data,/home/me"
     assert roots_with_source(("/data",), "s3://landing/reviews/x.tsv") == "/data,s3://landing/reviews"
     assert roots_with_source(("/data",), "file:///data/x.tsv") == "/data"
+
+
+def test_make_serve_answers_from_the_champion_and_make_stop_stops_it(tmp_path: Path, served_registry: Path) -> None:
+    paths = EndpointPaths.for_endpoint(data_root_with_registry(served_registry, tmp_path / "data"))  # v1 is champion
+    with socket.socket() as probe:  # a free port, so the test never takes the default 8090
+        probe.bind(("127.0.0.1", 0))
+        port = f"REVIEWFLOW_ENDPOINT_PORT={probe.getsockname()[1]}"
+    try:
+        served = make(tmp_path, "serve", port)
+        assert served.returncode == 0, served.stdout + served.stderr
+        info = running_server(paths)
+        assert info is not None and f"serving on {info.url}" in served.stdout
+        assert str(paths.token) in served.stdout and paths.token.read_text().strip() not in served.stdout
+        with EndpointClient(info.url) as client:
+            variant, [item] = client.invoke({"review_headline": "Great", "review_body": "Works as described."})
+        assert (variant, item["variant"], item["model_version"]) == ("v1", "v1", "1")
+        assert item["label"] in item["probabilities"] and item["inference_id"]
+
+        again = make(tmp_path, "serve", port)  # already running: the same server answers
+        assert again.returncode == 0 and f"serving on {info.url} (pid {info.pid}" in again.stdout, again.stdout
+
+        stopped = make(tmp_path, "stop")
+        assert stopped.returncode == 0 and "stopped." in stopped.stdout, stopped.stdout + stopped.stderr
+        assert read_server_info(paths) is None and not is_running(info.pid, SERVER_MODULE)
+        assert "was not running" in make(tmp_path, "stop").stdout
+    finally:
+        stop_server(paths)
