@@ -1,5 +1,6 @@
 """Shared fixtures: one local SparkSession and one served model registry per test session (each
-takes seconds); AWS call logs; reliability records (tests/reliability.py)."""
+takes seconds); AWS call logs; reliability records (tests/reliability.py); the check that the session
+leaves no process of its own running."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import logging
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,52 @@ SERVED_MAX_SEQ_LENGTH = 16  # short, so serving tests also exercise truncation
 # py4j logs at INFO from __del__ while the interpreter shuts down, after pytest closed the
 # log handlers ("--- Logging error ---"); its INFO lines carry nothing a test needs.
 logging.getLogger("py4j").setLevel(logging.WARNING)
+
+
+# Every process the session starts inherits this mark (tests pass os.environ on to what they start).
+SESSION_MARK = "REVIEWFLOW_TEST_SESSION"
+LEFTOVER_GRACE_SECONDS = 10
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    os.environ[SESSION_MARK] = f"{os.getpid()}-{time.time_ns()}"
+
+
+def processes_left_running() -> dict[int, str]:
+    """pid → command line of every live process carrying this session's mark, but pytest itself and the
+    Spark gateway JVM, which pyspark starts as pytest's child and which ends with the interpreter."""
+    mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
+    left = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if mark not in (proc / "environ").read_bytes().split(b"\0"):
+                continue
+            command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # ended meanwhile, or not ours to read
+        if not (parent == os.getpid() and "pyspark-shell" in command):
+            left[int(proc.name)] = command
+    return left
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the session if a test left a process running (a server, a replay, a job); kill what is left."""
+    deadline = time.monotonic() + LEFTOVER_GRACE_SECONDS
+    while (left := processes_left_running()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if not left:
+        return
+    for pid in left:
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    listing = "\n".join(f"  {pid}: {command[:200]}" for pid, command in sorted(left.items()))
+    print(f"\nThe tests left {len(left)} process(es) running (killed now):\n{listing}")
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session", autouse=True)
