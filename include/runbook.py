@@ -204,8 +204,9 @@ TASKS: dict[tuple[str, str], Runbook] = {
         "model_name_or_path.",
         outputs="models/{run}/ (model.safetensors, metrics.json, plots).",
         check="'train.py exited with code …' or 'killed by signal SIGKILL': memory (lower max_seq_length or the batch) "
-        "or an operator kill; the last lines of train.py are in the page. On aws the SageMaker job's "
-        "FailureReason.",
+        "or an operator kill; the last lines of train.py are in the page. 'train.py cannot use its input: …' (not "
+        "retried): the features do not fit the params, e.g. model_name_or_path with another vocabulary than the "
+        "features were tokenized with. On aws the SageMaker job's FailureReason.",
         rerun="Clear it: the retry resumes from the last checkpoint; a SageMaker job of the same run is re-attached.",
     ),
     (_TRAIN, "evaluate"): Runbook(

@@ -20,6 +20,8 @@ SOURCE_DIR = Path(__file__).resolve().parent
 ENTRY_POINT = "train.py"
 SOURCE_FILES = (ENTRY_POINT, "requirements.txt")
 CHANNELS = ("train", "validation", "test")
+# train.py's exit code for an InputError (train.EXIT_BAD_INPUT; train.py runs on its own, without this module).
+EXIT_BAD_INPUT = 65
 # The newest Hugging Face PyTorch training image in sagemaker 3.27's image_uris (GPU instances only);
 # transformers 5.x like the local stack.
 HF_TRANSFORMERS_VERSION = "5.3.0"

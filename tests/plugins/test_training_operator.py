@@ -184,6 +184,22 @@ def test_train_py_killed_with_sigkill_fails_the_task_naming_the_signal(
     )
 
 
+
+def test_features_train_py_cannot_use_fail_the_task_without_retry(data_root: Path, shared: dict[str, Path]) -> None:
+    """train.py's InputError (here: rows longer than the max_seq_length param) is a verdict about the input."""
+    from airflow.sdk import RetryAction
+
+    from include.errors import BadInputError
+    from reviewflow.dag_defaults import FAIL_ON_BAD_INPUT
+
+    hyper = {**TINY, "model_name_or_path": str(shared["tiny"]), "max_seq_length": 16}
+    expected = r"^train.py cannot use its input: .*/features/run-0/train: a row has \d+ tokens, more than --max_seq_length 16$"
+    with pytest.raises(BadInputError, match=expected) as failed:
+        ops.TrainModelOperator(task_id="train", hyperparameters=hyper).execute(context("run-0"))
+    assert FAIL_ON_BAD_INPUT.evaluate(failed.value, 1, 3).action == RetryAction.FAIL
+    assert not (data_root / "models/run-0").exists()
+
+
 def test_missing_features_name_the_manifest(data_root: Path) -> None:
     from airflow.sdk.exceptions import AirflowException
 

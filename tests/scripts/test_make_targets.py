@@ -65,6 +65,14 @@ def test_make_airflow_builds_the_sample_the_ingest_dag_defaults_to(dag_bag, data
     assert sample < next(i for i, line in enumerate(lines) if "scripts/airflow-standalone.sh" in line)
 
 
+
+def test_make_help_shows_how_to_pass_params(tmp_path: Path) -> None:
+    shown = make(tmp_path, "help")
+    assert shown.returncode == 0, shown.stderr
+    targets = {line.split()[1]: line for line in shown.stdout.splitlines() if line.startswith("  make ")}
+    assert "CONF='{…}'" in targets["run"] and "CONF='{…}'" in targets["ingest"]
+    assert """CONF='{"min_rows": 500, "epochs": 1}' (run, ingest: DAG params as JSON""" in shown.stdout
+
 def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(tmp_path: Path) -> None:
     source = tmp_path / "reviews.tsv.gz"
     conf = json.dumps({"min_rows": 500, "max_rejected_share": 0.1, "seed": 3, "categories": ["Books"], "round_size": 50})

@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowException
 
 from include.atomic import replace_directory
 from include.config import REPO_ROOT, load_settings
+from include.errors import BadInputError
 from include.lineage_datasets import storage_dataset
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
 from reviewflow.hooks.storage import (
@@ -94,6 +95,12 @@ def training_result(settings: Settings, key: str, model_uri: str, metrics: Mappi
     }
 
 
+
+class TrainingInputError(BadInputError):
+    """train.py refused the features with these hyperparameters (an ``InputError``: e.g. token ids outside
+    the encoder's vocabulary); a retry on the same input fails the same way."""
+
+
 class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
 
@@ -150,7 +157,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
 
     def _train(self, layout: LocalLayout, arguments: list[str]) -> None:
         """Run train.py to the end and commit its output folder (checkpoints let a retry resume)."""
-        from include.training.jobs import ENTRY_POINT, SOURCE_DIR
+        from include.training.jobs import ENTRY_POINT, EXIT_BAD_INPUT, SOURCE_DIR
 
         shutil.rmtree(layout.staging, ignore_errors=True)
         layout.staging.mkdir(parents=True)
@@ -175,6 +182,9 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
                 f"train.py was killed by signal {signal.Signals(-code).name} (out of memory, or killed by hand); "
                 "last lines:\n" + "\n".join(tail)
             )
+        if code == EXIT_BAD_INPUT:
+            reason = next((line.split("InputError: ", 1)[1] for line in reversed(tail) if "InputError: " in line), "")
+            raise TrainingInputError(f"train.py cannot use its input: {reason or 'see the task log'}")
         if code != 0:
             raise AirflowException(f"train.py exited with code {code}; last lines:\n" + "\n".join(tail))
         replace_directory(layout.staging, layout.final)
