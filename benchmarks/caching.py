@@ -49,7 +49,8 @@ def make(target: str, env: dict[str, str], log: Path) -> float:
 
 
 def cache_statuses(data_root: Path, since: float) -> dict[str, str]:
-    """``step → hit/miss/off (from run …)`` from the run summaries written after ``since``."""
+    """``step → hit/miss/off (from run …)`` from the run summaries written after ``since``, and
+    ``registry →`` the version the training run ended with and why (a reused model is not registered again)."""
     statuses: dict[str, str] = {}
     for path in sorted((data_root / "reports").glob("*/summary.json"), key=lambda p: p.stat().st_mtime):
         if path.stat().st_mtime < since:
@@ -59,6 +60,8 @@ def cache_statuses(data_root: Path, since: float) -> dict[str, str]:
             cache = (summary.get(step) or {}).get("cache")
             if cache:
                 statuses[step] = cache["status"] + (f" (from run {cache['from_run']})" if cache.get("from_run") else "")
+        if registry := summary.get("registry"):
+            statuses["registry"] = f"v{registry['version']}: {(registry.get('gate') or {}).get('reason', '')}"
     return statuses
 
 
@@ -73,6 +76,7 @@ def main() -> None:
         env = {**os.environ, "REVIEWFLOW_DATA_ROOT": str(data_root), "SAMPLE_ROWS": str(args.rows), "CONF": args.conf}
         try:
             first = make("run", env, Path(tmp) / "first.log")
+            load_average_second = os.getloadavg()[0]
             second_started = time.time()
             second = make("run", env, Path(tmp) / "second.log")
             statuses = cache_statuses(data_root, second_started)
@@ -85,6 +89,7 @@ def main() -> None:
         "rows": args.rows,
         "conf": json.loads(args.conf),
         "load_average_1m_at_start": round(load_average, 2),
+        "load_average_1m_at_second_start": round(load_average_second, 2),
         "first_run_seconds": round(first, 1),
         "second_run_seconds": round(second, 1),
         "second_run_ratio": round(ratio, 3),
