@@ -38,9 +38,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def processes_left_running() -> dict[int, str]:
     """pid → command line of every live process carrying this session's mark, but pytest itself and the
-    Spark gateway JVM, which pyspark starts as pytest's child and which ends with the interpreter."""
+    Spark gateway JVM pyspark starts as pytest's child (with the Python workers it forks), which ends with
+    the interpreter."""
     mark = f"{SESSION_MARK}={os.environ[SESSION_MARK]}".encode()
-    left = {}
+    marked: dict[int, tuple[int, str]] = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
@@ -51,9 +52,17 @@ def processes_left_running() -> dict[int, str]:
             parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue  # ended meanwhile, or not ours to read
-        if not (parent == os.getpid() and "pyspark-shell" in command):
-            left[int(proc.name)] = command
-    return left
+        marked[int(proc.name)] = (parent, command)
+
+    def under_spark_gateway(pid: int) -> bool:
+        while pid in marked:
+            parent, command = marked[pid]
+            if parent == os.getpid() and "pyspark-shell" in command:
+                return True
+            pid = parent
+        return False
+
+    return {pid: command for pid, (_, command) in marked.items() if not under_spark_gateway(pid)}
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
