@@ -24,9 +24,18 @@ def storage_dataset(uri: str) -> tuple[str, str]:
     return "file", uri.removeprefix("file://").rstrip("/")
 
 
+# The namespace of each backend's model registry.
+REGISTRY_NAMESPACES = {"local": "mlflow", "aws": "sagemaker"}
+
+
 def model_version_dataset(registry: str, model_name: str, version: str) -> tuple[str, str]:
     """(namespace, name) of a registered model version."""
     return registry, f"{model_name}/versions/{version}"
+
+
+def athena_table_dataset(region: str, database: str, table: str) -> tuple[str, str]:
+    """(namespace, name) of a table (or view) of Athena's default data catalog."""
+    return f"awsathena://athena.{region}.amazonaws.com", f"AwsDataCatalog.{database}.{table}"
 
 
 def endpoint_variant_dataset(endpoint_name: str, variant_name: str) -> tuple[str, str]:

@@ -61,3 +61,34 @@ def rollout_record(data_root: Path) -> RolloutRecord:
     """The one rollout record under ``data_root``."""
     [path] = (data_root / "rollouts").glob("*/experiment.json")
     return RolloutRecord.from_json(path.read_bytes())
+
+
+def run_id_of_event(event: dict[str, Any]) -> str | None:
+    """The Airflow run id an OpenLineage task event belongs to (the provider's ``airflow`` run facet)."""
+    return ((event.get("run", {}).get("facets", {}).get("airflow") or {}).get("dagRun") or {}).get("run_id")
+
+
+def lineage_graph(events_file: Path, root: Path, run_ids: set[str] | None = None) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """Dataset → datasets derived from it, from the COMPLETE events of tasks that touched ``root``
+    (or, with ``run_ids``, of those runs' tasks)."""
+    graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for line in events_file.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("eventType") != "COMPLETE" or (run_ids is not None and run_id_of_event(event) not in run_ids):
+            continue
+        outputs = [(d["namespace"], d["name"]) for d in event.get("outputs", [])]
+        for source in event.get("inputs", []):
+            graph.setdefault((source["namespace"], source["name"]), set()).update(outputs)
+    if run_ids is not None:
+        return graph
+    return {node: targets for node, targets in graph.items() if str(root) in node[1] or any(str(root) in t[1] for t in targets)}
+
+
+def reachable(graph: dict[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str]) -> set[tuple[str, str]]:
+    """Every dataset derived, directly or not, from ``start``."""
+    seen, todo = set(), [start]
+    while todo:
+        for target in graph.get(todo.pop(), set()) - seen:
+            seen.add(target)
+            todo.append(target)
+    return seen

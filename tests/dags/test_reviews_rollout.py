@@ -28,13 +28,24 @@ from include.registry.base import (
 )
 from include.registry.mlflow_registry import MlflowModelRegistry
 from include.rollout.feedback import parse_cursor
+from include.rollout.record import RECORD_FILE
 from include.rollout.replay_process import ReplayProcess
 from include.serving.control import running_server
 from include.serving.feedback import FeedbackStore
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths
+from reviewflow.runs import run_key_of
 from tests.conftest import kill_when
 from tests.dags.conftest import DAGS_FOLDER
-from tests.dags.helpers import FAST_ROLLOUT, alerts_of, fail_fast_on_regression, register, rollout_record, task_states
+from tests.dags.helpers import (
+    FAST_ROLLOUT,
+    alerts_of,
+    fail_fast_on_regression,
+    lineage_graph,
+    reachable,
+    register,
+    rollout_record,
+    task_states,
+)
 from tests.reliability import ReliabilityRecord
 
 
@@ -70,7 +81,7 @@ def rollout_outputs(data_root: Path, registry: MlflowModelRegistry) -> dict:
 
 @pytest.mark.reliability
 def test_a_better_challenger_is_promoted_and_serves_all_traffic(
-    dag_bag, rollout_root: Path, statsd, reliability: ReliabilityRecord
+    dag_bag, rollout_root: Path, statsd, reliability: ReliabilityRecord, lineage_log: Path
 ) -> None:
     registry = register(rollout_root, {"1": "negative", "2": "positive"}, approved={"1", "2"})
     dag = dag_bag.dags["reviews_rollout"]
@@ -110,6 +121,15 @@ def test_a_better_challenger_is_promoted_and_serves_all_traffic(
     assert all(Path(uri).is_file() for uri in summary["plots"].values())
     metrics = statsd.metrics()
     assert metrics["rollout.decision.promote"] == ["1|c"] and metrics["rollout.regret"] == [f"{summary['regret']}|g"]
+
+    # OpenLineage: the run's tasks chain the model versions to the endpoint variants, the record and the summary.
+    graph = lineage_graph(lineage_log, rollout_root, run_ids={dag_run.run_id})
+    record_file = ("file", str(rollout_root / "rollouts" / run_key_of(dag_run.run_id) / RECORD_FILE))
+    summary_file = ("file", str(next((rollout_root / "reports").glob("*/summary.json"))))
+    assert {record_file, summary_file, ("endpoint", f"{DEFAULT_ENDPOINT_NAME}/variants/v2")} <= reachable(
+        graph, ("mlflow", "reviewflow-sentiment/versions/2")
+    )
+    assert ("mlflow", "reviewflow-sentiment/versions/2") in reachable(graph, record_file)  # conclude promoted it
 
     # The same run again (the same run id: every task reruns after the promotion): nothing changes.
     reliability.section, reliability.case, reliability.path = "Reruns", "reviews_rollout run twice", "dag.test(), same run id"

@@ -14,35 +14,13 @@ from include.sample_data import SampleSpec, write_sample
 from include.training.sample_features import write_tiny_classifier
 from reviewflow.runs import run_key_of
 from scripts.model_lineage import chain_lines
-from tests.dags.helpers import TINY_TRAINING, run_summary, task_states
+from tests.dags.helpers import TINY_TRAINING, lineage_graph, reachable, run_summary, task_states
 
 SMALL_INGEST = {"min_rows": 500}
 
 
 def cache_of(data_root: Path, dag_run: Any, section: str) -> dict[str, Any]:
     return run_summary(data_root, dag_run)[section]["cache"]
-
-
-def lineage_graph(events_file: Path, root: Path) -> dict[tuple[str, str], set[tuple[str, str]]]:
-    """Dataset → datasets derived from it, from the COMPLETE events of tasks that touched ``root``."""
-    graph: dict[tuple[str, str], set[tuple[str, str]]] = {}
-    for line in events_file.read_text().splitlines():
-        event = json.loads(line)
-        if event.get("eventType") != "COMPLETE":
-            continue
-        outputs = [(d["namespace"], d["name"]) for d in event.get("outputs", [])]
-        for source in event.get("inputs", []):
-            graph.setdefault((source["namespace"], source["name"]), set()).update(outputs)
-    return {node: targets for node, targets in graph.items() if str(root) in node[1] or any(str(root) in t[1] for t in targets)}
-
-
-def reachable(graph: dict[tuple[str, str], set[tuple[str, str]]], start: tuple[str, str]) -> set[tuple[str, str]]:
-    seen, todo = set(), [start]
-    while todo:
-        for target in graph.get(todo.pop(), set()) - seen:
-            seen.add(target)
-            todo.append(target)
-    return seen
 
 
 def test_identical_runs_hit_and_changes_miss(dag_bag, data_root: Path, tmp_path: Path, lineage_log: Path) -> None:

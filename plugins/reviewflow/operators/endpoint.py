@@ -123,7 +123,7 @@ class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
         return endpoint_result(description)
 
 
-class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
+class SageMakerDeployEndpointOperator(ReportsLineage, SageMakerEndpointOperator):
     """Serve exactly ``variants`` on a SageMaker endpoint: the provider's ``SageMakerEndpointOperator`` at run time.
 
     The hook creates, unless they exist, one model per variant and the endpoint config holding them all
@@ -187,6 +187,11 @@ class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
+        specs = variant_specs(self.variants)
+        self.report_lineage(
+            [model_version_dataset("sagemaker", self.model_name, spec.model_version) for spec in specs],
+            [endpoint_variant_dataset(self.endpoint_name, spec.name) for spec in specs],
+        )
         if self.create_feedback_tables:
             aws = load_aws_settings(load_settings())
             self.hook.ensure_feedback_tables(aws.athena_database, aws.athena_workgroup, aws.athena_output_location)
@@ -207,7 +212,7 @@ def DeployEndpointOperator(*, backend: str | None = None, **kwargs: Any) -> Base
     return LocalDeployEndpointOperator(**kwargs)
 
 
-class SetEndpointWeightsOperator(BaseOperator):
+class SetEndpointWeightsOperator(ReportsLineage, BaseOperator):
     """Set variant weights on the endpoint of ``REVIEWFLOW_BACKEND`` (variants not named keep theirs).
 
     ``local``: one admin call, applied atomically.  ``aws``: ``UpdateEndpointWeightsAndCapacities``, then
@@ -242,13 +247,19 @@ class SetEndpointWeightsOperator(BaseOperator):
         self.check_interval = check_interval
         self.max_wait_seconds = max_wait_seconds
 
+    def weights_with_lineage(self) -> dict[str, float]:
+        """The weights to set; the variants they change are this task's lineage outputs."""
+        weights = weights_of(self.weights)
+        self.report_lineage([], [endpoint_variant_dataset(self.endpoint_name, variant) for variant in weights])
+        return weights
+
     def _hook(self) -> LocalEndpointHook | SageMakerEndpointHook:
         return endpoint_hook_for(
             load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id, self.region_name
         )
 
     def execute(self, context: Context) -> dict[str, Any]:
-        weights = weights_of(self.weights)
+        weights = self.weights_with_lineage()
         hook = self._hook()
         try:
             if isinstance(hook, LocalEndpointHook):
@@ -274,6 +285,7 @@ class SetEndpointWeightsOperator(BaseOperator):
         validated = validate_execute_complete_event(event)
         if validated["status"] != "success":
             raise AirflowException(f"endpoint {self.endpoint_name} did not return to InService: {validated}")
+        self.weights_with_lineage()
         hook = self._hook()
         assert isinstance(hook, SageMakerEndpointHook)
         return endpoint_result(hook.record_generation())

@@ -33,7 +33,7 @@ from include.ingestion.schema import (
     source_format,
     staged_name,
 )
-from include.lineage_datasets import storage_dataset
+from include.lineage_datasets import athena_table_dataset, storage_dataset
 from reviewflow.hooks.storage import (
     is_s3,
     join_uri,
@@ -133,7 +133,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
         return readable, fmt, size
 
 
-class IngestStepOperator(BaseOperator):
+class IngestStepOperator(ReportsLineage, BaseOperator):
     """What both backends' ``ingest`` task takes.
 
     :param staged: the XCom of the staging task. (templated)
@@ -152,7 +152,7 @@ class IngestStepOperator(BaseOperator):
         self.max_rejected_share = max_rejected_share
 
 
-class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
+class CurateReviewsLocalOperator(IngestStepOperator):
     """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -323,6 +323,10 @@ class AthenaCommitOperator(IngestStepOperator):
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
             raise
         self._run(hook, context, athena_sql("point_curated_view", context["ti"].run_id, self.staged), aws)
+        self.report_lineage(
+            [athena_table_dataset(hook.conn_region_name, aws.athena_database, athena_object("curated_table", context["ti"].run_id))],
+            [athena_table_dataset(hook.conn_region_name, aws.athena_database, "reviews_curated")],
+        )
         return result | {"counts": counts.to_dict()}
 
     def _run(
@@ -355,7 +359,7 @@ class AthenaCommitOperator(IngestStepOperator):
             AthenaHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id).stop_query(self.query_execution_id)
 
 
-class PublishCuratedReviewsOperator(BaseOperator):
+class PublishCuratedReviewsOperator(ReportsLineage, BaseOperator):
     """Record the ingestion in the run summary and emit the curated-reviews asset.
 
     :param ingested: the XCom of the ``ingest`` task. (templated)
@@ -386,6 +390,7 @@ class PublishCuratedReviewsOperator(BaseOperator):
         pointer = latest_snapshot_uri(settings.data_root)
         write_json(storage_for(pointer), pointer, published)
         context["outlet_events"][self.asset].extra = published
+        self.report_lineage([storage_dataset(self.ingested["curated_uri"])], [storage_dataset(pointer), storage_dataset(summary_uri)])
         counts = self.ingested["counts"]
         self.log.info(
             "curated %d rows at %s; rejected %d at %s; summary %s",
@@ -394,7 +399,7 @@ class PublishCuratedReviewsOperator(BaseOperator):
         return {"summary_uri": summary_uri, **self.ingested}
 
 
-class ResolveCuratedSnapshotOperator(BaseOperator):
+class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
     """Decide which curated snapshot a run works on, and return its URI and id.
 
     In order: the ``curated_uri`` given (trigger form), the snapshot of the newest asset
@@ -430,6 +435,7 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
         chosen = chosen.rstrip("/")
         snapshot = chosen.rsplit("snapshot=", 1)[-1] if "snapshot=" in chosen else chosen.rsplit("/", 1)[-1]
         self.log.info("curated snapshot (%s): %s", how, chosen)
+        self.report_lineage([storage_dataset(chosen)], [])
         return {"curated_uri": chosen, "snapshot": snapshot}
 
     def _newest_event_snapshot(self, events: list[Any]) -> str:

@@ -32,7 +32,7 @@ import datetime as dt
 import json
 import tempfile
 from contextlib import closing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +42,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 
 from include.config import load_settings
 from include.errors import BadInputError
+from include.lineage_datasets import REGISTRY_NAMESPACES, endpoint_variant_dataset, model_version_dataset, storage_dataset
 from include.registry.base import (
     APPROVED,
     CHALLENGER,
@@ -59,6 +60,7 @@ from include.serving.variants import variant_name
 from reviewflow.hooks.endpoint import endpoint_hook_for
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import join_uri, local_path, read_json, storage_for, update_run_summary
+from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_rollout_decision, emit_rollout_regret
 from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.runs import run_key
@@ -83,12 +85,19 @@ def rollout_uri(settings: Settings, key: str) -> str:
     return join_uri(settings.data_root, "rollouts", key)
 
 
-class _RolloutTaskMixin:
-    """Reading and committing the run's rollout record, for every task after ``resolve_models``."""
+class _RolloutTaskMixin(ReportsLineage):
+    """Reading and committing the run's rollout record, for every task after ``resolve_models``; lineage names."""
 
     aws_conn_id: str
     endpoint_name: str
     model_name: str
+
+    def model_datasets(self, versions: Iterable[str]) -> list[tuple[str, str]]:
+        namespace = REGISTRY_NAMESPACES[load_settings().backend]
+        return [model_version_dataset(namespace, self.model_name, version) for version in versions]
+
+    def variant_datasets(self, variants: Iterable[str]) -> list[tuple[str, str]]:
+        return [endpoint_variant_dataset(self.endpoint_name, variant) for variant in variants]
 
     def record_uri(self, context: Context) -> str:
         return join_uri(rollout_uri(load_settings(), run_key(context)), RECORD_FILE)
@@ -158,7 +167,9 @@ class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
             # A rerun of a run whose experiment started: the same models, whatever the registry says now
             # (the challenger may be champion or Rejected by this very run).
             self.log.info("run %s already rolls out %s: keeping its models", run_key(context), ", ".join(record.models))
-            return self.models_of(record, registry)
+            models = self.models_of(record, registry)
+            self.report_lineage(self.model_datasets(m["version"] for m in [models["champion"], *models["challengers"]]), [])
+            return models
         champion = registry.champion()
         if champion is None:
             raise RolloutInputError(f"{self.model_name} has no champion: train and approve a first model with reviews_train")
@@ -188,6 +199,7 @@ class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
             "rolling out %s against champion v%s (from the %s)",
             ", ".join(f"v{c.version}" for c in challengers), champion.version, source,
         )
+        self.report_lineage(self.model_datasets(v.version for v in [champion, *challengers]), [])
         return {
             "model_name": self.model_name,
             "champion": _model_ref(champion),
@@ -279,6 +291,9 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
             weights = {winner_of(record.experiment): 1.0}
         self.log.info("experiment on endpoint %s at %s", record.endpoint,
                       ", ".join(f"{arm} {weight:.3f}" for arm, weight in weights.items()))
+        self.report_lineage(
+            self.model_datasets(model.version for model in record.models.values()), [storage_dataset(self.record_uri(context))]
+        )
         return {
             "variants": [{"model_version": record.version_of(arm), "weight": weight} for arm, weight in weights.items()],
             "record_uri": self.record_uri(context),
@@ -350,6 +365,9 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             self.act_on_round(context, record, played)
         record = self.push_weights(context, record, hook)
         decision = record.experiment.decision
+        # The rounds read the variants' predictions and rewards and write the record and the variants' weights.
+        variants = self.variant_datasets(arm.name for arm in record.experiment.arms)
+        self.report_lineage(variants, [storage_dataset(self.record_uri(context)), *variants])
         return {"action": decision.action, "rule": decision.rule, "winner": decision.winner, "reason": decision.reason,
                 "rounds": len(record.experiment.rounds), "record_uri": self.record_uri(context)}
 
@@ -474,6 +492,11 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
                       "address": served.address}
         self.commit(context, RolloutRecord(record.endpoint, experiment, record.models, record.weights_generation, conclusion))
         emit_rollout_decision(context, decision.action)
+        self.report_lineage(
+            [storage_dataset(self.record_uri(context))],
+            [*self.model_datasets(model.version for model in record.models.values()),
+             *self.variant_datasets(arm.name for arm in experiment.arms)],
+        )
         if decision.action == "rollback":
             settings = load_settings()
             send_alert(
@@ -485,7 +508,7 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
         return conclusion
 
 
-class StartReplayOperator(BaseOperator):
+class StartReplayOperator(ReportsLineage, BaseOperator):
     """``local``: start the replay traffic generator (:mod:`include.rollout.replay`) for this run, detached.
 
     It sends the challenger's features run's ``replay`` split to the endpoint and posts each reward.  A
@@ -536,10 +559,15 @@ class StartReplayOperator(BaseOperator):
         )
         self.log.info("replay generator pid %s: %s requests at %s/s, %s clients; progress in %s",
                       started.pid, self.max_requests, self.rate, self.concurrency, process.progress)
+        served = [self.models["champion"], *self.models["challengers"]]
+        self.report_lineage(
+            [storage_dataset(join_uri(features, "replay"))],
+            [endpoint_variant_dataset(self.endpoint_name, model["variant"]) for model in served],
+        )
         return {"pid": started.pid, "progress": str(process.progress), "log": str(process.log)}
 
 
-class StopReplayOperator(BaseOperator):
+class StopReplayOperator(ReportsLineage, BaseOperator):
     """``local``: stop this run's replay generator (if it still runs) and return the client's own tally."""
 
     ui_color = "#eeeeee"
@@ -550,6 +578,7 @@ class StopReplayOperator(BaseOperator):
         process = ReplayProcess(local_path(rollout_uri(load_settings(), run_key(context))))
         stopped = process.stop()
         tally = process.tally() or {}
+        self.report_lineage([storage_dataset(str(process.progress))], [])
         self.log.info("replay generator %s; it answered %s of %s requests", "stopped" if stopped else "had ended",
                       tally.get("answered"), tally.get("target"))
         return tally
@@ -595,7 +624,8 @@ class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
             "plots": plots,
             "record_uri": self.record_uri(context),
         }
-        update_run_summary(settings, key, "rollout", json.loads(json.dumps(section, default=str)), self.aws_conn_id)
+        summary_uri = update_run_summary(settings, key, "rollout", json.loads(json.dumps(section, default=str)), self.aws_conn_id)
         emit_rollout_regret(context, section["regret"])
+        self.report_lineage([storage_dataset(self.record_uri(context))], [storage_dataset(summary_uri), *map(storage_dataset, plots.values())])
         self.log.info("rollout summary: %s", {k: v for k, v in section.items() if k != "plots"})
         return {"summary": section.get("winner"), "plots": plots}
