@@ -37,7 +37,7 @@ expect.set_options(timeout=UI_TIMEOUT)
 APPROVAL_COMMENT = "looks right in the browser"
 SAMPLE_ROWS = 2_500  # enough for the training gate's 100 test rows
 FORM_MIN_ROWS = 500  # below the default 1000, so the report shows the form's value
-# Generous bounds on 2 busy cores (measured: ingest ≈ 1 min, training to the approval ≈ 3 min); a
+# Generous bounds on 2 busy cores (measured: ingest ≈ 1.5 min, training to the approval ≈ 4 min); a
 # retry after a transient fault (2 minutes' delay) still fits.
 INGEST_TIMEOUT = 600
 TRAIN_TIMEOUT = 1200
