@@ -187,6 +187,7 @@ def test_train_triggered_from_its_form_waits_for_a_person(ui_stack: UiStack, pag
         TRAIN_TIMEOUT, lambda: ui_stack.explain_run("reviews_train", run_id),
     )
     assert waiting == ("running", "awaiting_input"), ui_stack.explain_run("reviews_train", run_id)
+    page.reload()  # the run's page, now showing the task that waits
     shot(page, "reviews_train-awaiting-approval")
 
 
