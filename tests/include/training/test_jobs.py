@@ -42,7 +42,7 @@ def test_hyperparameters_come_from_manifest_then_overrides() -> None:
 
 
 def test_train_py_accepts_what_the_jobs_pass(tmp_path: Path) -> None:
-    from include.training.train import parse_args
+    from include.training.sourcedir.finetune.config import parse_args
 
     config, _ = parse_args(jobs.cli_arguments(jobs.job_hyperparameters(MANIFEST, {"group_by_length": False})), {})
     assert config.class_weights == "2.0,4.5,0.4" and config.max_seq_length == 64 and config.group_by_length is False
@@ -76,7 +76,11 @@ def test_source_tarball_is_reproducible_and_holds_the_entry_point() -> None:
     data = jobs.source_tarball()
     assert data == jobs.source_tarball()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        assert sorted(tar.getnames()) == ["requirements.txt", "train.py"]
+        names = sorted(tar.getnames())
+    assert names == sorted(path.relative_to(jobs.SOURCE_DIR).as_posix() for path in jobs.source_files())
+    package = {f"finetune/{path.name}" for path in (jobs.SOURCE_DIR / "finetune").glob("*.py")}
+    assert {"requirements.txt", "train.py", "finetune/loop.py", "finetune/model.py"} | package <= set(names)
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
 
 
 def test_image_uri_comes_from_the_sdk_table() -> None:
