@@ -4,7 +4,7 @@ Runs when ``reviews_ingest`` publishes a curated snapshot (the ``reviewflow_cura
 asset), or by hand. ``resolve_snapshot`` picks the snapshot (trigger form, asset event, or the
 newest published one); ``build_features`` runs the Spark feature job (labels, balanced hash
 splits, tokens, scaled features); ``train`` fine-tunes all-MiniLM-L6-v2 with
-``include/training/train.py`` (a subprocess locally, a SageMaker training job on aws);
+``include/training/sourcedir/train.py`` (a subprocess locally, a SageMaker training job on aws);
 ``evaluate`` scores the new model and the current champion on the same test split;
 ``register`` records it in the model registry as PendingManualApproval; ``approval_gate``
 rejects it (and stops) when its test macro-F1 is below ``min_macro_f1`` or more than
