@@ -8,8 +8,8 @@ Both backends end in a task ``ingest`` returning the same XCom::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
@@ -48,6 +48,9 @@ from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
+
+if TYPE_CHECKING:
+    import jinja2
 
 HEADER_PROBE_BYTES = 64 * 1024
 
@@ -134,7 +137,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
 
 
 class IngestStepOperator(BaseOperator):
-    """What both backends' ``ingest`` task takes.
+    """What both backends' ``ingest`` task takes; each key of its XCom is an XCom of its own too (``output["curated_uri"]``).
 
     :param staged: the XCom of the staging task. (templated)
     :param categories: keep only these product categories (all when empty). (templated)
@@ -146,7 +149,7 @@ class IngestStepOperator(BaseOperator):
     def __init__(
         self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(multiple_outputs=True, **kwargs)
         self.staged = staged
         self.categories = categories
         self.max_rejected_share = max_rejected_share
@@ -184,15 +187,40 @@ class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
 
 
 class RunScopedAthenaOperator(AthenaOperator):
-    """The provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
+    """One ingestion statement of the run: the provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
 
+    The statement's SQL (:func:`athena_sql`: the run's tables and locations, the staged file's format)
+    is rendered after the templated fields, so the task's Rendered Template page shows it as ``query``.
     The token hashes DAG id, run id, task id, the rendered query and a generation number,
     so a retry reattaches to the query an earlier try started (running or finished) instead
     of running it a second time. Athena answers a known token with its execution even when
     that failed, so try ``n`` walks generations ``0 .. n-1``: a generation that ended FAILED
     or CANCELLED has its partial output discarded and the next one starts a new query. A
     query that is still running is always waited for, never run beside.
+
+    :param statement: the ingestion statement, one of :data:`include.ingestion.athena.STATEMENTS`.
+    :param staged: the XCom of the staging task. (templated)
+    :param categories: keep only these product categories (all when empty). (templated)
+
+    Other arguments are ``AthenaOperator``'s but ``query`` (``database``, ``output_location``,
+    ``workgroup`` — templated —, ``sleep_time``, ``aws_conn_id``).
     """
+
+    template_fields: Sequence[str] = (*AthenaOperator.template_fields, "staged", "categories")
+    template_fields_renderers = {**AthenaOperator.template_fields_renderers, "staged": "json", "categories": "json"}
+
+    def __init__(
+        self, *, statement: str, staged: Mapping[str, Any], categories: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(query="", **kwargs)  # the run's SQL: render_template_fields
+        self.statement = statement
+        self.staged = staged
+        self.categories = categories
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the templated fields, then the statement's SQL for this run from them."""
+        super().render_template_fields(context, jinja_env)
+        self.query = athena_sql(self.statement, context["run_id"], self.staged, self.categories)
 
     def execute(self, context: Any) -> str | None:
         ti = context["ti"]
@@ -218,24 +246,28 @@ class RunScopedAthenaOperator(AthenaOperator):
 
 
 class AthenaCtasOperator(RunScopedAthenaOperator):
-    """A run-scoped CTAS that every rerun of the task can complete.
+    """The run's CTAS of one dataset (statement ``ctas_<dataset>``), which every rerun of the task can complete.
 
     Athena registers a CTAS table only when the query succeeds, and table and location
-    belong to this run alone: an existing table means the task's work is done (also after
-    Athena's 24 h token window), so it is kept and no query runs. A failed CTAS may leave
-    files under its location, which a new CTAS refuses; they are deleted as listed in the
-    failed query's data manifest, and only under ``location``.
+    belong to this run alone (:func:`athena_object`, set with the SQL): an existing table means
+    the task's work is done (also after Athena's 24 h token window), so it is kept and no query
+    runs. A failed CTAS may leave files under its location, which a new CTAS refuses; they are
+    deleted as listed in the failed query's data manifest, and only under ``location``.
 
-    :param table: the table the query creates, in ``database``. (templated)
-    :param location: its ``external_location``, an ``s3://`` prefix. (templated)
+    :param dataset: ``rejected`` or ``curated``: the table ``reviews_<dataset>_<run>`` in ``database``,
+        at ``<data_root>/<dataset>/reviews/snapshot=<run key>/``.
     """
 
-    template_fields: Sequence[str] = (*RunScopedAthenaOperator.template_fields, "table", "location")
+    def __init__(self, *, dataset: Literal["rejected", "curated"], **kwargs: Any) -> None:
+        super().__init__(statement=f"ctas_{dataset}", **kwargs)
+        self.dataset = dataset
+        self.table = self.location = ""  # the run's: render_template_fields
 
-    def __init__(self, *, table: str, location: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.table = table
-        self.location = location
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the SQL, and the run's table and its ``external_location`` the SQL creates."""
+        super().render_template_fields(context, jinja_env)
+        self.table = athena_object(f"{self.dataset}_table", context["run_id"])
+        self.location = athena_object(f"{self.dataset}_location", context["run_id"])
 
     def execute(self, context: Any) -> str | None:
         if self._table_exists():
@@ -274,14 +306,14 @@ def aws_setting(name: str) -> str:
 
 
 def athena_object(name: str, run_id: str) -> str:
-    """Jinja macro returning the name or location of one of the run's Athena objects."""
+    """The name or location of one of the run's Athena objects (:func:`include.ingestion.athena.run_objects`)."""
     settings = load_settings()
     database = load_aws_settings(settings).athena_database
     return run_objects(database=database, data_root=settings.data_root, run_key=run_key_of(run_id))[name]
 
 
-def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: list[str] | None = None) -> str:
-    """Jinja macro rendering an ingestion statement for Athena inside a running task.
+def athena_sql(statement: str, run_id: str, staged: Mapping[str, Any], categories: list[str] | None = None) -> str:
+    """An ingestion statement's SQL for the run ``run_id``, inside a running task.
 
     :param staged: the XCom of the staging task (format, the run's newest acceptable review date).
     """
