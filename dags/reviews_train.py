@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, chain
 
 from reviewflow.dag_defaults import (
     CACHE_ARGS,
@@ -94,7 +94,7 @@ with DAG(
     resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri or '' }}")
     build_features = BuildFeaturesOperator(
         task_id="build_features",
-        snapshot_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",
+        snapshot_uri=resolve_snapshot.output["curated_uri"],
         categories="{{ params.categories or None }}",
         balance="{{ params.balance }}",
         max_seq_length="{{ params.max_seq_length }}",
@@ -120,8 +120,8 @@ with DAG(
     evaluate = EvaluateModelsOperator(task_id="evaluate", **CACHE_ARGS, execution_timeout=dt.timedelta(hours=1))
     register = RegisterModelOperator(
         task_id="register",
-        snapshot="{{ ti.xcom_pull(task_ids='resolve_snapshot')['snapshot'] }}",
-        curated_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",
+        snapshot=resolve_snapshot.output["snapshot"],
+        curated_uri=resolve_snapshot.output["curated_uri"],
     )
     approval_gate = ApprovalGateOperator(
         task_id="approval_gate",
@@ -132,6 +132,6 @@ with DAG(
     )
     human_approval = HumanApprovalOperator(task_id="human_approval", response_timeout_hours="{{ params.approval_timeout }}")
     record_approval = RecordApprovalOperator(task_id="record_approval", approval_mode="{{ params.approval_mode }}")
-    resolve_snapshot >> build_features >> train >> evaluate >> register >> approval_gate >> [human_approval, record_approval]
-    human_approval >> record_approval
+    chain(resolve_snapshot, build_features, train, evaluate, register, approval_gate, human_approval, record_approval)
+    approval_gate >> record_approval  # approval_mode auto: no human
     document_tasks(dag)

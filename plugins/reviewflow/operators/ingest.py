@@ -432,6 +432,7 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
     In order: the ``curated_uri`` given (trigger form), the snapshot of the newest asset
     event that triggered the run (several queue up while the DAG is paused or busy; the
     others are skipped and logged), the newest published snapshot (``curated/reviews/_latest.json``).
+    Each key of the result is an XCom of its own too (``output["curated_uri"]``).
 
     :param curated_uri: an explicit snapshot folder inside the allowed storage roots
         (``REVIEWFLOW_ALLOWED_ROOTS``); empty to choose automatically. (templated)
@@ -440,7 +441,7 @@ class ResolveCuratedSnapshotOperator(BaseOperator):
     template_fields: Sequence[str] = ("curated_uri",)
 
     def __init__(self, *, curated_uri: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(multiple_outputs=True, **kwargs)
         self.curated_uri = curated_uri
 
     def execute(self, context: Any) -> dict[str, str]:
