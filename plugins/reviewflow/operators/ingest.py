@@ -147,7 +147,12 @@ class IngestStepOperator(BaseOperator):
     template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
 
     def __init__(
-        self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
+        self,
+        *,
+        staged: Mapping[str, Any],
+        categories: list[str] | None = None,
+        max_rejected_share: float = 0.05,
+        **kwargs: Any,
     ) -> None:
         super().__init__(multiple_outputs=True, **kwargs)
         self.staged = staged
@@ -170,7 +175,7 @@ class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
                 local_path(uris["curated_uri"]),
                 local_path(uris["rejected_uri"]),
                 categories=list(self.categories or []),
-                max_rejected_share=float(self.max_rejected_share),
+                max_rejected_share=self.max_rejected_share,
                 latest_review_date=dt.date.fromisoformat(self.staged["latest_review_date"]),
             )
         except BadInputError as error:
@@ -350,7 +355,7 @@ class AthenaCommitOperator(IngestStepOperator):
         emit_ingest_counts(context, counts.to_dict())
         result = {"snapshot": snapshot, "format": self.staged["format"], **snapshot_uris(settings.data_root, snapshot)}
         try:
-            check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share), categories)
+            check_counts(counts, self.staged["source_uri"], self.max_rejected_share, categories)
         except RejectedShareError as error:
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
             raise
