@@ -48,6 +48,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
     tags=["reviewflow", "training"],
     **on_call("reviews_train"),
     params={
@@ -91,7 +92,7 @@ with DAG(
         **CACHE_PARAMS,
     },
 ) as dag:
-    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri or '' }}")
+    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri }}")
     build_features = BuildFeaturesOperator(
         task_id="build_features",
         snapshot_uri=resolve_snapshot.output["curated_uri"],

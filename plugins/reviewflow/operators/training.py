@@ -126,7 +126,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         self,
         *,
         hyperparameters: Mapping[str, Any] | None = None,
-        force: bool | str = False,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         **kwargs: Any,
     ) -> None:
@@ -407,7 +407,7 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
         *,
         batch_size: int = 128,
         aws_conn_id: str = "aws_default",
-        force: bool | str = False,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         **kwargs: Any,
     ) -> None:
