@@ -38,7 +38,9 @@ POLICY = PolicyParams()
 AWS_CONN_ID = "{{ var.value.get('reviewflow_aws_conn_id', 'aws_default') }}"
 
 
-def replayed_traffic(resolve_models: BaseOperator, deploy_challenger: BaseOperator, bandit_rounds: BaseOperator) -> None:
+def replayed_traffic(
+    resolve_models: BaseOperator, deploy_challenger: BaseOperator, bandit_rounds: BaseOperator
+) -> None:
     """local: ``start_replay`` (a setup) sends the held-out replay reviews to the endpoint as live traffic and
     posts each answer's reward while ``bandit_rounds`` runs; ``stop_replay`` (its teardown) ends it."""
     start_replay = StartReplayOperator(
