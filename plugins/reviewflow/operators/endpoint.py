@@ -86,6 +86,7 @@ class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("variants", "endpoint_name", "model_name")
+    template_fields_renderers = {"variants": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
@@ -140,6 +141,7 @@ class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
     template_fields = (
         *SageMakerEndpointOperator.template_fields, "variants", "endpoint_name", "model_name", "instance_type"
     )
+    template_fields_renderers = {**SageMakerEndpointOperator.template_fields_renderers, "variants": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
@@ -220,6 +222,7 @@ class SetEndpointWeightsOperator(BaseOperator):
     """
 
     template_fields = ("weights", "endpoint_name", "model_name", "aws_conn_id", "region_name")
+    template_fields_renderers = {"weights": "json"}
     ui_color = "#c9e4de"
 
     def __init__(

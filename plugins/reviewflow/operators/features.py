@@ -55,14 +55,14 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
     pattern) and the task defers until it finishes. The job run is named after the DAG run, and a retry
     reconnects to a submitted, running or succeeded job of the same run instead of starting a second one.
 
-    :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``).
-    :param categories: product categories to use, ``None`` for all.
-    :param balance: ``downsample`` or ``none`` (class weights for training).
-    :param max_seq_length: token ids per review after truncation.
+    :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``) (templated).
+    :param categories: product categories to use, ``None`` for all (templated).
+    :param balance: ``downsample`` or ``none`` (class weights for training) (templated).
+    :param max_seq_length: token ids per review after truncation (templated).
     :param truncation: ``head_tail`` or ``head``: which ids a long review keeps (templated).
     :param eval_floor: minimum rows per class in the test and validation splits, taken before
         balancing; 0 for none (templated).
-    :param seed: seed of downsampling.
+    :param seed: seed of downsampling (templated).
     :param force: (local) recompute even when features with the same fingerprint (snapshot content,
         these params, the job's code) are committed (templated).
     :param cache_expire_after: (local) ISO 8601 duration after which committed features are not

@@ -145,6 +145,7 @@ class IngestStepOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
+    template_fields_renderers = {"staged": "json"}
 
     def __init__(
         self,
@@ -192,7 +193,8 @@ class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
 
 
 class RunScopedAthenaOperator(AthenaOperator):
-    """One ingestion statement of the run: the provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
+    """One ingestion statement of the run: the provider's ``AthenaOperator`` with a ``client_request_token``
+    derived from the run.
 
     The statement's SQL (:func:`athena_sql`: the run's tables and locations, the staged file's format)
     is rendered after the templated fields, so the task's Rendered Template page shows it as ``query``.
@@ -212,7 +214,7 @@ class RunScopedAthenaOperator(AthenaOperator):
     """
 
     template_fields: Sequence[str] = (*AthenaOperator.template_fields, "staged", "categories")
-    template_fields_renderers = {**AthenaOperator.template_fields_renderers, "staged": "json", "categories": "json"}
+    template_fields_renderers = {**AthenaOperator.template_fields_renderers, "staged": "json"}
 
     def __init__(
         self, *, statement: str, staged: Mapping[str, Any], categories: list[str] | None = None, **kwargs: Any
@@ -401,6 +403,7 @@ class PublishCuratedReviewsOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("ingested", "staged")
+    template_fields_renderers = {"ingested": "json", "staged": "json"}
 
     def __init__(self, *, ingested: Any, staged: Any, asset: Asset, **kwargs: Any) -> None:
         super().__init__(outlets=[asset], **kwargs)

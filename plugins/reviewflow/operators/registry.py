@@ -303,6 +303,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
     :param min_test_rows: fewest test rows the gate decides on (templated).
     :param human_task_id: the task asking a human (followed in ``manual`` mode).
     :param record_task_id: the task recording the approval (followed in ``auto`` mode).
+    :param model_name: registered model / model package group (templated).
     """
 
     template_fields = ("approval_mode", "min_macro_f1", "max_f1_drop", "min_test_rows", "model_name")
@@ -477,6 +478,7 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
     Returns ``{"model_name", "version", "model_uri", "role"}``.
 
     :param approval_mode: ``auto`` or ``manual`` (templated).
+    :param model_name: registered model / model package group (templated).
     """
 
     template_fields = ("approval_mode", "model_name")

@@ -503,6 +503,7 @@ class StartReplayOperator(BaseOperator):
     """
 
     template_fields = ("models", "rate", "concurrency", "max_requests", "seed", "endpoint_name")
+    template_fields_renderers = {"models": "json"}
     ui_color = "#eeeeee"
 
     def __init__(

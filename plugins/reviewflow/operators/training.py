@@ -120,6 +120,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("hyperparameters", "force", "cache_expire_after")
+    template_fields_renderers = {"hyperparameters": "json"}
     ui_color = "#f4d6a0"
 
     def __init__(
@@ -222,6 +223,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
     """
 
     template_fields = (*SageMakerTrainingOperator.template_fields, "hyperparameters")
+    template_fields_renderers = {**SageMakerTrainingOperator.template_fields_renderers, "hyperparameters": "json"}
 
     def __init__(
         self,
