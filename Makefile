@@ -22,7 +22,7 @@ CONF ?=
 export CONF
 # make run on a registry without a champion first trains a quicker model with these params (over CONF),
 # which becomes the champion; the model trained with CONF alone is then rolled out against it.
-FIRST_MODEL_CONF ?= {"epochs": 1}
+FIRST_MODEL_CONF ?= {"epochs": 1, "learning_rate": 5e-5}
 export FIRST_MODEL_CONF
 EMR_PYTHON ?= $(PYTHON)
 TESTS ?= tests

@@ -97,7 +97,7 @@ def run_load(url: str, requests: list[bytes], clients: int, seconds: float, serv
 
 def macro_f1(classifier: Any, texts: list[str], labels: list[int], batch: int = 32) -> float:
     """Test macro-F1 through the serving code."""
-    from include.training.train import classification_metrics
+    from include.training.sourcedir.finetune.metrics import classification_metrics
 
     predicted = [p.label for start in range(0, len(texts), batch)
                  for p in classifier.predict(texts[start : start + batch])]

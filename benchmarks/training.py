@@ -40,7 +40,8 @@ IMDB = ROOT / ".data" / "real" / "imdb_reviews.tsv.gz"
 
 def run_train(features: Path, work: Path, args: list[str], channels: tuple[str, ...]) -> dict[str, Any]:
     """train.py in-process with the SageMaker layout under ``work``; returns its metrics."""
-    from include.training.train import parse_args, train
+    from include.training.sourcedir.finetune.config import parse_args
+    from include.training.sourcedir.finetune.loop import train
 
     env = {
         "SM_MODEL_DIR": str(work / "model"),
@@ -60,7 +61,7 @@ def tfidf_baseline(features: Path) -> dict[str, Any]:
     from sklearn.pipeline import make_pipeline
 
     from include.features.text import LABEL_NAMES
-    from include.training.train import classification_metrics
+    from include.training.sourcedir.finetune.metrics import classification_metrics
 
     train = pq.read_table(features / "train", columns=["text", "label"]).to_pydict()
     test = pq.read_table(features / "test", columns=["text", "label"]).to_pydict()
@@ -81,7 +82,9 @@ def compare_on_test(work: Path, features: Path) -> dict[str, Any]:
     """
     from include.features.text import LABEL_NAMES
     from include.training.evaluate import paired_bootstrap
-    from include.training.train import classification_metrics, load_classifier, predict, read_split
+    from include.training.sourcedir.finetune.data import read_split
+    from include.training.sourcedir.finetune.metrics import classification_metrics, predict
+    from include.training.sourcedir.finetune.model import load_classifier
 
     model = load_classifier(work / "model")
     split = read_split(features / "test", len(LABEL_NAMES))

@@ -2,8 +2,9 @@
 
 Daily, or by hand from the trigger form. ``stage_raw`` checks the source and copies it into
 the raw zone under the run's key; ``ingest`` classifies every row (accepted, excluded by
-category, or rejected with its reason) with DuckDB (``local``) or Athena CTAS (``aws``)
-and fails when too many rows are rejected; ``quality_gate`` runs the Deequ check suite and
+category, or rejected with its reason) with DuckDB (``local``: :func:`curate_with_duckdb`), or
+counts what three Athena tasks wrote (``aws``: :func:`curate_with_athena`), and fails when too
+many rows are rejected; ``quality_gate`` runs the Deequ check suite and
 fails the run on any Error-level check (Warning-level ones page and continue);
 ``publish`` writes the run summary and emits the curated-reviews asset that starts
 ``reviews_train``.
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, BaseOperator, Param, chain
 
 from include.config import load_settings
 from include.sample_data import sample_uri
@@ -34,14 +35,49 @@ from reviewflow.operators.ingest import (
     PublishCuratedReviewsOperator,
     RunScopedAthenaOperator,
     StageRawReviewsOperator,
-    athena_object,
-    athena_sql,
     aws_setting,
 )
 from reviewflow.operators.quality import DataQualityGateOperator
 
 settings = load_settings()
-STAGED = "{{ ti.xcom_pull(task_ids='stage_raw') }}"
+CATEGORIES = "{{ params.categories }}"
+INGEST_ARGS = {
+    "categories": CATEGORIES,
+    "max_rejected_share": "{{ params.max_rejected_share }}",
+    "execution_timeout": dt.timedelta(hours=1),
+}
+
+
+def curate_with_duckdb(stage_raw: BaseOperator) -> BaseOperator:
+    """local: one task classifies the staged file with DuckDB and commits curated and rejected Parquet."""
+    return CurateReviewsLocalOperator(task_id="ingest", staged=stage_raw.output, **INGEST_ARGS)
+
+
+def curate_with_athena(stage_raw: BaseOperator) -> BaseOperator:
+    """aws: Athena reads the staged file as the run's raw table, writes the rejected and the curated rows with
+    a CTAS each, and ``ingest`` counts them and points the ``reviews_curated`` view at the snapshot."""
+    athena_args = {
+        "staged": stage_raw.output,
+        "categories": CATEGORIES,
+        "aws_conn_id": "{{ aws_setting('aws_conn_id') }}",
+        "output_location": "{{ aws_setting('athena_output_location') }}",
+        "workgroup": "{{ aws_setting('athena_workgroup') }}",
+        "database": "{{ aws_setting('athena_database') }}",
+        "sleep_time": 10,
+        "execution_timeout": dt.timedelta(hours=1),
+    }
+    ingest = AthenaCommitOperator(task_id="ingest", staged=stage_raw.output, **INGEST_ARGS)
+    chain(
+        stage_raw,
+        RunScopedAthenaOperator(task_id="athena_create_raw_table", statement="create_raw_table", **athena_args),
+        AthenaCtasOperator(task_id="athena_ctas_rejected", dataset="rejected", **athena_args),
+        AthenaCtasOperator(task_id="athena_ctas_curated", dataset="curated", **athena_args),
+        ingest,
+    )
+    return ingest
+
+
+CURATE = {"local": curate_with_duckdb, "aws": curate_with_athena}
 
 with DAG(
     dag_id="reviews_ingest",
@@ -52,7 +88,7 @@ with DAG(
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     render_template_as_native_obj=True,
-    user_defined_macros={"athena_object": athena_object, "athena_sql": athena_sql, "aws_setting": aws_setting},
+    user_defined_macros={"aws_setting": aws_setting},
     tags=["reviewflow", "ingestion"],
     **on_call("reviews_ingest"),
     params={
@@ -97,46 +133,10 @@ with DAG(
     },
 ) as dag:
     stage_raw = StageRawReviewsOperator(task_id="stage_raw", source_uri="{{ params.source_uri }}")
-    ingest_args = {
-        "staged": STAGED,
-        "categories": "{{ params.categories }}",
-        "max_rejected_share": "{{ params.max_rejected_share }}",
-        "execution_timeout": dt.timedelta(hours=1),
-    }
-    if settings.backend == "aws":
-        athena_args = {
-            "aws_conn_id": "{{ aws_setting('aws_conn_id') }}",
-            "output_location": "{{ aws_setting('athena_output_location') }}",
-            "workgroup": "{{ aws_setting('athena_workgroup') }}",
-            "database": "{{ aws_setting('athena_database') }}",
-            "sleep_time": 10,
-            "execution_timeout": dt.timedelta(hours=1),
-        }
-
-        def athena_query(statement: str) -> str:
-            return f"{{{{ athena_sql('{statement}', run_id, ti.xcom_pull(task_ids='stage_raw'), params.categories) }}}}"
-
-        athena_steps = [
-            RunScopedAthenaOperator(task_id="athena_create_raw_table", query=athena_query("create_raw_table"), **athena_args),
-            *(
-                AthenaCtasOperator(
-                    task_id=f"athena_ctas_{dataset}",
-                    query=athena_query(f"ctas_{dataset}"),
-                    table=f"{{{{ athena_object('{dataset}_table', run_id) }}}}",
-                    location=f"{{{{ athena_object('{dataset}_location', run_id) }}}}",
-                    **athena_args,
-                )
-                for dataset in ("rejected", "curated")
-            ),
-        ]
-        ingest = AthenaCommitOperator(task_id="ingest", **ingest_args)
-        stage_raw >> athena_steps[0] >> athena_steps[1] >> athena_steps[2] >> ingest
-    else:
-        ingest = CurateReviewsLocalOperator(task_id="ingest", **ingest_args)
-        stage_raw >> ingest
+    ingest = CURATE[settings.backend](stage_raw)
     quality_gate = DataQualityGateOperator(
         task_id="quality_gate",
-        curated_uri="{{ ti.xcom_pull(task_ids='ingest')['curated_uri'] }}",
+        curated_uri=ingest.output["curated_uri"],
         engine="{{ params.quality_engine }}",
         min_rows="{{ params.min_rows }}",
         deequ_jar=settings.deequ_jar,
@@ -144,10 +144,7 @@ with DAG(
         execution_timeout=dt.timedelta(hours=2),
     )
     publish = PublishCuratedReviewsOperator(
-        task_id="publish",
-        ingested="{{ ti.xcom_pull(task_ids='ingest') }}",
-        staged=STAGED,
-        asset=CURATED_REVIEWS,
+        task_id="publish", ingested=ingest.output, staged=stage_raw.output, asset=CURATED_REVIEWS
     )
-    ingest >> quality_gate >> publish
+    chain(stage_raw, ingest, quality_gate, publish)
     document_tasks(dag)

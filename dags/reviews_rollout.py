@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param, chain
+from airflow.sdk import DAG, BaseOperator, Param, chain
 
 from include.config import load_settings
 from include.rollout import PolicyParams
@@ -36,6 +36,28 @@ from reviewflow.operators.rollout import (
 settings = load_settings()
 POLICY = PolicyParams()
 AWS_CONN_ID = "{{ var.value.get('reviewflow_aws_conn_id', 'aws_default') }}"
+
+
+def replayed_traffic(
+    resolve_models: BaseOperator, deploy_challenger: BaseOperator, bandit_rounds: BaseOperator
+) -> None:
+    """local: ``start_replay`` (a setup) sends the held-out replay reviews to the endpoint as live traffic and
+    posts each answer's reward while ``bandit_rounds`` runs; ``stop_replay`` (its teardown) ends it."""
+    start_replay = StartReplayOperator(
+        task_id="start_replay", models=resolve_models.output, rate="{{ params.replay_rate }}",
+        concurrency="{{ params.replay_concurrency }}", max_requests="{{ params.replay_requests }}",
+        seed="{{ params.seed }}",
+    )
+    stop_replay = StopReplayOperator(task_id="stop_replay")
+    chain(deploy_challenger, start_replay.as_setup(), bandit_rounds, stop_replay.as_teardown(setups=start_replay))
+
+
+def live_traffic(resolve_models: BaseOperator, deploy_challenger: BaseOperator, bandit_rounds: BaseOperator) -> None:
+    """aws: the endpoint's own callers are the traffic; no task sends any."""
+
+
+TRAFFIC = {"local": replayed_traffic, "aws": live_traffic}
+
 
 with DAG(
     dag_id="reviews_rollout",
@@ -84,10 +106,16 @@ with DAG(
     start_experiment = StartExperimentOperator(
         task_id="start_experiment",
         models=resolve_models.output,
-        policy={name: "{{ params.%s }}" % name for name in (
-            "min_rewarded_per_arm", "p_best_threshold", "expected_loss_threshold", "min_weight",
-            "guardrail_margin", "guardrail_probability", "budget_requests", "budget_hours",
-        )},
+        policy={
+            "min_rewarded_per_arm": "{{ params.min_rewarded_per_arm }}",
+            "p_best_threshold": "{{ params.p_best_threshold }}",
+            "expected_loss_threshold": "{{ params.expected_loss_threshold }}",
+            "min_weight": "{{ params.min_weight }}",
+            "guardrail_margin": "{{ params.guardrail_margin }}",
+            "guardrail_probability": "{{ params.guardrail_probability }}",
+            "budget_requests": "{{ params.budget_requests }}",
+            "budget_hours": "{{ params.budget_hours }}",
+        },
         seed="{{ params.seed }}",
         aws_conn_id=AWS_CONN_ID,
     )
@@ -103,12 +131,5 @@ with DAG(
     conclude = ConcludeRolloutOperator(task_id="conclude", aws_conn_id=AWS_CONN_ID, execution_timeout=dt.timedelta(hours=1))
     report = RolloutReportOperator(task_id="report", aws_conn_id=AWS_CONN_ID)
     chain(resolve_models, start_experiment, deploy_challenger, bandit_rounds, conclude, report)
-    if settings.backend == "local":
-        start_replay = StartReplayOperator(
-            task_id="start_replay", models=resolve_models.output, rate="{{ params.replay_rate }}",
-            concurrency="{{ params.replay_concurrency }}", max_requests="{{ params.replay_requests }}",
-            seed="{{ params.seed }}",
-        )
-        stop_replay = StopReplayOperator(task_id="stop_replay")
-        deploy_challenger >> start_replay.as_setup() >> bandit_rounds >> stop_replay.as_teardown(setups=start_replay)
+    TRAFFIC[settings.backend](resolve_models, deploy_challenger, bandit_rounds)
     document_tasks(dag)

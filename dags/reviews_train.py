@@ -4,7 +4,7 @@ Runs when ``reviews_ingest`` publishes a curated snapshot (the ``reviewflow_cura
 asset), or by hand. ``resolve_snapshot`` picks the snapshot (trigger form, asset event, or the
 newest published one); ``build_features`` runs the Spark feature job (labels, balanced hash
 splits, tokens, scaled features); ``train`` fine-tunes all-MiniLM-L6-v2 with
-``include/training/train.py`` (a subprocess locally, a SageMaker training job on aws);
+``include/training/sourcedir/train.py`` (a subprocess locally, a SageMaker training job on aws);
 ``evaluate`` scores the new model and the current champion on the same test split;
 ``register`` records it in the model registry as PendingManualApproval; ``approval_gate``
 rejects it (and stops) when its test macro-F1 is below ``min_macro_f1`` or more than
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import DAG, Param
+from airflow.sdk import DAG, Param, chain
 
 from reviewflow.dag_defaults import (
     CACHE_ARGS,
@@ -48,6 +48,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
+    render_template_as_native_obj=True,
     tags=["reviewflow", "training"],
     **on_call("reviews_train"),
     params={
@@ -91,10 +92,10 @@ with DAG(
         **CACHE_PARAMS,
     },
 ) as dag:
-    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri or '' }}")
+    resolve_snapshot = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri="{{ params.curated_uri }}")
     build_features = BuildFeaturesOperator(
         task_id="build_features",
-        snapshot_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",
+        snapshot_uri=resolve_snapshot.output["curated_uri"],
         categories="{{ params.categories or None }}",
         balance="{{ params.balance }}",
         max_seq_length="{{ params.max_seq_length }}",
@@ -120,8 +121,8 @@ with DAG(
     evaluate = EvaluateModelsOperator(task_id="evaluate", **CACHE_ARGS, execution_timeout=dt.timedelta(hours=1))
     register = RegisterModelOperator(
         task_id="register",
-        snapshot="{{ ti.xcom_pull(task_ids='resolve_snapshot')['snapshot'] }}",
-        curated_uri="{{ ti.xcom_pull(task_ids='resolve_snapshot')['curated_uri'] }}",
+        snapshot=resolve_snapshot.output["snapshot"],
+        curated_uri=resolve_snapshot.output["curated_uri"],
     )
     approval_gate = ApprovalGateOperator(
         task_id="approval_gate",
@@ -132,6 +133,6 @@ with DAG(
     )
     human_approval = HumanApprovalOperator(task_id="human_approval", response_timeout_hours="{{ params.approval_timeout }}")
     record_approval = RecordApprovalOperator(task_id="record_approval", approval_mode="{{ params.approval_mode }}")
-    resolve_snapshot >> build_features >> train >> evaluate >> register >> approval_gate >> [human_approval, record_approval]
-    human_approval >> record_approval
+    chain(resolve_snapshot, build_features, train, evaluate, register, approval_gate, human_approval, record_approval)
+    approval_gate >> record_approval  # approval_mode auto: no human
     document_tasks(dag)

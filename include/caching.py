@@ -38,7 +38,7 @@ SNAPSHOT_MANIFEST = "_manifest.json"
 
 
 class CacheConfigError(BadInputError):
-    """A cache param (``force``, ``cache_expire_after``) that cannot be read: the run fails at once, without retry."""
+    """A ``cache_expire_after`` that cannot be read: the run fails at once, without retry."""
 
 
 def sha256_json(payload: Any) -> str:
@@ -79,22 +79,10 @@ def content_fingerprint(engine: str, columns: Sequence[str], rows: int, row_hash
     return sha256_json({"engine": engine, "columns": list(columns), "rows": rows, "row_hash_sum": str(row_hash_sum)})
 
 
-def parse_flag(value: bool | str | None) -> bool:
-    """``force`` from a bool or a rendered template (``"True"``, ``"false"``, ``""``, ``"None"``)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value or "").strip().lower()
-    if text in ("true", "1", "yes"):
-        return True
-    if text in ("", "false", "0", "no", "none", "null"):
-        return False
-    raise CacheConfigError(f"force must be true or false, got {value!r}")
-
-
 def parse_expire_after(value: str | None) -> dt.timedelta | None:
     """An ISO 8601 duration (``P30D``, ``PT12H``, ``P1W``, ``P1DT6H``) as CacheConfig's ``ExpireAfter``; empty: never."""
     text = (value or "").strip().upper()
-    if text in ("", "NONE", "NULL"):
+    if not text:
         return None
     match = DURATION.match(text)
     if not match or text in ("P", "PT"):

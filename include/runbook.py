@@ -198,8 +198,8 @@ TASKS: dict[tuple[str, str], Runbook] = {
         "eval_floor is a verdict naming the param.",
     ),
     (_TRAIN, "train"): Runbook(
-        does="Fine-tunes all-MiniLM-L6-v2 with include/training/train.py: a subprocess locally, a SageMaker training "
-        "job on aws. Checkpoints let a retry resume." + CACHED_STEP,
+        does="Fine-tunes all-MiniLM-L6-v2 with include/training/sourcedir/train.py: a subprocess locally, a SageMaker "
+        "training job on aws. Checkpoints let a retry resume." + CACHED_STEP,
         inputs="features/{run}/; params epochs, learning_rate, max_train_samples, max_seq_length, seed, "
         "model_name_or_path.",
         outputs="models/{run}/ (model.safetensors, metrics.json, plots).",

@@ -1,8 +1,8 @@
 """Score reviews with a registered model: the same code in the local server and in a SageMaker endpoint.
 
-A model folder is what ``include/training/train.py`` writes (``save_classifier``): ``model.safetensors``
-(never a pickle), the encoder's ``config.json``, the tokenizer files and ``classifier.json`` (pooling,
-truncation, ``max_seq_length``, labels).  It is loaded with train.py's ``load_classifier``, and a review's
+A model folder is what the training job writes (``save_classifier`` in ``include/training/sourcedir/finetune/model.py``):
+``model.safetensors`` (never a pickle), the encoder's ``config.json``, the tokenizer files and ``classifier.json``
+(pooling, truncation, ``max_seq_length``, labels).  It is loaded with that module's ``load_classifier``, and a review's
 text is built and tokenized exactly as the features stage does it (:func:`include.features.text.review_text`,
 then :func:`include.features.tokenizer.tokenize_arrays` with the model's ``max_seq_length``, truncation and
 ``tokenizer.json``), so serving sees what training saw.
@@ -145,7 +145,7 @@ def prediction_items(predictions: Sequence[Prediction], variant: str, model_vers
 class ReviewClassifier:
     """A loaded sentiment model and how its inputs are built (from its ``classifier.json``).
 
-    :param model: train.py's ``SentimentClassifier`` in eval mode (int8 Linear layers if ``int8``).
+    :param model: the training package's ``SentimentClassifier`` in eval mode (int8 Linear layers if ``int8``).
     :param model_dir: the folder it was loaded from (holds ``tokenizer.json``).
     :param label_names: class names by output index (labels absent from training get probability 0).
     :param max_seq_length: token ids per review, as in training.
@@ -164,7 +164,7 @@ class ReviewClassifier:
 
     @classmethod
     def load(cls, model_dir: str | Path, int8: bool = False) -> ReviewClassifier:
-        """Load a model folder with train.py's ``load_classifier`` (safetensors only); with ``int8`` quantise
+        """Load a model folder with the training package's ``load_classifier`` (safetensors only); with ``int8`` quantise
         its Linear layers dynamically (int8 weights with one scale per output channel, int8 activations
         quantised per batch).
 
@@ -172,7 +172,7 @@ class ReviewClassifier:
         """
         import torch
 
-        from include.training.train import load_classifier
+        from include.training.sourcedir.finetune.model import load_classifier
 
         folder = Path(model_dir)
         if not (folder / WEIGHTS_FILE).is_file():

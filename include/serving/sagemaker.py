@@ -4,8 +4,8 @@ Plain functions (no Airflow, no AWS calls); :mod:`reviewflow.hooks.endpoint` mak
 
 * One SageMaker model per (registry version, int8, inference code): its archive is the training job's
   ``model.tar.gz`` plus ``code/`` — ``inference.py`` (:mod:`include.serving.inference`), what it imports
-  (the ``include/features`` text and tokenizer modules, ``include/training/train.py`` with the model class
-  and its loader), ``requirements.txt`` — and ``serving.json``
+  (the ``include/features`` text and tokenizer modules, the training job's ``finetune`` package with the
+  model class and its loader), ``requirements.txt`` — and ``serving.json``
   (variant, model version, int8), the layout the Hugging Face inference toolkit loads
   (``SAGEMAKER_PROGRAM=inference.py``, ``code/`` on ``sys.path``).  The model name ends with a digest of
   the code, so changed code gets a new model and an unchanged one is reused.
@@ -31,7 +31,7 @@ from typing import IO, Any
 from include.config import REPO_ROOT
 from include.serving.inference import JSON, SERVING_FILE
 from include.serving.variants import variant_name
-from include.training.jobs import sagemaker_name
+from include.training.jobs import SOURCE_DIR, sagemaker_name
 
 INFERENCE_ENTRY_POINT = "inference.py"
 CODE_DIR = "code"
@@ -44,7 +44,7 @@ CODE_FILES: dict[str, Path] = {
     "include/features/text.py": REPO_ROOT / "include" / "features" / "text.py",
     "include/features/tokenizer.py": REPO_ROOT / "include" / "features" / "tokenizer.py",
     "include/training/__init__.py": REPO_ROOT / "include" / "training" / "__init__.py",
-    "include/training/train.py": REPO_ROOT / "include" / "training" / "train.py",
+    **{path.relative_to(REPO_ROOT).as_posix(): path for path in sorted((SOURCE_DIR / "finetune").glob("*.py"))},
 }
 MODEL_VERSION_TAG = "reviewflow:model_version"
 ENDPOINT_TAG = "reviewflow:endpoint"

@@ -1,1 +1,1 @@
-"""BERT fine-tuning (train.py is a SageMaker source_dir), SageMaker job config, evaluation."""
+"""BERT fine-tuning (``sourcedir/``: train.py and the finetune package, a SageMaker source_dir), job config, evaluation."""

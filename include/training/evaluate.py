@@ -72,7 +72,10 @@ def score_model(model_dir: Path, test_dir: Path, batch_size: int = 128, report_d
     """
     import torch
 
-    from include.training.train import classification_metrics, load_classifier, plot_confusion, predict, present_labels, read_split
+    from include.training.sourcedir.finetune.data import read_split
+    from include.training.sourcedir.finetune.metrics import classification_metrics, predict, present_labels
+    from include.training.sourcedir.finetune.model import load_classifier
+    from include.training.sourcedir.finetune.outputs import plot_confusion
 
     model = load_classifier(model_dir)
     names = list(model.spec.label_names)
@@ -96,7 +99,7 @@ def _report(
     """Per-category macro-F1 and the most confident wrong predictions (with a text excerpt)."""
     import pyarrow.parquet as pq
 
-    from include.training.train import classification_metrics
+    from include.training.sourcedir.finetune.metrics import classification_metrics
 
     table = pq.read_table(test_dir, columns=["review_id", "product_category", "text"]).to_pydict()
     by_id = {rid: (category, text) for rid, category, text in zip(table["review_id"], table["product_category"], table["text"], strict=True)}

@@ -2,6 +2,10 @@
 
 Plain functions without Airflow; the training operators in ``plugins/reviewflow/operators/training.py``
 call them.  The ``sagemaker`` SDK is imported only inside :func:`huggingface_image_uri`.
+
+The job's code is the ``source_dir`` folder ``sourcedir/``: the entry point ``train.py``, its
+``requirements.txt`` and the ``finetune`` package, shipped whole as ``sourcedir.tar.gz`` and run by
+SageMaker's script mode as ``python train.py --<name> <value> …`` in ``/opt/ml/code``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SOURCE_DIR = Path(__file__).resolve().parent
+from include.caching import code_files
+
+SOURCE_DIR = Path(__file__).resolve().parent / "sourcedir"
 ENTRY_POINT = "train.py"
-SOURCE_FILES = (ENTRY_POINT, "requirements.txt")
 CHANNELS = ("train", "validation", "test")
-# train.py's exit code for an InputError (train.EXIT_BAD_INPUT; train.py runs on its own, without this module).
+# sourcedir/train.py's exit code for an InputError (its EXIT_BAD_INPUT: train.py runs without this module).
 EXIT_BAD_INPUT = 65
 # The newest Hugging Face PyTorch training image in sagemaker 3.27's image_uris (GPU instances only);
 # transformers 5.x like the local stack.
@@ -125,13 +130,18 @@ def training_job_name(run_key: str, attempt: int = 0) -> str:
     return sagemaker_name("reviewflow", run_key, f"-r{attempt}" if attempt else "")
 
 
+def source_files() -> list[Path]:
+    """Every file of the ``source_dir`` (code and requirements, no ``__pycache__``), sorted: what the job runs."""
+    return code_files(SOURCE_DIR)
+
+
 def source_tarball() -> bytes:
-    """``sourcedir.tar.gz`` of train.py and its requirements, byte-identical for identical sources."""
+    """``sourcedir.tar.gz``: :func:`source_files` under their paths in ``SOURCE_DIR``, byte-identical for identical sources."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
-        for name in SOURCE_FILES:
-            data = (SOURCE_DIR / name).read_bytes()
-            info = tarfile.TarInfo(name)
+        for path in source_files():
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(SOURCE_DIR).as_posix())
             info.size, info.mode, info.mtime = len(data), 0o644, 0
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()

@@ -177,7 +177,7 @@ def write_tiny_classifier(
     from transformers import AutoTokenizer, BertModel
 
     from include.features.tokenizer import bundled_model_dir
-    from include.training.train import ClassifierSpec, SentimentClassifier, save_classifier
+    from include.training.sourcedir.finetune.model import ClassifierSpec, SentimentClassifier, save_classifier
 
     torch.manual_seed(seed)
     spec = ClassifierSpec("mean", truncation, max_seq_length, LABEL_NAMES)

@@ -23,7 +23,6 @@ from include.caching import (
     decide,
     index_path,
     parse_expire_after,
-    parse_flag,
     seal_name,
     step_fingerprint,
 )
@@ -73,15 +72,15 @@ class StepCache:
         params: Mapping[str, Any],
         code_paths: Sequence[Path],
         *,
-        force: Any,
-        expire_after: Any,
+        force: bool,
+        expire_after: str | None,
     ) -> CacheDecision:
         """Fingerprint the step and look it up in the index, checking the output the entry names.
 
         :param inputs: name → (content fingerprint, or ``None`` and why there is none): caching is off without one.
         :param code_paths: the files and folders the step runs (their bytes are its code version).
         """
-        forced, expiry = parse_flag(force), parse_expire_after(expire_after)
+        expiry = parse_expire_after(expire_after)
         for fingerprint_or_none, why in inputs.values():
             if fingerprint_or_none is None:
                 return CacheDecision("off", why)
@@ -91,14 +90,14 @@ class StepCache:
         storage = self._storage(index_uri)
         indexed = committed = None
         missing: list[str] = []
-        if not forced and storage.exists(index_uri):
+        if not force and storage.exists(index_uri):
             indexed = Seal.from_json(read_json(storage, index_uri))
             committed = self.read_seal(indexed.output_uri)
             if committed is not None:
                 present = set(self._storage(committed.output_uri).list_files(committed.output_uri))
                 missing = [name for name in committed.files if name not in present]
         return decide(
-            fingerprint, indexed, committed, missing, now=dt.datetime.now(dt.UTC), expire_after=expiry, force=forced
+            fingerprint, indexed, committed, missing, now=dt.datetime.now(dt.UTC), expire_after=expiry, force=force
         )
 
     def unseal(self) -> None:

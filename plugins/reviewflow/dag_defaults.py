@@ -61,7 +61,7 @@ CACHE_PARAMS: dict[str, Param] = {
         description="ISO 8601 duration (P30D, PT12H, P1DT6H) after which a committed output is computed again; empty: never.",
     ),
 }
-CACHE_ARGS = {"force": "{{ params.force }}", "cache_expire_after": "{{ params.cache_expire_after or '' }}"}
+CACHE_ARGS = {"force": "{{ params.force }}", "cache_expire_after": "{{ params.cache_expire_after }}"}
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "reviewflow",

@@ -135,9 +135,10 @@ def test_train_register_and_approve_auto_manual_and_gate(
         f"model reused, {len(before['model'])} files byte for byte); one registry version, Approved, champion"
     )
 
-    # 2. Second model, a person approves it in the UI: it becomes the challenger for the rollout.
+    # 2. Second model (another learning rate: the same one would be the first model, reused from the step
+    # cache and not registered again), a person approves it in the UI: it becomes the challenger for the rollout.
     responder = answer_when_asked("reviews_train", "Approve", "better on negation")
-    second = train.test(run_conf=TINY_TRAINING | {"approval_mode": "manual", "max_f1_drop": 1.0})
+    second = train.test(run_conf=TINY_TRAINING | {"approval_mode": "manual", "max_f1_drop": 1.0, "learning_rate": 2e-4})
     responder.join(timeout=5)
     assert second.state == "success", task_states(second)
     assert task_states(second)["human_approval"] == "success"
@@ -149,7 +150,7 @@ def test_train_register_and_approve_auto_manual_and_gate(
     assert event["version"] == challenger.version and event["champion_version"] == champion.version
 
     # 3. Third model fails the automatic gate: Rejected with the reason, and it never reaches the rollout.
-    third = train.test(run_conf=TINY_TRAINING | {"min_macro_f1": 1.0})
+    third = train.test(run_conf=TINY_TRAINING | {"min_macro_f1": 1.0, "learning_rate": 3e-4})
     assert task_states(third)["approval_gate"] == "failed"
     assert task_states(third)["record_approval"] != "success"
     rejected = [v for v in registry.list_versions() if v.status == "Rejected"]

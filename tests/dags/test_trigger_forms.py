@@ -3,6 +3,7 @@ validates every field against its JSON schema and marks non-null-able fields req
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -55,15 +56,44 @@ def test_defaults_validate_and_optional_fields_may_be_left_empty(dag_bag, dag_id
     emptied.validate()
 
 
-def test_emptied_fields_render_as_empty_not_as_none(dag_bag) -> None:
-    """An emptied field arrives as null; the tasks must see "choose automatically", not the string 'None'."""
+def rendered(task: Any, value: Any, params: dict[str, Any]) -> Any:
+    """``value`` rendered as the task's DAG renders it (natively: a param keeps its type)."""
+    return task.render_template(value, {"params": params}, jinja_env=task.get_template_env())
+
+
+def test_emptied_fields_reach_the_operators_as_none(dag_bag) -> None:
+    """An emptied field arrives as null; the tasks must see None ("choose automatically", all categories,
+    never expire), not the string 'None'. An empty category list keeps every category, too."""
     train = dag_bag.dags["reviews_train"]
-    params = {"curated_uri": None, "categories": None, "balance": "downsample", "max_seq_length": 64, "seed": 42}
-    resolve = train.get_task("resolve_snapshot")
+    emptied = {"curated_uri": None, "categories": None, "cache_expire_after": None}
+    for task_id, field in (
+        ("resolve_snapshot", "curated_uri"), ("build_features", "categories"), ("build_features", "cache_expire_after"),
+    ):
+        task = train.get_task(task_id)
+        assert rendered(task, getattr(task, field), emptied) is None, (task_id, field)
     features = train.get_task("build_features")
-    assert resolve.render_template(resolve.curated_uri, {"params": params}) == ""
-    assert features.render_template(features.categories, {"params": params}) == "None"  # parse_categories: all
+    assert rendered(features, features.categories, {"categories": []}) is None
+    assert rendered(features, features.categories, {"categories": ["Books"]}) == ["Books"]
 
     ingest = dag_bag.dags["reviews_ingest"].get_task("ingest")
-    rendered = ingest.render_template(ingest.categories, {"params": {"categories": None}}, jinja_env=ingest.get_template_env())
-    assert rendered is None  # native rendering: the operator keeps every category
+    assert rendered(ingest, ingest.categories, {"categories": None}) is None  # the operator keeps every category
+
+
+@pytest.mark.parametrize("dag_id", sorted(OPTIONAL))
+def test_params_reach_the_operators_with_their_types(dag_bag, dag_id: str) -> None:
+    """Every DAG renders natively: a templated field (or a value in a templated dict) that is one param
+    gets the param's value with its type (an int stays an int, a list a list), which operators use as is."""
+    dag = dag_bag.dags[dag_id]
+    assert dag.render_template_as_native_obj
+    params = {name: dag.params[name] for name in dag.params}
+    checked = set()
+    for task in dag.tasks:
+        for field in task.template_fields:
+            value = getattr(task, field)
+            for template in value.values() if isinstance(value, dict) else [value]:
+                match = re.fullmatch(r"\{\{ params\.(\w+) \}\}", template) if isinstance(template, str) else None
+                if match:
+                    result = rendered(task, template, params)
+                    assert result == params[match[1]] and type(result) is type(params[match[1]]), (task.task_id, field)
+                    checked.add(match[1])
+    assert checked >= {name for name, value in params.items() if isinstance(value, int | float | bool)}

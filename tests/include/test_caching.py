@@ -13,7 +13,6 @@ from include.caching import (
     code_version,
     content_fingerprint,
     parse_expire_after,
-    parse_flag,
     step_fingerprint,
 )
 
@@ -68,9 +67,3 @@ def test_expire_after_reads_iso_8601_durations(text: str | None, expected: dt.ti
 def test_expire_after_refuses_other_text_naming_the_param(text: str) -> None:
     with pytest.raises(CacheConfigError, match="cache_expire_after"):
         parse_expire_after(text)
-
-
-def test_force_from_templates() -> None:
-    assert parse_flag(True) and parse_flag("True") and not parse_flag("False") and not parse_flag(None)
-    with pytest.raises(CacheConfigError, match="force"):
-        parse_flag("maybe")

@@ -14,7 +14,7 @@ from moto import mock_aws
 from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.hooks.processing import run_job_name
-from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
+from reviewflow.operators.features import BuildFeaturesOperator
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -31,17 +31,6 @@ def _operator(**overrides: Any) -> BuildFeaturesOperator:
     return BuildFeaturesOperator(**arguments)
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None), ("None", None), ("", None), (["Books"], ("Books",)), ("['Books', 'Toys']", ("Books", "Toys")),
-        ("Books, Toys", ("Books", "Toys")), ([], ()),
-    ],
-)  # fmt: skip
-def test_parse_categories(value: Any, expected: Any) -> None:
-    assert parse_categories(value) == expected
-
-
 def test_template_fields_cover_the_job_parameters() -> None:
     assert set(BuildFeaturesOperator.template_fields) == {
         "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
@@ -55,7 +44,7 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
     monkeypatch.setenv("REVIEWFLOW_BACKEND", "local")
     monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", str(tmp_path))
     snapshot = write_curated_snapshot(tmp_path / "curated" / "reviews" / "snapshot=s1", curated_records(generate_rows(SampleSpec(rows=600, seed=4))))
-    result = _operator(snapshot_uri=snapshot, categories="['Books', 'Toys', 'Home']", max_seq_length="32").execute(_context())
+    result = _operator(snapshot_uri=snapshot, categories=["Books", "Toys", "Home"], max_seq_length=32).execute(_context())
 
     features = tmp_path / "features" / RUN_KEY
     assert result["features_uri"] == str(features)

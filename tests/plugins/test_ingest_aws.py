@@ -89,14 +89,14 @@ def test_aws_dag_runs_athena_statements_in_order_with_run_tokens(aws, tmp_path: 
     assert ingest["curated_uri"].startswith(f"s3://{BUCKET}/reviewflow/curated/reviews/snapshot=manual__")
 
 
+STAGED = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv", "latest_review_date": "2026-11-26"}
+
+
 def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> None:
     from reviewflow.operators.ingest import RunScopedAthenaOperator
 
-    operator = RunScopedAthenaOperator(task_id="athena_ctas_curated", query="SELECT 1", database="reviews_db",
-                                       output_location=f"s3://{BUCKET}/athena-results", sleep_time=0)
-
     class TI:
-        dag_id, task_id = "reviews_ingest", "athena_ctas_curated"
+        dag_id, task_id = "reviews_ingest", "athena_create_raw_table"
 
         def __init__(self, run_id: str, try_number: int) -> None:
             self.run_id, self.try_number = run_id, try_number
@@ -104,10 +104,17 @@ def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> 
         def xcom_push(self, *args: Any, **kwargs: Any) -> None:
             pass
 
+    queries = []
     for run_id, try_number in (("manual__1", 1), ("manual__1", 2), ("manual__2", 1)):
-        operator.execute({"ti": TI(run_id, try_number), "task_instance": TI(run_id, try_number)})
+        operator = RunScopedAthenaOperator(task_id="athena_create_raw_table", statement="create_raw_table", staged=STAGED,
+                                           database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0)
+        context = {"ti": TI(run_id, try_number), "task_instance": TI(run_id, try_number), "run_id": run_id}
+        operator.render_template_fields(context)
+        queries.append(operator.query)
+        operator.execute(context)
+    assert queries[0].startswith("CREATE EXTERNAL TABLE IF NOT EXISTS reviews_db.raw_reviews_manual_1 ")
     tokens = [p["ClientRequestToken"] for op, p in aws if op == "StartQueryExecution"]
-    assert tokens[0] == tokens[1] == request_token("reviews_ingest", "manual__1", "athena_ctas_curated", "SELECT 1")
+    assert tokens[0] == tokens[1] == request_token("reviews_ingest", "manual__1", "athena_create_raw_table", queries[0])
     assert tokens[2] != tokens[0]
 
 
@@ -133,8 +140,7 @@ def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws)
     athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.append(count_results(
         [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
     ))
-    staged = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv", "latest_review_date": "2026-11-26"}
-    operator = AthenaCommitOperator(task_id="ingest", staged=staged, categories=["Bookz"])
+    operator = AthenaCommitOperator(task_id="ingest", staged=STAGED, categories=["Bookz"])
     context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(RejectedShareError) as error:
         operator.execute(context)
@@ -191,20 +197,6 @@ class FakeAthena:
         return "HIVE_CURSOR_ERROR: transient"
 
 
-def ctas_operator() -> Any:
-    from reviewflow.operators.ingest import AthenaCtasOperator
-
-    return AthenaCtasOperator(
-        task_id="athena_ctas_curated",
-        query="CREATE TABLE reviews_db.reviews_curated_r AS SELECT 1",
-        table="reviews_curated_r",
-        location=f"s3://{BUCKET}/reviewflow/curated/reviews/snapshot=r/",
-        database="reviews_db",
-        output_location=f"s3://{BUCKET}/athena-results",
-        sleep_time=0,
-    )
-
-
 def ctas_context(try_number: int = 1) -> dict[str, Any]:
     class TI:
         dag_id, task_id, run_id = "reviews_ingest", "athena_ctas_curated", "manual__r"
@@ -215,7 +207,28 @@ def ctas_context(try_number: int = 1) -> dict[str, Any]:
         def xcom_push(self, *args: Any, **kwargs: Any) -> None:
             pass
 
-    return {"ti": TI(), "task_instance": TI()}
+    return {"ti": TI(), "task_instance": TI(), "run_id": TI.run_id}
+
+
+def ctas_operator() -> Any:
+    """The curated CTAS of run ``manual__r``, rendered: table ``reviews_curated_manual_r`` at ``snapshot=manual__r/``."""
+    from reviewflow.operators.ingest import AthenaCtasOperator
+
+    operator = AthenaCtasOperator(
+        task_id="athena_ctas_curated",
+        dataset="curated",
+        staged=STAGED,
+        database="reviews_db",
+        output_location=f"s3://{BUCKET}/athena-results",
+        sleep_time=0,
+    )
+    operator.render_template_fields(ctas_context())
+    assert (operator.table, operator.location) == ("reviews_curated_manual_r", f"{SNAPSHOT_LOCATION}/")
+    assert operator.query.startswith("CREATE TABLE reviews_db.reviews_curated_manual_r")
+    return operator
+
+
+SNAPSHOT_LOCATION = f"s3://{BUCKET}/reviewflow/curated/reviews/snapshot=manual__r"
 
 
 def keys_under(prefix: str) -> list[str]:
@@ -231,7 +244,7 @@ def test_ctas_runs_while_its_table_does_not_exist(aws) -> None:
 def test_ctas_rerun_keeps_the_table_an_earlier_attempt_created(aws) -> None:
     glue = boto3.client("glue", region_name=REGION)
     glue.create_database(DatabaseInput={"Name": "reviews_db"})
-    glue.create_table(DatabaseName="reviews_db", TableInput={"Name": "reviews_curated_r"})
+    glue.create_table(DatabaseName="reviews_db", TableInput={"Name": "reviews_curated_manual_r"})
 
     assert ctas_operator().execute(ctas_context(try_number=3)) is None
     assert not [op for op, _ in aws if op == "StartQueryExecution"]
@@ -240,7 +253,7 @@ def test_ctas_rerun_keeps_the_table_an_earlier_attempt_created(aws) -> None:
 def test_failed_ctas_is_cleaned_and_the_retry_runs_a_new_query(aws, monkeypatch: pytest.MonkeyPatch) -> None:
     from airflow.sdk.exceptions import AirflowException
 
-    partial = ["reviewflow/curated/reviews/snapshot=r/product_category=Books/q0-part-0"]
+    partial = ["reviewflow/curated/reviews/snapshot=manual__r/product_category=Books/q0-part-0"]
     athena = FakeAthena(monkeypatch, outcomes=["FAILED"], written=[*partial, "reviewflow/elsewhere/not-ours"])
 
     with pytest.raises(AirflowException, match="FAILED"):

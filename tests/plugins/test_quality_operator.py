@@ -18,7 +18,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
-from reviewflow.operators.quality import DataQualityGateOperator, parse_min_rows
+from reviewflow.operators.quality import DataQualityGateOperator
 from tests.conftest import made
 from tests.plugins.conftest import BUCKET, REGION
 
@@ -144,10 +144,10 @@ def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: py
         DataQualityGateOperator(task_id="g", curated_uri="x", engine="fast").execute(context())
 
 
-def test_min_rows_from_templates() -> None:
-    assert parse_min_rows("1000") == 1000 and parse_min_rows(None) is None and parse_min_rows("None") is None
-    with pytest.raises(ValueError):
-        parse_min_rows("-1")
+def test_a_negative_min_rows_fails_before_any_spark_work(local, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("include.quality.job.quality_session", lambda *a: pytest.fail("Spark was started"))
+    with pytest.raises(ValueError, match="min_rows must be >= 0, got -1"):
+        DataQualityGateOperator(task_id="g", curated_uri="x", min_rows=-1).execute(context())
     assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_rows"}
 
 
@@ -218,7 +218,7 @@ def test_the_ingest_dag_hands_the_deequ_jar_setting_to_the_gate(aws, monkeypatch
     monkeypatch.setenv("REVIEWFLOW_DEEQU_JAR", jar)
     task = DagBag(dag_folder=str(DAGS_FOLDER)).dags["reviews_ingest"].get_task("quality_gate")
     assert task.deequ_jar == jar
-    task.curated_uri, task.engine, task.min_rows = SNAPSHOT, "deequ", "1000"  # as the form renders them
+    task.curated_uri, task.engine, task.min_rows = SNAPSHOT, "deequ", 1000  # as the form renders them (natively)
     with pytest.raises(TaskDeferred):
         task.execute(context())
     (created,) = made(aws, "CreateProcessingJob")

@@ -99,7 +99,7 @@ def register(key: str, model_name: str) -> dict[str, Any]:
     ).execute(context(key))
 
 
-def gate(key: str, model_name: str, mode: str = "auto", min_f1: str = "0.5", drop: str = "0.02") -> Any:
+def gate(key: str, model_name: str, mode: str = "auto", min_f1: float = 0.5, drop: float = 0.02) -> Any:
     return ops.ApprovalGateOperator(
         task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name
     ).choose_branch(context(key))
@@ -173,7 +173,7 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
 def test_too_few_test_rows_are_insufficient_evidence(root: Path, model_name: str) -> None:
     trained_run(root, "run-few", 0.90, None)
     register("run-few", model_name)
-    operator = ops.ApprovalGateOperator(task_id="approval_gate", min_test_rows="500", model_name=model_name)
+    operator = ops.ApprovalGateOperator(task_id="approval_gate", min_test_rows=500, model_name=model_name)
     with pytest.raises(AirflowFailException, match="insufficient evidence: 200 test rows"):
         operator.choose_branch(context("run-few"))
     assert registry_section("run-few")["gate"]["min_test_rows"] == 500
@@ -198,7 +198,7 @@ def _ask(key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
     request: dict[str, Any] = {}
     monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kwargs: request.update(kwargs))
-    operator = ops.HumanApprovalOperator(task_id="human_approval", response_timeout_hours="2", model_name=model_name)
+    operator = ops.HumanApprovalOperator(task_id="human_approval", response_timeout_hours=2, model_name=model_name)
     with pytest.raises(TaskAwaitingInput) as waiting:
         operator.execute(context(key))
     assert waiting.value.timeout == dt.timedelta(hours=2)

@@ -40,7 +40,7 @@ def write_output(cache: StepCache, text: str) -> None:
     (out / "manifest.json").write_text(json.dumps({"text": text}))
 
 
-def decide(cache: StepCache, snapshot_uri: str, code: Path, *, force: object = False, expire_after: str = "P30D"):
+def decide(cache: StepCache, snapshot_uri: str, code: Path, *, force: bool = False, expire_after: str | None = "P30D"):
     return cache.decide(
         {"snapshot": snapshot_fingerprint(snapshot_uri)}, {"seed": 42}, (code,), force=force, expire_after=expire_after
     )
@@ -75,7 +75,7 @@ def test_a_changed_snapshot_code_file_or_force_misses(root: Path, tmp_path: Path
     same = snapshot(root, "b", "content-1")
     assert decide(cache, same, code).status == "hit"
     assert decide(cache, snapshot(root, "c", "content-2"), code).status == "miss"
-    assert decide(cache, same, code, force="True").reason.startswith("force")
+    assert decide(cache, same, code, force=True).reason.startswith("force")
     code.write_text("print('features, edited')\n")
     assert decide(cache, same, code).status == "miss"
 

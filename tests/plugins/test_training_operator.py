@@ -42,7 +42,8 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def model_tarball(shared: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """What SageMaker uploads as model.tar.gz: SM_MODEL_DIR of a (tiny, 4-step) train.py run."""
-    from include.training.train import parse_args, train
+    from include.training.sourcedir.finetune.config import parse_args
+    from include.training.sourcedir.finetune.loop import train
 
     work = tmp_path_factory.mktemp("sm-model")
     features = shared["features"]

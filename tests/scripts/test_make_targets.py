@@ -86,7 +86,7 @@ def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(t
     ]
     ingest, first, challenger, rollout = (json.loads(call[call.index("--conf") + 1]) for call in calls)
     assert ingest == {"min_rows": 500, "max_rejected_share": 0.1, "categories": ["Books"], "source_uri": str(source)}
-    assert first == {"seed": 3, "categories": ["Books"], "epochs": 1}  # FIRST_MODEL_CONF over CONF
+    assert first == {"seed": 3, "categories": ["Books"], "epochs": 1, "learning_rate": 5e-5}  # FIRST_MODEL_CONF over CONF
     assert challenger == {"seed": 3, "categories": ["Books"]}
     assert rollout == {"seed": 3, "round_size": 50}
 

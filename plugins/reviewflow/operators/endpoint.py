@@ -20,7 +20,6 @@ killing the task does not stop it; ``make stop`` does.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -52,14 +51,12 @@ def endpoint_result(description: EndpointDescription) -> dict[str, Any]:
     return {**description.to_dict(), "weights": description.weights}
 
 
-def variant_specs(variants: object) -> list[VariantSpec]:
-    """``[{"model_version", "weight", "int8"}, ...]`` (or its JSON) as specs.
+def variant_specs(variants: Sequence[Mapping[str, Any]]) -> list[VariantSpec]:
+    """``[{"model_version", "weight", "int8"}, ...]`` as specs.
 
     :raises AirflowFailException: naming the field.
     """
-    if isinstance(variants, str):
-        variants = json.loads(variants)
-    if not isinstance(variants, Sequence) or not variants:
+    if isinstance(variants, str) or not isinstance(variants, Sequence) or not variants:
         raise AirflowFailException(
             f"variants: must be a non-empty list of {{model_version, weight, int8}}, got {variants!r}"
         )
@@ -69,10 +66,8 @@ def variant_specs(variants: object) -> list[VariantSpec]:
         raise AirflowFailException(str(error)) from None
 
 
-def weights_of(weights: object) -> dict[str, float]:
-    """``{variant: weight}`` (or its JSON). :raises AirflowFailException: naming the field."""
-    if isinstance(weights, str):
-        weights = json.loads(weights)
+def weights_of(weights: Mapping[str, float]) -> dict[str, float]:
+    """``{variant: weight}``. :raises AirflowFailException: naming the field."""
     if not isinstance(weights, Mapping) or not weights:
         raise AirflowFailException(f"weights: must be a non-empty mapping of variant to weight, got {weights!r}")
     try:
@@ -91,10 +86,11 @@ class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("variants", "endpoint_name", "model_name")
+    template_fields_renderers = {"variants": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
-        self, *, variants: Sequence[Mapping[str, Any]] | str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        self, *, variants: Sequence[Mapping[str, Any]], endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         model_name: str = DEFAULT_MODEL_NAME, port: int | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -145,10 +141,11 @@ class SageMakerDeployEndpointOperator(ReportsLineage, SageMakerEndpointOperator)
     template_fields = (
         *SageMakerEndpointOperator.template_fields, "variants", "endpoint_name", "model_name", "instance_type"
     )
+    template_fields_renderers = {**SageMakerEndpointOperator.template_fields_renderers, "variants": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
-        self, *, variants: Sequence[Mapping[str, Any]] | str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        self, *, variants: Sequence[Mapping[str, Any]], endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         model_name: str = DEFAULT_MODEL_NAME, instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE,
         instance_count: int = 1, create_feedback_tables: bool = True, **kwargs: Any,
     ) -> None:
@@ -230,10 +227,11 @@ class SetEndpointWeightsOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("weights", "endpoint_name", "model_name", "aws_conn_id", "region_name")
+    template_fields_renderers = {"weights": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
-        self, *, weights: Mapping[str, float] | str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
+        self, *, weights: Mapping[str, float], endpoint_name: str = DEFAULT_ENDPOINT_NAME,
         model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
         deferrable: bool = False, check_interval: int = 30, max_wait_seconds: int = WAIT_SECONDS, **kwargs: Any,
     ) -> None:

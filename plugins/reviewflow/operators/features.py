@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import tempfile
 from collections.abc import Sequence
@@ -48,26 +47,6 @@ def python_env_archive_uri(data_root: str) -> str:
     return join_uri(data_root, "code", "pyspark_env.tar.gz")
 
 
-def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | None:
-    """Categories from a list, ``None``, or a rendered template (``"None"``, ``"['Books']"``, ``"Books,Toys"``).
-
-    An empty list stays empty so the job can reject it with a clear message.
-    """
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text in ("", "None", "null"):
-            return None
-        if text.startswith(("[", "(")):
-            parsed = ast.literal_eval(text)
-            if not isinstance(parsed, (list, tuple)) or not all(isinstance(c, str) for c in parsed):
-                raise ValueError(f"categories must be a list of strings, got {value!r}")
-            return tuple(parsed)
-        return tuple(part.strip() for part in text.split(",") if part.strip())
-    return tuple(value)
-
-
 class BuildFeaturesOperator(ReportsLineage, BaseOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
@@ -76,14 +55,14 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
     pattern) and the task defers until it finishes. The job run is named after the DAG run, and a retry
     reconnects to a submitted, running or succeeded job of the same run instead of starting a second one.
 
-    :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``).
-    :param categories: product categories to use, ``None`` for all.
-    :param balance: ``downsample`` or ``none`` (class weights for training).
-    :param max_seq_length: token ids per review after truncation.
+    :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``) (templated).
+    :param categories: product categories to use, ``None`` for all (templated).
+    :param balance: ``downsample`` or ``none`` (class weights for training) (templated).
+    :param max_seq_length: token ids per review after truncation (templated).
     :param truncation: ``head_tail`` or ``head``: which ids a long review keeps (templated).
     :param eval_floor: minimum rows per class in the test and validation splits, taken before
         balancing; 0 for none (templated).
-    :param seed: seed of downsampling.
+    :param seed: seed of downsampling (templated).
     :param force: (local) recompute even when features with the same fingerprint (snapshot content,
         these params, the job's code) are committed (templated).
     :param cache_expire_after: (local) ISO 8601 duration after which committed features are not
@@ -105,13 +84,13 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         self,
         *,
         snapshot_uri: str,
-        categories: Sequence[str] | str | None = None,
+        categories: Sequence[str] | None = None,
         balance: str = "downsample",
-        max_seq_length: int | str = 64,
+        max_seq_length: int = 64,
         truncation: str = "head_tail",
-        eval_floor: int | str = 30,
-        seed: int | str = 42,
-        force: bool | str = False,
+        eval_floor: int = 30,
+        seed: int = 42,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         python_env_archive_uri: str | None = None,
         waiter_delay: int = 30,
@@ -141,12 +120,12 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
             snapshot_uri=self.snapshot_uri,
             output_uri=join_uri(settings.data_root, "features", key),
             run_key=key,
-            categories=parse_categories(self.categories),
+            categories=None if self.categories is None else tuple(self.categories),
             balance=self.balance,  # type: ignore[arg-type]
-            max_seq_length=int(self.max_seq_length),
+            max_seq_length=self.max_seq_length,
             truncation=self.truncation,  # type: ignore[arg-type]
-            eval_floor=int(self.eval_floor),
-            seed=int(self.seed),
+            eval_floor=self.eval_floor,
+            seed=self.seed,
             feature_store_uri=join_uri(settings.data_root, "feature_store", "reviews"),
         )
 

@@ -8,8 +8,8 @@ Both backends end in a task ``ingest`` returning the same XCom::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
@@ -48,6 +48,9 @@ from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
+
+if TYPE_CHECKING:
+    import jinja2
 
 HEADER_PROBE_BYTES = 64 * 1024
 
@@ -134,7 +137,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
 
 
 class IngestStepOperator(ReportsLineage, BaseOperator):
-    """What both backends' ``ingest`` task takes.
+    """What both backends' ``ingest`` task takes; each key of its XCom is an XCom of its own too (``output["curated_uri"]``).
 
     :param staged: the XCom of the staging task. (templated)
     :param categories: keep only these product categories (all when empty). (templated)
@@ -142,11 +145,17 @@ class IngestStepOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
+    template_fields_renderers = {"staged": "json"}
 
     def __init__(
-        self, *, staged: Any, categories: Any = None, max_rejected_share: Any = 0.05, **kwargs: Any
+        self,
+        *,
+        staged: Mapping[str, Any],
+        categories: list[str] | None = None,
+        max_rejected_share: float = 0.05,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(multiple_outputs=True, **kwargs)
         self.staged = staged
         self.categories = categories
         self.max_rejected_share = max_rejected_share
@@ -167,7 +176,7 @@ class CurateReviewsLocalOperator(IngestStepOperator):
                 local_path(uris["curated_uri"]),
                 local_path(uris["rejected_uri"]),
                 categories=list(self.categories or []),
-                max_rejected_share=float(self.max_rejected_share),
+                max_rejected_share=self.max_rejected_share,
                 latest_review_date=dt.date.fromisoformat(self.staged["latest_review_date"]),
             )
         except BadInputError as error:
@@ -184,15 +193,41 @@ class CurateReviewsLocalOperator(IngestStepOperator):
 
 
 class RunScopedAthenaOperator(AthenaOperator):
-    """The provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
+    """One ingestion statement of the run: the provider's ``AthenaOperator`` with a ``client_request_token``
+    derived from the run.
 
+    The statement's SQL (:func:`athena_sql`: the run's tables and locations, the staged file's format)
+    is rendered after the templated fields, so the task's Rendered Template page shows it as ``query``.
     The token hashes DAG id, run id, task id, the rendered query and a generation number,
     so a retry reattaches to the query an earlier try started (running or finished) instead
     of running it a second time. Athena answers a known token with its execution even when
     that failed, so try ``n`` walks generations ``0 .. n-1``: a generation that ended FAILED
     or CANCELLED has its partial output discarded and the next one starts a new query. A
     query that is still running is always waited for, never run beside.
+
+    :param statement: the ingestion statement, one of :data:`include.ingestion.athena.STATEMENTS`.
+    :param staged: the XCom of the staging task. (templated)
+    :param categories: keep only these product categories (all when empty). (templated)
+
+    Other arguments are ``AthenaOperator``'s but ``query`` (``database``, ``output_location``,
+    ``workgroup`` — templated —, ``sleep_time``, ``aws_conn_id``).
     """
+
+    template_fields: Sequence[str] = (*AthenaOperator.template_fields, "staged", "categories")
+    template_fields_renderers = {**AthenaOperator.template_fields_renderers, "staged": "json"}
+
+    def __init__(
+        self, *, statement: str, staged: Mapping[str, Any], categories: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(query="", **kwargs)  # the run's SQL: render_template_fields
+        self.statement = statement
+        self.staged = staged
+        self.categories = categories
+
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the templated fields, then the statement's SQL for this run from them."""
+        super().render_template_fields(context, jinja_env)
+        self.query = athena_sql(self.statement, context["run_id"], self.staged, self.categories)
 
     def execute(self, context: Any) -> str | None:
         ti = context["ti"]
@@ -218,24 +253,28 @@ class RunScopedAthenaOperator(AthenaOperator):
 
 
 class AthenaCtasOperator(RunScopedAthenaOperator):
-    """A run-scoped CTAS that every rerun of the task can complete.
+    """The run's CTAS of one dataset (statement ``ctas_<dataset>``), which every rerun of the task can complete.
 
     Athena registers a CTAS table only when the query succeeds, and table and location
-    belong to this run alone: an existing table means the task's work is done (also after
-    Athena's 24 h token window), so it is kept and no query runs. A failed CTAS may leave
-    files under its location, which a new CTAS refuses; they are deleted as listed in the
-    failed query's data manifest, and only under ``location``.
+    belong to this run alone (:func:`athena_object`, set with the SQL): an existing table means
+    the task's work is done (also after Athena's 24 h token window), so it is kept and no query
+    runs. A failed CTAS may leave files under its location, which a new CTAS refuses; they are
+    deleted as listed in the failed query's data manifest, and only under ``location``.
 
-    :param table: the table the query creates, in ``database``. (templated)
-    :param location: its ``external_location``, an ``s3://`` prefix. (templated)
+    :param dataset: ``rejected`` or ``curated``: the table ``reviews_<dataset>_<run>`` in ``database``,
+        at ``<data_root>/<dataset>/reviews/snapshot=<run key>/``.
     """
 
-    template_fields: Sequence[str] = (*RunScopedAthenaOperator.template_fields, "table", "location")
+    def __init__(self, *, dataset: Literal["rejected", "curated"], **kwargs: Any) -> None:
+        super().__init__(statement=f"ctas_{dataset}", **kwargs)
+        self.dataset = dataset
+        self.table = self.location = ""  # the run's: render_template_fields
 
-    def __init__(self, *, table: str, location: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.table = table
-        self.location = location
+    def render_template_fields(self, context: Any, jinja_env: jinja2.Environment | None = None) -> None:
+        """Render the SQL, and the run's table and its ``external_location`` the SQL creates."""
+        super().render_template_fields(context, jinja_env)
+        self.table = athena_object(f"{self.dataset}_table", context["run_id"])
+        self.location = athena_object(f"{self.dataset}_location", context["run_id"])
 
     def execute(self, context: Any) -> str | None:
         if self._table_exists():
@@ -274,14 +313,14 @@ def aws_setting(name: str) -> str:
 
 
 def athena_object(name: str, run_id: str) -> str:
-    """Jinja macro returning the name or location of one of the run's Athena objects."""
+    """The name or location of one of the run's Athena objects (:func:`include.ingestion.athena.run_objects`)."""
     settings = load_settings()
     database = load_aws_settings(settings).athena_database
     return run_objects(database=database, data_root=settings.data_root, run_key=run_key_of(run_id))[name]
 
 
-def athena_sql(statement: str, run_id: str, staged: dict[str, Any], categories: list[str] | None = None) -> str:
-    """Jinja macro rendering an ingestion statement for Athena inside a running task.
+def athena_sql(statement: str, run_id: str, staged: Mapping[str, Any], categories: list[str] | None = None) -> str:
+    """An ingestion statement's SQL for the run ``run_id``, inside a running task.
 
     :param staged: the XCom of the staging task (format, the run's newest acceptable review date).
     """
@@ -318,7 +357,7 @@ class AthenaCommitOperator(IngestStepOperator):
         emit_ingest_counts(context, counts.to_dict())
         result = {"snapshot": snapshot, "format": self.staged["format"], **snapshot_uris(settings.data_root, snapshot)}
         try:
-            check_counts(counts, self.staged["source_uri"], float(self.max_rejected_share), categories)
+            check_counts(counts, self.staged["source_uri"], self.max_rejected_share, categories)
         except RejectedShareError as error:
             update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
             raise
@@ -368,6 +407,7 @@ class PublishCuratedReviewsOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields: Sequence[str] = ("ingested", "staged")
+    template_fields_renderers = {"ingested": "json", "staged": "json"}
 
     def __init__(self, *, ingested: Any, staged: Any, asset: Asset, **kwargs: Any) -> None:
         super().__init__(outlets=[asset], **kwargs)
@@ -405,6 +445,7 @@ class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
     In order: the ``curated_uri`` given (trigger form), the snapshot of the newest asset
     event that triggered the run (several queue up while the DAG is paused or busy; the
     others are skipped and logged), the newest published snapshot (``curated/reviews/_latest.json``).
+    Each key of the result is an XCom of its own too (``output["curated_uri"]``).
 
     :param curated_uri: an explicit snapshot folder inside the allowed storage roots
         (``REVIEWFLOW_ALLOWED_ROOTS``); empty to choose automatically. (templated)
@@ -413,7 +454,7 @@ class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
     template_fields: Sequence[str] = ("curated_uri",)
 
     def __init__(self, *, curated_uri: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+        super().__init__(multiple_outputs=True, **kwargs)
         self.curated_uri = curated_uri
 
     def execute(self, context: Any) -> dict[str, str]:

@@ -59,16 +59,6 @@ def metrics_root(settings: Settings) -> str:
     return join_uri(settings.data_root, "quality", "metrics")
 
 
-def parse_min_rows(value: int | str | None) -> int | None:
-    """``min_rows`` from an int, ``None`` or a rendered template (``"None"``, ``""``, ``"1000"``)."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None", "null")):
-        return None
-    size = int(value)
-    if size < 0:
-        raise ValueError(f"min_rows must be >= 0, got {size}")
-    return size
-
-
 class DataQualityGateOperator(ReportsLineage, BaseOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
@@ -114,9 +104,9 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         curated_uri: str,
         suite_path: str | Path = DEFAULT_SUITE_PATH,
         engine: str = "auto",
-        min_rows: int | str | None = None,
+        min_rows: int | None = None,
         deequ_jar: str | None = None,
-        force: bool | str = False,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         aws_compute: str = "sagemaker",
         waiter_delay: int = 30,
@@ -145,8 +135,9 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
 
         if self.engine not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        min_rows = parse_min_rows(self.min_rows)
-        return load_suite(self.suite_path, None if min_rows is None else {"min_rows": min_rows})
+        if self.min_rows is not None and self.min_rows < 0:
+            raise ValueError(f"min_rows must be >= 0, got {self.min_rows}")
+        return load_suite(self.suite_path, None if self.min_rows is None else {"min_rows": self.min_rows})
 
     def execute(self, context: Any) -> dict[str, Any]:
         settings = load_settings()
@@ -162,7 +153,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             decision = cache.decide(
                 {"snapshot": snapshot_fingerprint(self.curated_uri)},
                 {"engine": self.engine, "deequ": None if deequ is None else deequ.description,
-                 "min_rows": parse_min_rows(self.min_rows)},
+                 "min_rows": self.min_rows},
                 (*QUALITY_CODE, Path(self.suite_path)),
                 force=self.force,
                 expire_after=self.cache_expire_after,
@@ -190,8 +181,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             "--metrics-root", uri(metrics_root(settings)),
             "--engine", self.engine,
         ]  # fmt: skip
-        min_rows = parse_min_rows(self.min_rows)
-        return arguments + ([] if min_rows is None else ["--param", f"min_rows={min_rows}"])
+        return arguments + ([] if self.min_rows is None else ["--param", f"min_rows={self.min_rows}"])
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
         hook = SparkJobHook(aws_conn_id=aws.aws_conn_id)

@@ -126,7 +126,7 @@ class _Registration:
 
 def _registration(context: Context, snapshot: str, curated_uri: str, aws_conn_id: str) -> _Registration:
     """Read the run summary, the training ``metrics.json`` and the ingest run's summary; build metrics and lineage."""
-    if not snapshot or not curated_uri or "None" in (snapshot, curated_uri):
+    if not snapshot or not curated_uri:
         raise AirflowException(f"snapshot {snapshot!r} / curated_uri {curated_uri!r}: resolve_snapshot gave none")
     settings = load_settings()
     key = run_key(context)
@@ -303,6 +303,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
     :param min_test_rows: fewest test rows the gate decides on (templated).
     :param human_task_id: the task asking a human (followed in ``manual`` mode).
     :param record_task_id: the task recording the approval (followed in ``auto`` mode).
+    :param model_name: registered model / model package group (templated).
     """
 
     template_fields = ("approval_mode", "min_macro_f1", "max_f1_drop", "min_test_rows", "model_name")
@@ -312,9 +313,9 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         self,
         *,
         approval_mode: str = "auto",
-        min_macro_f1: float | str = 0.5,
-        max_f1_drop: float | str = 0.0,
-        min_test_rows: int | str = 100,
+        min_macro_f1: float = 0.5,
+        max_f1_drop: float = 0.0,
+        min_test_rows: int = 100,
         human_task_id: str = "human_approval",
         record_task_id: str = "record_approval",
         model_name: str = DEFAULT_MODEL_NAME,
@@ -346,14 +347,14 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         try:
             decision = gate_decision(
                 evaluation["challenger_macro_f1"], evaluation.get("champion_macro_f1"),
-                float(self.min_macro_f1), float(self.max_f1_drop),
-                test_rows=int(evaluation["test_rows"]), min_test_rows=int(self.min_test_rows),
+                self.min_macro_f1, self.max_f1_drop,
+                test_rows=int(evaluation["test_rows"]), min_test_rows=self.min_test_rows,
                 delta_ci95=(evaluation.get("deltas") or {}).get("macro_f1_ci95"),
             )
         except ValueError as error:
             raise AirflowFailException(f"approval gate of {version.name} version {version.version}: {error}") from error
-        gate = {"passed": decision.passed, "reason": decision.reason, "min_macro_f1": float(self.min_macro_f1),
-                "max_f1_drop": float(self.max_f1_drop), "min_test_rows": int(self.min_test_rows), "approval_mode": mode}
+        gate = {"passed": decision.passed, "reason": decision.reason, "min_macro_f1": self.min_macro_f1,
+                "max_f1_drop": self.max_f1_drop, "min_test_rows": self.min_test_rows, "approval_mode": mode}
         if not decision.passed:
             version = registry.set_approval(version.version, REJECTED, GATE_APPROVER, decision.reason)
             _publish(settings, key, summary, version, gate=gate)
@@ -402,7 +403,7 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
     def __init__(
         self,
         *,
-        response_timeout_hours: float | str = 24,
+        response_timeout_hours: float = 24,
         model_name: str = DEFAULT_MODEL_NAME,
         aws_conn_id: str = "aws_default",
         subject: str = "Approve the new sentiment model?",
@@ -428,9 +429,9 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         settings, key, summary, _, version = self.run_version(context)
         if version.status != PENDING:
             raise AirflowFailException(f"{version.name} version {version.version} is already {version.status}")
-        hours = float(self.response_timeout_hours)
+        hours = self.response_timeout_hours
         if hours <= 0:
-            raise AirflowFailException(f"response_timeout_hours must be > 0, got {self.response_timeout_hours!r}")
+            raise AirflowFailException(f"response_timeout_hours must be > 0, got {hours!r}")
         self.response_timeout = dt.timedelta(hours=hours)
         evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
         training = summary.get("training") or {}
@@ -477,6 +478,7 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
     Returns ``{"model_name", "version", "model_uri", "role"}``.
 
     :param approval_mode: ``auto`` or ``manual`` (templated).
+    :param model_name: registered model / model package group (templated).
     """
 
     template_fields = ("approval_mode", "model_name")

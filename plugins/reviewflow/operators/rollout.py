@@ -173,6 +173,7 @@ class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
         champion = registry.champion()
         if champion is None:
             raise RolloutInputError(f"{self.model_name} has no champion: train and approve a first model with reviews_train")
+        # str(): native rendering reads a version typed on the form ("3") as the literal it looks like (3).
         given = str(self.challenger_version or "").strip()
         if given:
             candidates, source = [given], "trigger form"
@@ -255,8 +256,9 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
     ui_color = "#d4e8f0"
 
     def __init__(
-        self, *, models: Any, policy: Any, seed: Any = 42, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-        model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default", **kwargs: Any,
+        self, *, models: Mapping[str, Any], policy: Mapping[str, Any], seed: int = 42,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
+        **kwargs: Any,
     ) -> None:
         super().__init__(multiple_outputs=True, **kwargs)  # deploy_challenger takes output["variants"]
         self.models = models
@@ -280,7 +282,7 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
             with closing(self.endpoint().feedback_reader()) as reader:
                 start = log_position(reader)
             experiment = create_experiment(
-                champion["variant"], [c["variant"] for c in challengers], params, seed=int(self.seed),
+                champion["variant"], [c["variant"] for c in challengers], params, seed=self.seed,
                 now=dt.datetime.now(dt.UTC), cursor=start,
             )
             models = {m["variant"]: ArmModel(m["version"], m["model_uri"]) for m in [champion, *challengers]}
@@ -323,7 +325,7 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
     ui_color = "#f0e4c8"
 
     def __init__(
-        self, *, round_size: Any = 200, poll_seconds: Any = 5, max_round_seconds: Any = 600,
+        self, *, round_size: int = 200, poll_seconds: float = 5, max_round_seconds: float = 600,
         endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
         **kwargs: Any,
     ) -> None:
@@ -354,10 +356,10 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             if delta.foreign:
                 self.log.warning("feedback of variants outside the experiment (ignored): %s", delta.foreign)
             waited = (dt.datetime.now(dt.UTC) - _last_round_at(experiment)).total_seconds()
-            if delta.served_total < int(self.round_size) and waited < float(self.max_round_seconds):
+            if delta.served_total < self.round_size and waited < self.max_round_seconds:
                 self.log.info("%d of %d predictions for round %d; next look in %s s",
-                              delta.served_total, int(self.round_size), len(experiment.rounds), self.poll_seconds)
-                self.defer(trigger=TimeDeltaTrigger(dt.timedelta(seconds=float(self.poll_seconds))), method_name="run_rounds")
+                              delta.served_total, self.round_size, len(experiment.rounds), self.poll_seconds)
+                self.defer(trigger=TimeDeltaTrigger(dt.timedelta(seconds=self.poll_seconds)), method_name="run_rounds")
             experiment, played = step(experiment, delta.feedback, dt.datetime.now(dt.UTC))
             record = record.with_experiment(experiment)
             self.commit(context, record)
@@ -524,11 +526,12 @@ class StartReplayOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("models", "rate", "concurrency", "max_requests", "seed", "endpoint_name")
+    template_fields_renderers = {"models": "json"}
     ui_color = "#eeeeee"
 
     def __init__(
-        self, *, models: Any, rate: Any = 100, concurrency: Any = 8, max_requests: Any = 6000, seed: Any = 42,
-        endpoint_name: str = DEFAULT_ENDPOINT_NAME, **kwargs: Any,
+        self, *, models: Mapping[str, Any], rate: float = 100, concurrency: int = 8, max_requests: int = 6000,
+        seed: int = 42, endpoint_name: str = DEFAULT_ENDPOINT_NAME, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.models = models
@@ -554,8 +557,7 @@ class StartReplayOperator(ReportsLineage, BaseOperator):
         started = process.start(
             data_root=local_path(settings.data_root), endpoint_name=self.endpoint_name,
             replay_dir=local_path(join_uri(features, "replay")), snapshot_dir=local_path(manifest["snapshot_uri"]),
-            rate=float(self.rate), concurrency=int(self.concurrency), max_requests=int(self.max_requests),
-            seed=int(self.seed),
+            rate=self.rate, concurrency=self.concurrency, max_requests=self.max_requests, seed=self.seed,
         )
         self.log.info("replay generator pid %s: %s requests at %s/s, %s clients; progress in %s",
                       started.pid, self.max_requests, self.rate, self.concurrency, process.progress)

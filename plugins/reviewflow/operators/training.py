@@ -59,8 +59,11 @@ TERMINATE_GRACE_SECONDS = 30
 ATTACH_STATES = {"InProgress", "Stopping", "Completed"}
 # The evaluation's outputs beside the model (the training output is the rest of models/<run key>/).
 EVALUATION_FILES = ("evaluation.json", "evaluation/confusion_matrix.png")
-# What the evaluation runs: an edit re-scores.
-EVALUATION_CODE = (REPO_ROOT / "include" / "training" / "evaluate.py", REPO_ROOT / "include" / "training" / "train.py")
+# What the evaluation runs (evaluate.py and the training package's model and metrics): an edit re-scores.
+EVALUATION_CODE = (
+    REPO_ROOT / "include" / "training" / "evaluate.py",
+    REPO_ROOT / "include" / "training" / "sourcedir" / "finetune",
+)
 
 
 def _models_uri(settings: Settings, key: str) -> str:
@@ -102,13 +105,13 @@ class TrainingInputError(BadInputError):
 
 
 class LocalTrainModelOperator(ReportsLineage, BaseOperator):
-    """Run ``include/training/train.py`` in a subprocess laid out like a SageMaker training container.
+    """Run ``include/training/sourcedir/train.py`` in a subprocess laid out like a SageMaker training container.
 
     Channels are ``<data_root>/features/<run_key>/{train,validation,test}``; the job writes into a
     staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds.
     Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.
     A committed model with the same fingerprint (the features' seal, the hyperparameters, the bytes of
-    the ``source_dir`` files) is copied instead of training again.
+    every file of the ``source_dir``) is copied instead of training again.
 
     :param hyperparameters: train.py arguments (``{"epochs": 2}``) over those taken from the manifest (templated).
     :param force: train even when a model with the same fingerprint is committed (templated).
@@ -117,13 +120,14 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields = ("hyperparameters", "force", "cache_expire_after")
+    template_fields_renderers = {"hyperparameters": "json"}
     ui_color = "#f4d6a0"
 
     def __init__(
         self,
         *,
         hyperparameters: Mapping[str, Any] | None = None,
-        force: bool | str = False,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         **kwargs: Any,
     ) -> None:
@@ -134,7 +138,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         self._process: subprocess.Popen[str] | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from include.training.jobs import SOURCE_DIR, SOURCE_FILES, LocalLayout, cli_arguments, job_hyperparameters
+        from include.training.jobs import LocalLayout, cli_arguments, job_hyperparameters, source_files
 
         settings = load_settings()
         key = run_key(context)
@@ -144,7 +148,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         decision = cache.decide(
             {"features": sealed_fingerprint("features", str(layout.features))},
             hyperparameters,
-            [SOURCE_DIR / name for name in SOURCE_FILES],
+            source_files(),
             force=self.force,
             expire_after=self.cache_expire_after,
         )
@@ -219,6 +223,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
     """
 
     template_fields = (*SageMakerTrainingOperator.template_fields, "hyperparameters")
+    template_fields_renderers = {**SageMakerTrainingOperator.template_fields_renderers, "hyperparameters": "json"}
 
     def __init__(
         self,
@@ -404,7 +409,7 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
         *,
         batch_size: int = 128,
         aws_conn_id: str = "aws_default",
-        force: bool | str = False,
+        force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         **kwargs: Any,
     ) -> None:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from include.training import evaluate as E
-from include.training import train as T
+from include.training.sourcedir.finetune.config import parse_args
+from include.training.sourcedir.finetune.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -17,14 +18,14 @@ def trained(features_dir: Path, tiny_model_dir: Path, tmp_path_factory: pytest.T
     out = {}
     for name, seed in (("a", 1), ("b", 2)):
         work = tmp_path_factory.mktemp(f"model-{name}")
-        config, paths = T.parse_args(
+        config, paths = parse_args(
             ["--model_name_or_path", str(tiny_model_dir), "--max_steps", "6", "--seed", str(seed), "--num_threads", "1",
              "--max_seq_length", "64", "--checkpoint_steps", "100", "--train_batch_size", "16"],
             {"SM_MODEL_DIR": str(work / "model"), "SM_OUTPUT_DATA_DIR": str(work / "out"),
              "SM_CHECKPOINT_DIR": str(work / "ckpt"), "SM_CHANNEL_TRAIN": str(features_dir / "train"),
              "SM_CHANNEL_TEST": str(features_dir / "test")},
         )
-        T.train(config, paths)
+        train(config, paths)
         out[name] = work
     return out
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -42,7 +44,7 @@ def test_hyperparameters_come_from_manifest_then_overrides() -> None:
 
 
 def test_train_py_accepts_what_the_jobs_pass(tmp_path: Path) -> None:
-    from include.training.train import parse_args
+    from include.training.sourcedir.finetune.config import parse_args
 
     config, _ = parse_args(jobs.cli_arguments(jobs.job_hyperparameters(MANIFEST, {"group_by_length": False})), {})
     assert config.class_weights == "2.0,4.5,0.4" and config.max_seq_length == 64 and config.group_by_length is False
@@ -76,7 +78,33 @@ def test_source_tarball_is_reproducible_and_holds_the_entry_point() -> None:
     data = jobs.source_tarball()
     assert data == jobs.source_tarball()
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-        assert sorted(tar.getnames()) == ["requirements.txt", "train.py"]
+        names = sorted(tar.getnames())
+    assert names == sorted(path.relative_to(jobs.SOURCE_DIR).as_posix() for path in jobs.source_files())
+    package = {f"finetune/{path.name}" for path in (jobs.SOURCE_DIR / "finetune").glob("*.py")}
+    assert {"requirements.txt", "train.py", "finetune/loop.py", "finetune/model.py"} | package <= set(names)
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+
+
+def test_the_source_tarball_trains_on_its_own_as_script_mode_runs_it(
+    features_dir: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    """Unpacked into an empty folder and run as ``python train.py --…`` there, with no repository on the path."""
+    code = tmp_path / "opt/ml/code"
+    with tarfile.open(fileobj=io.BytesIO(jobs.source_tarball())) as tar:
+        tar.extractall(code, filter="data")
+    hyperparameters = {"model_name_or_path": str(tiny_model_dir), "max_steps": "2", "max_seq_length": "64",
+                       "num_threads": "1", "group_by_length": "True"}
+    env = {"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", "SM_MODEL_DIR": str(tmp_path / "model"),
+           "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"), "SM_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+           "SM_CHANNEL_TRAIN": str(features_dir / "train"), "SM_CHANNEL_TEST": str(features_dir / "test")}
+    result = subprocess.run(
+        [sys.executable, jobs.ENTRY_POINT, *jobs.cli_arguments(hyperparameters)],
+        cwd=code, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    metrics = json.loads((tmp_path / "output/metrics.json").read_text())
+    assert metrics["training"]["global_step"] == 2 and metrics["hyperparameters"]["group_by_length"] is True
+    assert (tmp_path / "model/model.safetensors").is_file()
 
 
 def test_image_uri_comes_from_the_sdk_table() -> None:
