@@ -30,6 +30,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "caching.json"
+LOGS = ROOT / ".build" / "bench-caching"  # each make run's output, kept after the temporary data root is gone
 TARGET_RATIO = 0.25
 DEFAULT_CONF = {
     "min_rows": 500, "epochs": 1, "max_train_samples": 600, "min_macro_f1": 0.0, "max_f1_drop": 1.0,
@@ -75,10 +76,11 @@ def main() -> None:
         data_root = Path(tmp) / "data"
         env = {**os.environ, "REVIEWFLOW_DATA_ROOT": str(data_root), "SAMPLE_ROWS": str(args.rows), "CONF": args.conf}
         try:
-            first = make("run", env, Path(tmp) / "first.log")
+            LOGS.mkdir(parents=True, exist_ok=True)
+            first = make("run", env, LOGS / "first.log")
             load_average_second = os.getloadavg()[0]
             second_started = time.time()
-            second = make("run", env, Path(tmp) / "second.log")
+            second = make("run", env, LOGS / "second.log")
             statuses = cache_statuses(data_root, second_started)
         finally:
             subprocess.run(["make", "stop"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
