@@ -39,6 +39,7 @@ from reviewflow.operators.ingest import (
     aws_setting,
 )
 from reviewflow.operators.quality import DataQualityGateOperator
+from reviewflow.settings import AWS_CONN_ID_TEMPLATE
 
 settings = load_settings()
 STAGED = "{{ ti.xcom_pull(task_ids='stage_raw') }}"
@@ -105,7 +106,7 @@ with DAG(
     }
     if settings.backend == "aws":
         athena_args = {
-            "aws_conn_id": "{{ aws_setting('aws_conn_id') }}",
+            "aws_conn_id": AWS_CONN_ID_TEMPLATE,
             "output_location": "{{ aws_setting('athena_output_location') }}",
             "workgroup": "{{ aws_setting('athena_workgroup') }}",
             "database": "{{ aws_setting('athena_database') }}",

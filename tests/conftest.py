@@ -17,6 +17,9 @@ import pytest
 from tests.reliability import RECORDS_ENV, ReliabilityRecord
 
 AwsCalls = list[tuple[str, dict[str, Any]]]
+# The AWS connection every test gives the operators it builds (the DAGs take the setting reviewflow_aws_conn_id);
+# tests/plugins/conftest.py's ``aws`` fixture defines it, and no ``aws_default``.
+AWS_CONN_ID = "reviewflow_test_aws"
 SERVED_SEEDS = {"1": 1, "2": 2}  # served_registry: version → seed of its tiny model
 SERVED_MAX_SEQ_LENGTH = 16  # short, so serving tests also exercise truncation
 
@@ -76,6 +79,14 @@ def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     return calls
+
+
+def render_setting(task: Any, field: str) -> Any:
+    """Task ``field`` rendered as a running task renders it from the settings (``{{ var.value… }}``); the
+    Variables come from ``AIRFLOW_VAR_*``."""
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    return task.render_template(getattr(task, field), {"var": {"value": VariableAccessor(deserialize_json=False)}})
 
 
 def made(calls: AwsCalls, operation: str) -> list[dict[str, Any]]:

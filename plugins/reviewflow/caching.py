@@ -38,8 +38,10 @@ __all__ = ["DEFAULT_EXPIRE_AFTER", "StepCache", "sealed_fingerprint", "snapshot_
 class StepCache:
     """The cache of one step's output in one run: ``output_uri`` is where this run's output is committed.
 
+    :param aws_conn_id: the connection of every read and write on S3.
     :param files: the step's files relative to ``output_uri`` when it shares the folder with another step
         (evaluation beside the model); ``None``: every file under it.
+    :param region_name: the region of the S3 calls; ``None``: the connection's.
     """
 
     def __init__(
@@ -48,8 +50,10 @@ class StepCache:
         step: str,
         output_uri: str,
         run_key: str,
+        aws_conn_id: str | None,
+        *,
         files: Sequence[str] | None = None,
-        aws_conn_id: str = "aws_default",
+        region_name: str | None = None,
     ) -> None:
         self.settings = settings
         self.step = step
@@ -57,9 +61,10 @@ class StepCache:
         self.run_key = run_key
         self.files = tuple(files) if files is not None else None
         self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
 
     def _storage(self, uri: str) -> Any:
-        return storage_for(uri, self.aws_conn_id)
+        return storage_for(uri, self.aws_conn_id, region_name=self.region_name)
 
     def read_seal(self, output_uri: str) -> Seal | None:
         """The seal a committed output carries, or ``None``."""
@@ -157,24 +162,29 @@ class StepCache:
     def record(self, section: str, result: Mapping[str, Any], decision: CacheDecision) -> dict[str, Any]:
         """Add the decision to the run summary's ``section`` (written by the step's finish) and to ``result``."""
         entry = decision.summary()
-        summary = read_run_summary(self.settings, self.run_key, self.aws_conn_id) or {}
-        update_run_summary(self.settings, self.run_key, section, {**summary.get(section, {}), "cache": entry}, self.aws_conn_id)
+        connection = {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name}
+        summary = read_run_summary(self.settings, self.run_key, **connection) or {}
+        update_run_summary(self.settings, self.run_key, section, {**summary.get(section, {}), "cache": entry}, **connection)
         return {**result, "cache": entry}
 
 
-def snapshot_fingerprint(curated_uri: str, aws_conn_id: str = "aws_default") -> tuple[str | None, str]:
+def snapshot_fingerprint(
+    curated_uri: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> tuple[str | None, str]:
     """The content fingerprint a curated snapshot's committed manifest records, or ``None`` and why not."""
     uri = join_uri(curated_uri, SNAPSHOT_MANIFEST)
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the snapshot {curated_uri} has no {SNAPSHOT_MANIFEST} with a content fingerprint"
     return read_json(storage, uri)["fingerprint"], ""
 
 
-def sealed_fingerprint(step: str, output_uri: str, aws_conn_id: str = "aws_default") -> tuple[str | None, str]:
+def sealed_fingerprint(
+    step: str, output_uri: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> tuple[str | None, str]:
     """The fingerprint an upstream step sealed its output with, or ``None`` and why not."""
     uri = join_uri(output_uri, seal_name(step))
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the {step} output {output_uri} carries no seal (computed with caching off)"
     return read_json(storage, uri)["fingerprint"], ""

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import record_aws_calls
+from tests.conftest import AWS_CONN_ID, record_aws_calls
 
 BUCKET = "reviewflow-test"
 REGION = "us-east-1"
@@ -24,7 +24,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": REGION,
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
+        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
+        "AIRFLOW_VAR_REVIEWFLOW_AWS_CONN_ID": AWS_CONN_ID,
         "REVIEWFLOW_BACKEND": "aws",
         "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/reviewflow",
         "REVIEWFLOW_ALLOWED_ROOTS": f"s3://{BUCKET}",

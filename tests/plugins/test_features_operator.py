@@ -15,6 +15,7 @@ from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.hooks.processing import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
+from tests.conftest import AWS_CONN_ID
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -27,7 +28,10 @@ def _context(try_number: int = 1) -> dict[str, Any]:
 
 
 def _operator(**overrides: Any) -> BuildFeaturesOperator:
-    arguments = {"task_id": "build_features", "snapshot_uri": "s3://x/curated/reviews/snapshot=s1", **overrides}
+    arguments = {
+        "task_id": "build_features", "snapshot_uri": "s3://x/curated/reviews/snapshot=s1", "aws_conn_id": AWS_CONN_ID,
+        **overrides,
+    }
     return BuildFeaturesOperator(**arguments)
 
 
@@ -45,7 +49,7 @@ def test_parse_categories(value: Any, expected: Any) -> None:
 def test_template_fields_cover_the_job_parameters() -> None:
     assert set(BuildFeaturesOperator.template_fields) == {
         "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
-        "cache_expire_after",
+        "cache_expire_after", "aws_conn_id", "region_name",
     }
 
 
@@ -75,7 +79,7 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}',
+        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}',
         "REVIEWFLOW_BACKEND": "aws", "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/root",
         "AIRFLOW_VAR_REVIEWFLOW_EMR_EXECUTION_ROLE_ARN": ROLE,
     }.items():  # fmt: skip

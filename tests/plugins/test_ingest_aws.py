@@ -15,6 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from include.ingestion.athena import request_token
 from include.sample_data import SampleSpec, write_sample
+from tests.conftest import AWS_CONN_ID
 from tests.plugins.conftest import BUCKET, REGION
 
 
@@ -93,7 +94,8 @@ def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> 
     from reviewflow.operators.ingest import RunScopedAthenaOperator
 
     operator = RunScopedAthenaOperator(task_id="athena_ctas_curated", query="SELECT 1", database="reviews_db",
-                                       output_location=f"s3://{BUCKET}/athena-results", sleep_time=0)
+                                       output_location=f"s3://{BUCKET}/athena-results", sleep_time=0,
+                                       aws_conn_id=AWS_CONN_ID)
 
     class TI:
         dag_id, task_id = "reviews_ingest", "athena_ctas_curated"
@@ -119,7 +121,7 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
     local.write_bytes(gzip.compress(b"x"))
     context = {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
-        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute(context)
+        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local), aws_conn_id=AWS_CONN_ID).execute(context)
     summary = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="reviewflow/reports/manual__r/summary.json")
     ingest = json.loads(summary["Body"].read())["ingest"]
     assert ingest["status"] == "failed" and "aws backend reads sources from S3" in ingest["error"]
@@ -134,7 +136,7 @@ def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws)
         [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
     ))
     staged = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv", "latest_review_date": "2026-11-26"}
-    operator = AthenaCommitOperator(task_id="ingest", staged=staged, categories=["Bookz"])
+    operator = AthenaCommitOperator(task_id="ingest", staged=staged, categories=["Bookz"], aws_conn_id=AWS_CONN_ID)
     context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(RejectedShareError) as error:
         operator.execute(context)
@@ -202,6 +204,7 @@ def ctas_operator() -> Any:
         database="reviews_db",
         output_location=f"s3://{BUCKET}/athena-results",
         sleep_time=0,
+        aws_conn_id=AWS_CONN_ID,
     )
 
 
@@ -264,16 +267,14 @@ def test_retry_waits_for_a_running_query_instead_of_starting_another(aws, monkey
 
 
 def test_commit_queries_get_fresh_tokens_on_each_try(aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-
     from include.config import load_settings
     from reviewflow.settings import load_aws_settings
     from reviewflow.operators.ingest import AthenaCommitOperator
 
     athena = FakeAthena(monkeypatch, outcomes=["FAILED", "SUCCEEDED"], written=[])
-    operator = AthenaCommitOperator(task_id="ingest", staged={})
+    operator = AthenaCommitOperator(task_id="ingest", staged={}, aws_conn_id=AWS_CONN_ID)
     aws_settings = load_aws_settings(load_settings())
     with pytest.raises(RuntimeError, match="ended FAILED"):
-        operator._run(AthenaHook(), ctas_context(try_number=1), "SELECT 1", aws_settings)
-    operator._run(AthenaHook(), ctas_context(try_number=2), "SELECT 1", aws_settings)
+        operator._run(operator.athena_hook(), ctas_context(try_number=1), "SELECT 1", aws_settings)
+    operator._run(operator.athena_hook(), ctas_context(try_number=2), "SELECT 1", aws_settings)
     assert list(athena.state.values()) == ["FAILED", "SUCCEEDED"]

@@ -19,7 +19,7 @@ from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import registry as ops
-from tests.conftest import form_requires
+from tests.conftest import AWS_CONN_ID, form_requires
 
 _names = itertools.count()
 SNAPSHOT = "manual__snap"
@@ -95,19 +95,23 @@ def registry_section(key: str) -> dict[str, Any]:
 
 def register(key: str, model_name: str) -> dict[str, Any]:
     return ops.RegisterModelOperator(
-        task_id="register", snapshot=SNAPSHOT, curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", model_name=model_name
+        task_id="register", snapshot=SNAPSHOT, curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", model_name=model_name,
+        aws_conn_id=AWS_CONN_ID,
     ).execute(context(key))
 
 
 def gate(key: str, model_name: str, mode: str = "auto", min_f1: str = "0.5", drop: str = "0.02") -> Any:
     return ops.ApprovalGateOperator(
-        task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name
+        task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name,
+        aws_conn_id=AWS_CONN_ID,
     ).choose_branch(context(key))
 
 
 def record(key: str, model_name: str, mode: str = "auto") -> tuple[dict[str, Any], list[Any]]:
     ctx = context(key)
-    result = ops.RecordApprovalOperator(task_id="record_approval", approval_mode=mode, model_name=model_name).execute(ctx)
+    result = ops.RecordApprovalOperator(
+        task_id="record_approval", approval_mode=mode, model_name=model_name, aws_conn_id=AWS_CONN_ID
+    ).execute(ctx)
     return result, ctx["outlet_events"][ops.APPROVED_MODEL_EVENTS].asset_alias_events
 
 
@@ -173,7 +177,9 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
 def test_too_few_test_rows_are_insufficient_evidence(root: Path, model_name: str) -> None:
     trained_run(root, "run-few", 0.90, None)
     register("run-few", model_name)
-    operator = ops.ApprovalGateOperator(task_id="approval_gate", min_test_rows="500", model_name=model_name)
+    operator = ops.ApprovalGateOperator(
+        task_id="approval_gate", min_test_rows="500", model_name=model_name, aws_conn_id=AWS_CONN_ID
+    )
     with pytest.raises(AirflowFailException, match="insufficient evidence: 200 test rows"):
         operator.choose_branch(context("run-few"))
     assert registry_section("run-few")["gate"]["min_test_rows"] == 500
@@ -198,7 +204,9 @@ def _ask(key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
     request: dict[str, Any] = {}
     monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kwargs: request.update(kwargs))
-    operator = ops.HumanApprovalOperator(task_id="human_approval", response_timeout_hours="2", model_name=model_name)
+    operator = ops.HumanApprovalOperator(
+        task_id="human_approval", response_timeout_hours="2", model_name=model_name, aws_conn_id=AWS_CONN_ID
+    )
     with pytest.raises(TaskAwaitingInput) as waiting:
         operator.execute(context(key))
     assert waiting.value.timeout == dt.timedelta(hours=2)
@@ -215,7 +223,7 @@ def awaiting_human(root: Path, key: str, model_name: str, monkeypatch: pytest.Mo
 
 def _answer(key: str, model_name: str, **event: Any) -> Any:
     event = {"params_input": {}, "responded_at": dt.datetime.now(dt.UTC), "timedout": False, **event}
-    operator = ops.HumanApprovalOperator(task_id="human_approval", model_name=model_name)
+    operator = ops.HumanApprovalOperator(task_id="human_approval", model_name=model_name, aws_conn_id=AWS_CONN_ID)
     return operator.execute_complete(context(key), event)
 
 

@@ -401,8 +401,8 @@ class SageMakerEndpointHook(SageMakerHook):
 
 
 def endpoint_hook_for(
-    settings: Settings, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
-    aws_conn_id: str | None = "aws_default", region_name: str | None = None, **aws_options: Any,
+    settings: Settings, endpoint_name: str, model_name: str, aws_conn_id: str | None, region_name: str | None = None,
+    **aws_options: Any,
 ) -> LocalEndpointHook | SageMakerEndpointHook:
     """The endpoint hook of ``settings.backend``; ``aws_options`` (instances, image) go to the aws hook.
 

@@ -68,11 +68,13 @@ class StagedCode:
     py_files: str
 
 
-def stage_code(code_root: str, entry_point: Path, bundle: bytes, aws_conn_id: str | None = "aws_default") -> StagedCode:
+def stage_code(
+    code_root: str, entry_point: Path, bundle: bytes, aws_conn_id: str | None, *, region_name: str | None = None
+) -> StagedCode:
     """Upload ``entry_point`` and ``bundle`` under ``<code_root>/<content hash>/``."""
     digest = hashlib.sha256(bundle + entry_point.read_bytes()).hexdigest()[:16]
     root = join_uri(code_root, digest)
-    storage = storage_for(root, aws_conn_id or "aws_default")
+    storage = storage_for(root, aws_conn_id, region_name=region_name)
     staged = StagedCode(root, join_uri(root, entry_point.name), join_uri(root, "bundle.zip"))
     storage.write_bytes(staged.py_files, bundle)
     storage.write_bytes(staged.entry_point, entry_point.read_bytes())
@@ -86,7 +88,12 @@ def run_job_name(prefix: str, *parts: str) -> str:
 
 
 def emr_job_trigger(
-    application_id: str, job_id: str, aws_conn_id: str | None, waiter_delay: int, waiter_max_attempts: int
+    application_id: str,
+    job_id: str,
+    aws_conn_id: str | None,
+    region_name: str | None,
+    waiter_delay: int,
+    waiter_max_attempts: int,
 ) -> tuple[Any, timedelta]:
     """The provider's trigger that waits for an EMR Serverless job run, and the deferral timeout."""
     from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
@@ -97,28 +104,33 @@ def emr_job_trigger(
         waiter_delay=waiter_delay,
         waiter_max_attempts=waiter_max_attempts,
         aws_conn_id=aws_conn_id,
+        region_name=region_name,
         cancel_on_kill=True,
     )
     return trigger, timedelta(seconds=waiter_delay * waiter_max_attempts)
 
 
-def job_output(job: str, event: dict[str, Any] | None, uri: str, aws_conn_id: str) -> dict[str, Any]:
+def job_output(
+    job: str, event: dict[str, Any] | None, uri: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> dict[str, Any]:
     """The JSON ``uri`` a deferred Spark ``job`` wrote, once its trigger reported success.
 
     :raises RuntimeError: naming the job, when it did not succeed or wrote nothing at ``uri``.
     """
     if not event or event.get("status") != "success":
         raise RuntimeError(f"{job} did not succeed: {event}")
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         raise RuntimeError(f"{job} succeeded but {uri} is missing")
     return read_json(storage, uri)
 
 
-def cancel_spark_work(aws_conn_id: str, job_id: str | None, application_id: str | None) -> None:
+def cancel_spark_work(
+    aws_conn_id: str | None, region_name: str | None, job_id: str | None, application_id: str | None
+) -> None:
     """Stop a task's Spark work: its EMR Serverless run, its Processing job, or the local session's jobs."""
     if job_id:
-        hook = SparkJobHook(aws_conn_id=aws_conn_id)
+        hook = SparkJobHook(aws_conn_id=aws_conn_id, region_name=region_name)
         if application_id:
             hook.cancel_emr_job(application_id, job_id)
         else:
@@ -140,22 +152,24 @@ class SparkJobHook:
     """Submit, find and stop Spark jobs on SageMaker Processing and EMR Serverless.
 
     :param aws_conn_id: Airflow connection for credentials and region (``None``: boto3 defaults).
+    :param region_name: the region; ``None``: the connection's.
     """
 
-    def __init__(self, aws_conn_id: str | None = "aws_default") -> None:
+    def __init__(self, aws_conn_id: str | None, region_name: str | None = None) -> None:
         self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
 
     @cached_property
     def sagemaker(self) -> Any:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        return SageMakerHook(aws_conn_id=self.aws_conn_id).get_conn()
+        return SageMakerHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).get_conn()
 
     @cached_property
     def emr_serverless(self) -> Any:
         from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
 
-        return EmrServerlessHook(aws_conn_id=self.aws_conn_id).conn
+        return EmrServerlessHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name).conn
 
     def spark_image_uri(self) -> str:
         """The SageMaker Spark processing container of this region."""

@@ -5,25 +5,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from include.registry.base import DEFAULT_MODEL_NAME
-
 if TYPE_CHECKING:
     from include.config import Settings
     from include.registry.base import ModelRegistry
 
 
-def registry_for(settings: Settings, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default") -> ModelRegistry:
+def registry_for(
+    settings: Settings, model_name: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> ModelRegistry:
     """The registry behind ``settings.backend``.
 
     :param model_name: the registered model (MLflow) / model package group (SageMaker).
     :param aws_conn_id: the connection of the ``aws`` backend's SageMaker client (the provider's ``SageMakerHook``).
+    :param region_name: its region; ``None``: the connection's.
     """
     if settings.backend == "aws":
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
         from include.registry.sagemaker_registry import SageMakerModelRegistry
 
-        return SageMakerModelRegistry(SageMakerHook(aws_conn_id=aws_conn_id).conn, model_name)
+        return SageMakerModelRegistry(SageMakerHook(aws_conn_id=aws_conn_id, region_name=region_name).conn, model_name)
     from include.registry.mlflow_registry import MlflowModelRegistry, registry_dir
 
     if settings.mlflow_tracking_uri:

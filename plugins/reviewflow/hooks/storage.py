@@ -105,12 +105,16 @@ class LocalStorage:
 
 
 class S3Storage:
-    """Storage on S3 through the provider's ``S3Hook``."""
+    """Storage on S3 through the provider's ``S3Hook``.
 
-    def __init__(self, aws_conn_id: str = "aws_default") -> None:
+    :param aws_conn_id: the Airflow connection of every call (``None``: boto3's default credentials).
+    :param region_name: the region; ``None``: the connection's.
+    """
+
+    def __init__(self, aws_conn_id: str | None, region_name: str | None = None) -> None:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+        self.hook = S3Hook(aws_conn_id=aws_conn_id, region_name=region_name)
 
     def exists(self, uri: str) -> bool:
         bucket, key = split_s3(uri)
@@ -170,9 +174,9 @@ class S3Storage:
 Storage = LocalStorage | S3Storage
 
 
-def storage_for(uri: str, aws_conn_id: str = "aws_default") -> Storage:
-    """The storage client able to read and write ``uri``."""
-    return S3Storage(aws_conn_id) if is_s3(uri) else LocalStorage()
+def storage_for(uri: str, aws_conn_id: str | None, *, region_name: str | None = None) -> Storage:
+    """The storage client able to read and write ``uri``: an ``s3://`` URI through the connection ``aws_conn_id``."""
+    return S3Storage(aws_conn_id, region_name) if is_s3(uri) else LocalStorage()
 
 
 def read_json(storage: Storage, uri: str) -> dict[str, Any]:
@@ -188,14 +192,16 @@ def run_summary_uri(settings: Settings, run_key: str) -> str:
     return join_uri(settings.data_root, "reports", run_key, "summary.json")
 
 
-def read_run_summary(settings: Settings, run_key: str, aws_conn_id: str = "aws_default") -> dict[str, Any] | None:
+def read_run_summary(
+    settings: Settings, run_key: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> dict[str, Any] | None:
     """The run summary of ``run_key``, or ``None`` before any stage wrote it."""
     uri = run_summary_uri(settings, run_key)
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     return read_json(storage, uri) if storage.exists(uri) else None
 
 
-def list_run_summaries(settings: Settings, aws_conn_id: str = "aws_default") -> dict[str, dict[str, Any]]:
+def list_run_summaries(settings: Settings, aws_conn_id: str | None) -> dict[str, dict[str, Any]]:
     """Every run summary under ``<root>/reports/``, by run key."""
     reports = join_uri(settings.data_root, "reports")
     storage = storage_for(reports, aws_conn_id)
@@ -204,11 +210,17 @@ def list_run_summaries(settings: Settings, aws_conn_id: str = "aws_default") -> 
 
 
 def update_run_summary(
-    settings: Settings, run_key: str, section: str, payload: dict[str, Any], aws_conn_id: str = "aws_default"
+    settings: Settings,
+    run_key: str,
+    section: str,
+    payload: dict[str, Any],
+    aws_conn_id: str | None,
+    *,
+    region_name: str | None = None,
 ) -> str:
     """Set ``section`` of the run summary to ``payload`` (a retry overwrites its own section)."""
     uri = run_summary_uri(settings, run_key)
-    summary = read_run_summary(settings, run_key, aws_conn_id) or {"run_key": run_key}
+    summary = read_run_summary(settings, run_key, aws_conn_id, region_name=region_name) or {"run_key": run_key}
     summary[section] = payload
-    write_json(storage_for(uri, aws_conn_id), uri, summary)
+    write_json(storage_for(uri, aws_conn_id, region_name=region_name), uri, summary)
     return uri

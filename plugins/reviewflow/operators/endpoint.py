@@ -39,6 +39,7 @@ from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import EndpointDescription, VariantSpec, check_weight
 from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook, endpoint_hook_for
 from reviewflow.lineage import ReportsLineage
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
 from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
         return endpoint_result(description)
 
 
-class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
+class SageMakerDeployEndpointOperator(ExplicitAwsConnection, SageMakerEndpointOperator):
     """Serve exactly ``variants`` on a SageMaker endpoint: the provider's ``SageMakerEndpointOperator`` at run time.
 
     The hook creates, unless they exist, one model per variant and the endpoint config holding them all
@@ -207,7 +208,7 @@ def DeployEndpointOperator(*, backend: str | None = None, **kwargs: Any) -> Base
     return LocalDeployEndpointOperator(**kwargs)
 
 
-class SetEndpointWeightsOperator(BaseOperator):
+class SetEndpointWeightsOperator(AwsConnectedOperator):
     """Set variant weights on the endpoint of ``REVIEWFLOW_BACKEND`` (variants not named keep theirs).
 
     ``local``: one admin call, applied atomically.  ``aws``: ``UpdateEndpointWeightsAndCapacities``, then
@@ -224,28 +225,24 @@ class SetEndpointWeightsOperator(BaseOperator):
     :param max_wait_seconds: how long to wait for ``InService`` on aws.
     """
 
-    template_fields = ("weights", "endpoint_name", "model_name", "aws_conn_id", "region_name")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "weights", "endpoint_name", "model_name")
     ui_color = "#c9e4de"
 
     def __init__(
         self, *, weights: Mapping[str, float] | str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-        model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-        deferrable: bool = False, check_interval: int = 30, max_wait_seconds: int = WAIT_SECONDS, **kwargs: Any,
+        model_name: str = DEFAULT_MODEL_NAME, deferrable: bool = False, check_interval: int = 30,
+        max_wait_seconds: int = WAIT_SECONDS, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.weights = weights
         self.endpoint_name = endpoint_name
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
         self.deferrable = deferrable
         self.check_interval = check_interval
         self.max_wait_seconds = max_wait_seconds
 
     def _hook(self) -> LocalEndpointHook | SageMakerEndpointHook:
-        return endpoint_hook_for(
-            load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id, self.region_name
-        )
+        return endpoint_hook_for(load_settings(), self.endpoint_name, self.model_name, **self.aws_connection)
 
     def execute(self, context: Context) -> dict[str, Any]:
         weights = weights_of(self.weights)

@@ -9,8 +9,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
-
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
 from reviewflow.hooks.processing import (
     SparkJobHook,
@@ -23,8 +21,9 @@ from reviewflow.hooks.processing import (
 )
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
 from include.lineage_datasets import storage_dataset
-from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.hooks.storage import join_uri, read_json, update_run_summary
 from reviewflow.lineage import ReportsLineage
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -68,7 +67,7 @@ def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | Non
     return tuple(value)
 
 
-class BuildFeaturesOperator(ReportsLineage, BaseOperator):
+class BuildFeaturesOperator(ReportsLineage, AwsConnectedOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
     ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is
@@ -93,11 +92,13 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         which ``make pyspark-env`` builds and uploads.
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
+    :param aws_conn_id: the connection of every AWS call: the EMR job, the code, features and run summary on S3. (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}, "cache": {"status", "reason", "fingerprint", "from_run"}}``.
     """
 
     template_fields: Sequence[str] = (
-        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
+        *AWS_TEMPLATE_FIELDS, "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
         "cache_expire_after",
     )
 
@@ -164,9 +165,9 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
 
         from include.features.job import build_features
 
-        cache = StepCache(settings, "features", params.output_uri, key)
+        cache = StepCache(settings, "features", params.output_uri, key, **self.aws_connection)
         decision = cache.decide(
-            {"snapshot": snapshot_fingerprint(params.snapshot_uri)},
+            {"snapshot": snapshot_fingerprint(params.snapshot_uri, **self.aws_connection)},
             {name: value for name, value in asdict(params).items() if name not in FEATURE_LOCATIONS},
             FEATURES_CODE,
             force=self.force,
@@ -174,7 +175,7 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         )
         cache.run(decision, lambda: build_features(_local_session(), params))
         manifest_uri = join_uri(params.output_uri, "manifest.json")
-        return cache.record("features", self._finish(settings, key, read_json(storage_for(manifest_uri), manifest_uri)), decision)
+        return cache.record("features", self._finish(settings, key, read_json(self.storage(manifest_uri), manifest_uri)), decision)
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
 
@@ -187,13 +188,13 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
             join_uri(settings.data_root, "code", "features"),
             REPO_ROOT / "include" / "features" / "job.py",
             code_bundle(("features", "hadoop_fs")),
-            aws.aws_conn_id,
+            **self.aws_connection,
         )
         name = run_job_name("reviewflow-features", context["dag_run"].dag_id, params.run_key, self.task_id)
         archive = self.python_env_archive_uri or python_env_archive_uri(settings.data_root)
         python = "./environment/bin/python"
         self.application_id = aws.emr_application_id
-        self.job_id = SparkJobHook(aws_conn_id=aws.aws_conn_id).start_emr_job(
+        self.job_id = SparkJobHook(**self.aws_connection).start_emr_job(
             name,
             application_id=aws.emr_application_id,
             role_arn=aws.emr_execution_role_arn,
@@ -211,7 +212,8 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         )
         self.log.info("feature job: EMR Serverless job run %s (%s)", self.job_id, name)
         trigger, timeout = emr_job_trigger(
-            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
+            aws.emr_application_id, self.job_id, self.aws_conn_id, self.region_name, self.waiter_delay,
+            self.waiter_max_attempts,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
@@ -238,7 +240,7 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         settings = load_settings()
         key = run_key(context)
         manifest_uri = join_uri(settings.data_root, "features", key, "manifest.json")
-        manifest = job_output("EMR Serverless feature job", event, manifest_uri, load_aws_settings(settings).aws_conn_id)
+        manifest = job_output("EMR Serverless feature job", event, manifest_uri, **self.aws_connection)
         return self._finish(settings, key, manifest)
 
     def _finish(self, settings: Settings, key: str, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -253,14 +255,15 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
             "eval_floor", "tokenizer", "feature_store",
         )
         update_run_summary(
-            settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
+            settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}},
+            **self.aws_connection,
         )
         self.report_lineage([storage_dataset(self.snapshot_uri)], [storage_dataset(features_uri)])
         return result
 
     def on_kill(self) -> None:
         """Cancel the running Spark work: the local session's jobs, or the EMR Serverless job run."""
-        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
+        cancel_spark_work(self.aws_conn_id, self.region_name, self.job_id, self.application_id)
 
 
 def _local_session() -> Any:

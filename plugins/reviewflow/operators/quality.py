@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
@@ -31,12 +30,13 @@ from reviewflow.hooks.processing import (
     to_s3a,
 )
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
+from reviewflow.hooks.storage import join_uri, read_json, update_run_summary
 from include.lineage_datasets import storage_dataset
 from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -69,7 +69,7 @@ def parse_min_rows(value: int | str | None) -> int | None:
     return size
 
 
-class DataQualityGateOperator(ReportsLineage, BaseOperator):
+class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
@@ -94,6 +94,8 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
     :param aws_compute: (aws) ``sagemaker`` (Processing job) or ``emr`` (EMR Serverless).
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
+    :param aws_conn_id: the connection of every AWS call: the job, the code and reports on S3, the SNS page. (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
         "warning_failures", "engine", "snapshot", "absent_labels", "cache"}`` (``absent_labels``: sentiment
         labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set; ``cache``:
@@ -104,7 +106,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
+        *AWS_TEMPLATE_FIELDS, "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
     )
     operator_extra_links = (QualityReportLink(),)
 
@@ -158,9 +160,9 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
 
             deequ = local_deequ_source(self.engine, self.deequ_jar)
             prefix = report_prefix(settings, key)
-            cache = StepCache(settings, "quality", prefix, key)
+            cache = StepCache(settings, "quality", prefix, key, **self.aws_connection)
             decision = cache.decide(
-                {"snapshot": snapshot_fingerprint(self.curated_uri)},
+                {"snapshot": snapshot_fingerprint(self.curated_uri, **self.aws_connection)},
                 {"engine": self.engine, "deequ": None if deequ is None else deequ.description,
                  "min_rows": parse_min_rows(self.min_rows)},
                 (*QUALITY_CODE, Path(self.suite_path)),
@@ -177,7 +179,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 deequ_from=None if deequ is None else deequ.description,
             ))
             report_uri = join_uri(prefix, "report.json")
-            report = read_json(storage_for(report_uri), report_uri)
+            report = read_json(self.storage(report_uri), report_uri)
             return cache.record("quality", self._finish(context, settings, key, report, decision.summary()), decision)
         return self._submit(context, settings, load_aws_settings(settings), key)
 
@@ -194,7 +196,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         return arguments + ([] if min_rows is None else ["--param", f"min_rows={min_rows}"])
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
-        hook = SparkJobHook(aws_conn_id=aws.aws_conn_id)
+        hook = SparkJobHook(**self.aws_connection)
         if self.engine == "deequ" and self.aws_compute == "sagemaker" and not self.deequ_jar:
             raise ConfigError(
                 "engine 'deequ' on SageMaker Processing needs deequ_jar: set REVIEWFLOW_DEEQU_JAR to an s3:// URI "
@@ -202,12 +204,12 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             )
         # The exact suite this run checked is kept beside its report.
         suite_uri = join_uri(report_prefix(settings, key), "suite.yaml")
-        storage_for(suite_uri, aws.aws_conn_id).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
+        self.storage(suite_uri).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
         code = stage_code(
             join_uri(settings.data_root, "code", "quality"),
             REPO_ROOT / "include" / "quality" / "job.py",
             code_bundle(("quality", "hadoop_fs"), extra_modules=("yaml", "pydeequ")),
-            aws.aws_conn_id,
+            **self.aws_connection,
         )
         name = run_job_name("reviewflow-quality", context["dag_run"].dag_id, key, self.task_id)
         if self.aws_compute == "sagemaker":
@@ -239,7 +241,8 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 job_type="processing",
                 waiter_delay=self.waiter_delay,
                 waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=aws.aws_conn_id,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.region_name,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
@@ -276,7 +279,8 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         )
         self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
         trigger, timeout = emr_job_trigger(
-            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
+            aws.emr_application_id, self.job_id, self.aws_conn_id, self.region_name, self.waiter_delay,
+            self.waiter_max_attempts,
         )
         self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
@@ -285,7 +289,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         settings = load_settings()
         key = run_key(context)
         uri = join_uri(report_prefix(settings, key), "report.json")
-        report = job_output("the quality job", event, uri, load_aws_settings(settings).aws_conn_id)
+        report = job_output("the quality job", event, uri, **self.aws_connection)
         return self._finish(context, settings, key, report)
 
     def _finish(
@@ -315,6 +319,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             "quality",
             {**result, "gate": "passed" if report["passed"] else "failed", "failures": [r["name"] for r in failures],
              **({"cache": cache} if cache else {})},
+            **self.aws_connection,
         )
         warnings = [r for r in failures if r["level"] == "Warning"]
         if warnings:
@@ -323,6 +328,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 f"{QUALITY_WARNINGS_TITLE}: {len(warnings)} warning(s) on snapshot {report['snapshot']}",
                 _describe(warnings) + f"\nThe run continues. Report: {result['report_html']}\n" + runbook_line(settings, QUALITY_WARNINGS_ANCHOR),
                 context,
+                **self.aws_connection,
             )
         errors = [r for r in failures if r["level"] == "Error"]
         if errors:
@@ -336,7 +342,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
 
     def on_kill(self) -> None:
         """Stop the AWS job of this try, or the local session's Spark jobs."""
-        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
+        cancel_spark_work(self.aws_conn_id, self.region_name, self.job_id, self.application_id)
 
 
 def _describe(results: list[dict[str, Any]]) -> str:

@@ -57,6 +57,7 @@ from reviewflow.dag_defaults import APPROVED_MODEL, APPROVED_MODEL_EVENTS
 from reviewflow.hooks.registry import registry_for
 from reviewflow.hooks.storage import read_json, read_run_summary, run_summary_uri, storage_for, update_run_summary
 from reviewflow.lineage import ReportsLineage
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ if TYPE_CHECKING:
 APPROVAL_MODES = ("auto", "manual")
 
 
-def _summary(settings: Settings, key: str, aws_conn_id: str) -> dict[str, Any]:
-    summary = read_run_summary(settings, key, aws_conn_id)
+def _summary(settings: Settings, key: str, aws_conn_id: str | None, region_name: str | None) -> dict[str, Any]:
+    summary = read_run_summary(settings, key, aws_conn_id, region_name=region_name)
     if summary is None:
         uri = run_summary_uri(settings, key)
         raise AirflowException(f"{uri} does not exist: run the training and evaluate tasks of run {key} first")
@@ -83,10 +84,19 @@ def _section(summary: dict[str, Any], name: str, settings: Settings, key: str, h
     return section
 
 
-def _publish(settings: Settings, key: str, summary: dict[str, Any], version: ModelVersion, **extra: Any) -> dict[str, Any]:
+def _publish(
+    settings: Settings,
+    key: str,
+    summary: dict[str, Any],
+    version: ModelVersion,
+    *,
+    aws_conn_id: str | None,
+    region_name: str | None,
+    **extra: Any,
+) -> dict[str, Any]:
     """Write the version's state (plus ``extra``) into the run summary's ``registry`` section."""
     section = {**(summary.get("registry") or {}), **version.to_dict(), **extra}
-    update_run_summary(settings, key, "registry", section)
+    update_run_summary(settings, key, "registry", section, aws_conn_id, region_name=region_name)
     return section
 
 
@@ -96,19 +106,24 @@ def _check_mode(mode: str) -> str:
     return mode
 
 
-class _RegistryTaskMixin:
+class _RegistryTask(AwsConnectedOperator):
     """The registry and this run's registered version, for the tasks after ``register``."""
 
     model_name: str
-    aws_conn_id: str
 
     def run_version(self, context: Context) -> tuple[Settings, str, dict[str, Any], ModelRegistry, ModelVersion]:
         settings = load_settings()
         key = run_key(context)
-        summary = _summary(settings, key, self.aws_conn_id)
+        summary = _summary(settings, key, self.aws_conn_id, self.region_name)
         registered = _section(summary, "registry", settings, key, f"run the register task of run {key} first")
-        registry = registry_for(settings, self.model_name, self.aws_conn_id)
+        registry = registry_for(settings, self.model_name, **self.aws_connection)
         return settings, key, summary, registry, registry.get_version(registered["version"])
+
+    def publish(
+        self, settings: Settings, key: str, summary: dict[str, Any], version: ModelVersion, **extra: Any
+    ) -> dict[str, Any]:
+        """Write the version's state (plus ``extra``) into the run summary's ``registry`` section."""
+        return _publish(settings, key, summary, version, **self.aws_connection, **extra)
 
 
 @dataclass(frozen=True)
@@ -124,22 +139,26 @@ class _Registration:
     params: dict[str, Any] | None
 
 
-def _registration(context: Context, snapshot: str, curated_uri: str, aws_conn_id: str) -> _Registration:
+def _registration(
+    context: Context, snapshot: str, curated_uri: str, aws_conn_id: str | None, region_name: str | None
+) -> _Registration:
     """Read the run summary, the training ``metrics.json`` and the ingest run's summary; build metrics and lineage."""
     if not snapshot or not curated_uri or "None" in (snapshot, curated_uri):
         raise AirflowException(f"snapshot {snapshot!r} / curated_uri {curated_uri!r}: resolve_snapshot gave none")
     settings = load_settings()
     key = run_key(context)
-    summary = _summary(settings, key, aws_conn_id)
+    summary = _summary(settings, key, aws_conn_id, region_name)
     training = _section(summary, "training", settings, key, f"run the train task of run {key} first")
     evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
-    metrics_file = read_json(storage_for(training["metrics_uri"], aws_conn_id), training["metrics_uri"])
+    metrics_file = read_json(
+        storage_for(training["metrics_uri"], aws_conn_id, region_name=region_name), training["metrics_uri"]
+    )
     lineage = build_lineage(
         run_summary=summary,
         run_summary_uri=run_summary_uri(settings, key),
         snapshot=snapshot,
         curated_uri=curated_uri,
-        ingest_summary=read_run_summary(settings, snapshot, aws_conn_id),
+        ingest_summary=read_run_summary(settings, snapshot, aws_conn_id, region_name=region_name),
         ingest_summary_uri=run_summary_uri(settings, snapshot),
         training_params=metrics_file.get("hyperparameters") or {},
         commit=git_commit(REPO_ROOT),
@@ -178,11 +197,20 @@ def _registered_earlier(registry: ModelRegistry, registration: _Registration) ->
     return registry.find_run(from_run)
 
 
-def _registered(operator: BaseOperator, registration: _Registration, version: ModelVersion) -> dict[str, Any]:
+def _registered(
+    operator: BaseOperator,
+    registration: _Registration,
+    version: ModelVersion,
+    aws_conn_id: str | None,
+    region_name: str | None,
+) -> dict[str, Any]:
     operator.log.info(
         "registered %s version %s (%s) from %s", version.name, version.version, version.status, version.model_uri
     )
-    _publish(registration.settings, registration.key, registration.summary, version)
+    _publish(
+        registration.settings, registration.key, registration.summary, version,
+        aws_conn_id=aws_conn_id, region_name=region_name,
+    )
     return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "status": version.status}
 
 
@@ -191,7 +219,8 @@ class LocalRegisterModelOperator(ReportsLineage, BaseOperator):
 
     Reads the run summary (``features``, ``training``, ``evaluation``), the training ``metrics.json``
     (hyperparameters) and the ingest run's summary (quality report; the snapshot id is its run key).
-    Returns ``{"model_name", "version", "model_uri", "status"}``.
+    Returns ``{"model_name", "version", "model_uri", "status"}``.  It runs on the ``local`` backend only,
+    so it makes no AWS call and takes no connection.
 
     :param snapshot: the snapshot id from ``resolve_snapshot`` (templated).
     :param curated_uri: the snapshot's curated URI from ``resolve_snapshot`` (templated).
@@ -201,19 +230,15 @@ class LocalRegisterModelOperator(ReportsLineage, BaseOperator):
     template_fields = ("snapshot", "curated_uri", "model_name")
     ui_color = "#e0d4f0"
 
-    def __init__(
-        self, *, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.snapshot = snapshot
         self.curated_uri = curated_uri
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        registration = _registration(context, self.snapshot, self.curated_uri, self.aws_conn_id)
-        registry = registry_for(registration.settings, self.model_name, self.aws_conn_id)
+        registration = _registration(context, self.snapshot, self.curated_uri, None, None)
+        registry = registry_for(registration.settings, self.model_name, aws_conn_id=None)
         version = _registered_earlier(registry, registration)
         if version is not None:
             self.log.info("the model is run %s's (training cache hit), already %s version %s: not registering it again",
@@ -226,10 +251,10 @@ class LocalRegisterModelOperator(ReportsLineage, BaseOperator):
             [storage_dataset(registration.model_uri), storage_dataset(registration.lineage["evaluation"])],
             [model_version_dataset("mlflow", version.name, version.version)],
         )
-        return _registered(self, registration, version)
+        return _registered(self, registration, version, None, None)
 
 
-class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
+class SageMakerRegisterModelOperator(ExplicitAwsConnection, SageMakerRegisterModelVersionOperator):
     """The ``aws`` ``register``: the provider's ``SageMakerRegisterModelVersionOperator`` with a run-time config.
 
     Same inputs, checks and result as :class:`LocalRegisterModelOperator`.  If the run already has a
@@ -241,17 +266,16 @@ class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
     :param snapshot: the snapshot id from ``resolve_snapshot`` (templated).
     :param curated_uri: the snapshot's curated URI from ``resolve_snapshot`` (templated).
     :param model_name: the model package group (templated).
+    :param aws_conn_id: the connection of every S3 and SageMaker call (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
     template_fields = (*SageMakerRegisterModelVersionOperator.template_fields, "snapshot", "curated_uri", "model_name")
     ui_color = "#e0d4f0"
 
-    def __init__(
-        self, *, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any) -> None:
         # Image, model and package fields are filled in at run time (they need the run summary and the region).
-        super().__init__(image_uri="", model_url="", package_group_name=model_name, aws_conn_id=aws_conn_id, **kwargs)
+        super().__init__(image_uri="", model_url="", package_group_name=model_name, **kwargs)
         self.snapshot = snapshot
         self.curated_uri = curated_uri
         self.model_name = model_name
@@ -259,12 +283,12 @@ class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         from include.registry.sagemaker_registry import SageMakerModelRegistry
 
-        registration = _registration(context, self.snapshot, self.curated_uri, self.aws_conn_id)
+        registration = _registration(context, self.snapshot, self.curated_uri, self.aws_conn_id, self.region_name)
         registry = SageMakerModelRegistry(self.hook.conn, self.model_name)
         version = registry.find_run(registration.key) or _registered_earlier(registry, registration)
         if version is not None:
             self.log.info("run %s already has %s version %s", registration.key, version.name, version.version)
-            return _registered(self, registration, version)
+            return _registered(self, registration, version, self.aws_conn_id, self.region_name)
         try:
             request = registry.package_request(
                 registration.key, registration.model_uri, registration.metrics, registration.lineage
@@ -277,17 +301,19 @@ class SageMakerRegisterModelOperator(SageMakerRegisterModelVersionOperator):
         self.package_desc = request["ModelPackageDescription"]
         self.extras = request
         arn = super().execute(context)
-        return _registered(self, registration, registry.version_of(arn))
+        return _registered(self, registration, registry.version_of(arn), self.aws_conn_id, self.region_name)
 
 
 def RegisterModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOperator:
     """The ``register`` operator for ``backend`` (default: ``REVIEWFLOW_BACKEND``); same keyword arguments."""
     if (backend or load_settings().backend) == "aws":
         return SageMakerRegisterModelOperator(**kwargs)
+    for aws_only in ("aws_conn_id", "region_name"):
+        kwargs.pop(aws_only, None)
     return LocalRegisterModelOperator(**kwargs)
 
 
-class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
+class ApprovalGateOperator(_RegistryTask, BaseBranchOperator):
     """The automatic gate; on success branch to the human (``manual``) or straight to ``record_approval`` (``auto``).
 
     Passes when the test split has at least ``min_test_rows`` rows, the challenger's test macro-F1 is
@@ -303,9 +329,12 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
     :param min_test_rows: fewest test rows the gate decides on (templated).
     :param human_task_id: the task asking a human (followed in ``manual`` mode).
     :param record_task_id: the task recording the approval (followed in ``auto`` mode).
+    :param model_name: registered model / model package group (templated).
+    :param aws_conn_id: the connection of the registry and the run summary on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("approval_mode", "min_macro_f1", "max_f1_drop", "min_test_rows", "model_name")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "approval_mode", "min_macro_f1", "max_f1_drop", "min_test_rows", "model_name")
     ui_color = "#e0d4f0"
 
     def __init__(
@@ -318,7 +347,6 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         human_task_id: str = "human_approval",
         record_task_id: str = "record_approval",
         model_name: str = DEFAULT_MODEL_NAME,
-        aws_conn_id: str = "aws_default",
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -329,7 +357,6 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         self.human_task_id = human_task_id
         self.record_task_id = record_task_id
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def choose_branch(self, context: Context) -> str | Iterable[str] | None:
         mode = _check_mode(self.approval_mode)
@@ -356,9 +383,9 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
                 "max_f1_drop": float(self.max_f1_drop), "min_test_rows": int(self.min_test_rows), "approval_mode": mode}
         if not decision.passed:
             version = registry.set_approval(version.version, REJECTED, GATE_APPROVER, decision.reason)
-            _publish(settings, key, summary, version, gate=gate)
+            self.publish(settings, key, summary, version, gate=gate)
             raise AirflowFailException(f"approval gate rejected {version.name} version {version.version}: {decision.reason}")
-        _publish(settings, key, summary, version, gate=gate)
+        self.publish(settings, key, summary, version, gate=gate)
         self.log.info("approval gate passed (%s): %s", mode, decision.reason)
         return self.human_task_id if mode == "manual" else self.record_task_id
 
@@ -376,7 +403,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         )
         gate = {"passed": version.status == APPROVED, "reason": verdict, "approval_mode": mode}
         role = next((alias for alias in (CHAMPION, CHALLENGER) if alias in version.aliases), "")
-        _publish(settings, key, summary, version, gate=gate, role=role)
+        self.publish(settings, key, summary, version, gate=gate, role=role)
         if version.status == REJECTED:
             raise AirflowFailException(f"{verdict}. Set force to retrain.")
         self.log.info("%s; nothing to approve again (role: %s, rollout: %s)", verdict, role or "none",
@@ -384,7 +411,7 @@ class ApprovalGateOperator(_RegistryTaskMixin, BaseBranchOperator):
         return None  # skip every branch
 
 
-class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
+class HumanApprovalOperator(_RegistryTask, ApprovalOperator):
     """Ask a human to approve or reject this run's model version; write the answer to the registry.
 
     The request (subject and Markdown body) shows the challenger-vs-champion comparison, the gate's
@@ -394,9 +421,11 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
 
     :param response_timeout_hours: how long to wait for an answer (templated).
     :param model_name: registered model / model package group (templated).
+    :param aws_conn_id: the connection of the registry and the run summary on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = (*ApprovalOperator.template_fields, "response_timeout_hours", "model_name")
+    template_fields = (*ApprovalOperator.template_fields, *AWS_TEMPLATE_FIELDS, "response_timeout_hours", "model_name")
     ui_color = "#f0e0c0"
 
     def __init__(
@@ -404,7 +433,6 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         *,
         response_timeout_hours: float | str = 24,
         model_name: str = DEFAULT_MODEL_NAME,
-        aws_conn_id: str = "aws_default",
         subject: str = "Approve the new sentiment model?",
         **kwargs: Any,
     ) -> None:
@@ -422,7 +450,6 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         )
         self.response_timeout_hours = response_timeout_hours
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> None:
         settings, key, summary, _, version = self.run_version(context)
@@ -454,20 +481,20 @@ class HumanApprovalOperator(_RegistryTaskMixin, ApprovalOperator):
         settings, key, summary, registry, version = self.run_version(context)
         if "error" in event:
             version = registry.set_approval(version.version, REJECTED, TIMEOUT_APPROVER, str(event["error"]))
-            _publish(settings, key, summary, version)
+            self.publish(settings, key, summary, version)
             return super().execute_complete(context, event)
         self.validate_chosen_options(event["chosen_options"])
         decision = decision_from_response(
             event["chosen_options"], event.get("responded_by_user"), event.get("params_input"), bool(event.get("timedout"))
         )
         version = registry.set_approval(version.version, decision.status, decision.approved_by, decision.comment)
-        _publish(settings, key, summary, version)
+        self.publish(settings, key, summary, version)
         self.log.info("%s version %s: %s by %s (%s)", version.name, version.version, decision.status, decision.approved_by,
                       decision.comment or "no comment")
         return super().execute_complete(context, event)
 
 
-class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
+class RecordApprovalOperator(_RegistryTask):
     """Record the approval and assign the alias: ``champion`` for the first model ever, else ``challenger``.
 
     ``auto`` mode approves the pending version as ``reviewflow-gate`` (the gate already passed);
@@ -477,21 +504,20 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
     Returns ``{"model_name", "version", "model_uri", "role"}``.
 
     :param approval_mode: ``auto`` or ``manual`` (templated).
+    :param model_name: registered model / model package group (templated).
+    :param aws_conn_id: the connection of the registry and the run summary on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("approval_mode", "model_name")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "approval_mode", "model_name")
     ui_color = "#d4f0d8"
 
-    def __init__(
-        self, *, approval_mode: str = "auto", model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
-        **kwargs: Any,
-    ) -> None:
+    def __init__(self, *, approval_mode: str = "auto", model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any) -> None:
         kwargs.setdefault("trigger_rule", "none_failed_min_one_success")
         kwargs.setdefault("outlets", [APPROVED_MODEL_EVENTS])
         super().__init__(**kwargs)
         self.approval_mode = approval_mode
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         mode = _check_mode(self.approval_mode)
@@ -519,6 +545,6 @@ class RecordApprovalOperator(_RegistryTaskMixin, BaseOperator):
                        "run_key": key, "champion_version": champion.version, "champion_model_uri": champion.model_uri},
             )
         version = registry.get_version(version.version)
-        _publish(settings, key, summary, version, role=role, approval_recorded_at=dt.datetime.now(dt.UTC).isoformat())
+        self.publish(settings, key, summary, version, role=role, approval_recorded_at=dt.datetime.now(dt.UTC).isoformat())
         self.log.info("%s version %s approved by %s: now %s", version.name, version.version, version.approved_by, role)
         return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "role": role}

@@ -152,7 +152,7 @@ def test_a_tracking_server_holds_the_versions_and_their_artefacts(tmp_path: Path
                 time.sleep(0.5)
         settings = load_settings({"REVIEWFLOW_DATA_ROOT": str(tmp_path / "data"),
                                   "REVIEWFLOW_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}/"})
-        registry = registry_for(settings, "served-model")
+        registry = registry_for(settings, "served-model", aws_conn_id=None)  # MLflow: no AWS call
         version = registry.register_version("run-1", str(make_model("run-1")), METRICS, LINEAGE)
         registry.set_approval(version.version, APPROVED, "alice", "fine")
         registry.set_alias(CHAMPION, version.version)
