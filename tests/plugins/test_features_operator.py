@@ -9,13 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.hooks.processing import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
-from tests.conftest import AWS_CONN_ID
+from tests.conftest import AWS_CONN_ID, aws_connection
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -78,13 +77,11 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}',
         "REVIEWFLOW_BACKEND": "aws", "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/root",
         "AIRFLOW_VAR_REVIEWFLOW_EMR_EXECUTION_ROLE_ARN": ROLE,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with aws_connection(monkeypatch, "us-east-1"):
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         emr = boto3.client("emr-serverless")
         app = emr.create_application(name="reviewflow", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]

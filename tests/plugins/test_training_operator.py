@@ -19,7 +19,7 @@ from include.registry.base import CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import training as ops
-from tests.conftest import AWS_CONN_ID
+from tests.conftest import AWS_CONN_ID, aws_connection
 from tests.reliability import ReliabilityRecord
 
 TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
@@ -197,12 +197,6 @@ def test_missing_features_name_the_manifest(data_root: Path) -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, shared: dict[str, Path]) -> Any:
-    from moto import mock_aws
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv(f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}", json.dumps({"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}))
     monkeypatch.setenv("REVIEWFLOW_BACKEND", "aws")
     monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", "s3://lake/reviewflow")
     settings = AwsSettings(
@@ -211,7 +205,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, shared: dict[str, Path]) -> Any:
         training_instance_type="ml.g5.xlarge", emr_application_id=None, emr_execution_role_arn=None,
     )
     monkeypatch.setattr(ops, "load_aws_settings", lambda _settings: settings)
-    with mock_aws():
+    with aws_connection(monkeypatch, "eu-west-1"):
         import boto3
 
         s3 = boto3.client("s3", region_name="eu-west-1")

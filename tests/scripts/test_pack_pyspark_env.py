@@ -12,11 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from reviewflow.hooks.processing import code_bundle
 from scripts.pack_pyspark_env import REQUIREMENTS, build_env, pack_env, upload_env
-from tests.conftest import AWS_CONN_ID
+from tests.conftest import AWS_CONN_ID, aws_connection
 
 BUCKET = "reviewflow-env"
 
@@ -49,10 +48,7 @@ def test_upload_to_a_local_data_root(archive: Path, tmp_path: Path) -> None:
 
 
 def test_upload_to_s3(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                       f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}})}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
+    with aws_connection(monkeypatch, "us-east-1"):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
         uri = upload_env(archive, f"s3://{BUCKET}/reviewflow", AWS_CONN_ID)
