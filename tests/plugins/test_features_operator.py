@@ -81,7 +81,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
         "AIRFLOW_VAR_REVIEWFLOW_EMR_EXECUTION_ROLE_ARN": ROLE,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    with aws_connection(monkeypatch, "us-east-1"):
+    with aws_connection(monkeypatch, "us-east-1") as calls:
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         emr = boto3.client("emr-serverless")
         app = emr.create_application(name="reviewflow", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
@@ -92,7 +92,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
             applicationId=app, executionRoleArn=ROLE, name="someone-elses-job", clientToken="other",
             jobDriver={"sparkSubmit": {"entryPoint": "s3://x/other.py"}},
         )  # fmt: skip
-        yield SimpleNamespace(emr=emr, s3=boto3.client("s3"), application_id=app)
+        yield SimpleNamespace(emr=emr, s3=boto3.client("s3"), application_id=app, calls=calls)
 
 
 def _defer(operator: BuildFeaturesOperator, try_number: int) -> Any:
@@ -137,6 +137,14 @@ def _our_runs(aws: Any) -> list[dict[str, Any]]:
     runs = aws.emr.list_job_runs(applicationId=aws.application_id)["jobRuns"]
     name = run_job_name("reviewflow-features", "reviews_train", RUN_KEY, "build_features")
     return [r for r in runs if r["name"] == name]
+
+
+def test_on_kill_cancels_the_emr_job_run_of_this_try(aws: Any) -> None:
+    operator = _operator()
+    deferred = _defer(operator, try_number=1)
+    operator.on_kill()
+    cancelled = [params for name, params in aws.calls if name == "CancelJobRun"]
+    assert cancelled == [{"applicationId": aws.application_id, "jobRunId": deferred.trigger.job_id}]
 
 
 def test_aws_backend_resumes_from_the_manifest(aws: Any) -> None:

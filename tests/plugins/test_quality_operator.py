@@ -204,6 +204,16 @@ def test_sagemaker_processing_job_is_submitted_once_per_run(aws) -> None:
     assert third.value.trigger.job_name == name[:-1] + "2"
 
 
+def test_on_kill_stops_the_processing_job_of_this_try(aws) -> None:
+    operator = gate(SNAPSHOT, deequ_jar=f"s3://{BUCKET}/jars/deequ-2.0.21-spark-3.5.jar")
+    with pytest.raises(TaskDeferred):
+        operator.execute(context())
+    operator.on_kill()
+    assert made(aws, "StopProcessingJob") == [{"ProcessingJobName": operator.job_id}]
+    status = boto3.client("sagemaker", region_name=REGION).describe_processing_job(ProcessingJobName=operator.job_id)
+    assert status["ProcessingJobStatus"] in ("Stopping", "Stopped")
+
+
 def test_deequ_on_sagemaker_needs_a_jar(aws) -> None:
     from include.config import ConfigError
 

@@ -13,13 +13,12 @@ import importlib.util
 import io
 import zipfile
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from include.config import REPO_ROOT
-from reviewflow.hooks.storage import join_uri, read_json, storage_for
+from reviewflow.hooks.storage import join_uri, storage_for
 
 PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
 PROCESSING_JARS_DIR = "/opt/ml/processing/input/jars"
@@ -85,62 +84,6 @@ def run_job_name(prefix: str, *parts: str) -> str:
     """A job name stable across retries of one task in one DAG run (≤ 60 characters)."""
     digest = hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
     return f"{prefix[:40]}-{digest}"
-
-
-def emr_job_trigger(
-    application_id: str,
-    job_id: str,
-    aws_conn_id: str | None,
-    region_name: str | None,
-    waiter_delay: int,
-    waiter_max_attempts: int,
-) -> tuple[Any, timedelta]:
-    """The provider's trigger that waits for an EMR Serverless job run, and the deferral timeout."""
-    from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
-
-    trigger = EmrServerlessStartJobTrigger(
-        application_id=application_id,
-        job_id=job_id,
-        waiter_delay=waiter_delay,
-        waiter_max_attempts=waiter_max_attempts,
-        aws_conn_id=aws_conn_id,
-        region_name=region_name,
-        cancel_on_kill=True,
-    )
-    return trigger, timedelta(seconds=waiter_delay * waiter_max_attempts)
-
-
-def job_output(
-    job: str, event: dict[str, Any] | None, uri: str, aws_conn_id: str | None, *, region_name: str | None = None
-) -> dict[str, Any]:
-    """The JSON ``uri`` a deferred Spark ``job`` wrote, once its trigger reported success.
-
-    :raises RuntimeError: naming the job, when it did not succeed or wrote nothing at ``uri``.
-    """
-    if not event or event.get("status") != "success":
-        raise RuntimeError(f"{job} did not succeed: {event}")
-    storage = storage_for(uri, aws_conn_id, region_name=region_name)
-    if not storage.exists(uri):
-        raise RuntimeError(f"{job} succeeded but {uri} is missing")
-    return read_json(storage, uri)
-
-
-def cancel_spark_work(
-    aws_conn_id: str | None, region_name: str | None, job_id: str | None, application_id: str | None
-) -> None:
-    """Stop a task's Spark work: its EMR Serverless run, its Processing job, or the local session's jobs."""
-    if job_id:
-        hook = SparkJobHook(aws_conn_id=aws_conn_id, region_name=region_name)
-        if application_id:
-            hook.cancel_emr_job(application_id, job_id)
-        else:
-            hook.stop_processing_job(job_id)
-        return
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.sparkContext.cancelAllJobs()
 
 
 def to_s3a(uri: str) -> str:

@@ -8,7 +8,6 @@ on-call through ``send_alert`` and the run continues.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -17,26 +16,16 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
 from include.quality import DEFAULT_SUITE_PATH, ENGINES
 from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
-from reviewflow.hooks.processing import (
-    SPARK_CONTAINER_VERSION,
-    SparkJobHook,
-    StagedCode,
-    cancel_spark_work,
-    code_bundle,
-    emr_job_trigger,
-    job_output,
-    run_job_name,
-    stage_code,
-    to_s3a,
-)
+from reviewflow.hooks.processing import SPARK_CONTAINER_VERSION, to_s3a
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.hooks.storage import join_uri, read_json, update_run_summary
+from reviewflow.hooks.storage import join_uri, update_run_summary
 from include.lineage_datasets import storage_dataset
 from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
-from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
+from reviewflow.operators.spark_job import SparkJobOperator
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -69,7 +58,7 @@ def parse_min_rows(value: int | str | None) -> int | None:
     return size
 
 
-class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
+class DataQualityGateOperator(ReportsLineage, SparkJobOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
@@ -109,6 +98,8 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
         *AWS_TEMPLATE_FIELDS, "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
     )
     operator_extra_links = (QualityReportLink(),)
+    job_package = "quality"
+    job_label = "the quality job"
 
     def __init__(
         self,
@@ -121,8 +112,6 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
         force: bool | str = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         aws_compute: str = "sagemaker",
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 240,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -136,10 +125,6 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
         self.force = force
         self.cache_expire_after = cache_expire_after
         self.aws_compute = aws_compute
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.job_id: str | None = None  # Processing job name or EMR Serverless job run id
-        self.application_id: str | None = None
 
     def _suite(self) -> Suite:
         """Load and validate the suite (before any Spark work)."""
@@ -178,9 +163,8 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
                 metrics_root=metrics_root(settings),
                 deequ_from=None if deequ is None else deequ.description,
             ))
-            report_uri = join_uri(prefix, "report.json")
-            report = read_json(self.storage(report_uri), report_uri)
-            return cache.record("quality", self._finish(context, settings, key, report, decision.summary()), decision)
+            report = self.read_output(settings, key)
+            return cache.record("quality", self.finish(context, settings, key, report, decision.summary()), decision)
         return self._submit(context, settings, load_aws_settings(settings), key)
 
     def _arguments(self, settings: Settings, key: str, suite_uri: str, uri: Callable[[str], str]) -> list[str]:
@@ -196,7 +180,6 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
         return arguments + ([] if min_rows is None else ["--param", f"min_rows={min_rows}"])
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
-        hook = SparkJobHook(**self.aws_connection)
         if self.engine == "deequ" and self.aws_compute == "sagemaker" and not self.deequ_jar:
             raise ConfigError(
                 "engine 'deequ' on SageMaker Processing needs deequ_jar: set REVIEWFLOW_DEEQU_JAR to an s3:// URI "
@@ -205,94 +188,22 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
         # The exact suite this run checked is kept beside its report.
         suite_uri = join_uri(report_prefix(settings, key), "suite.yaml")
         self.storage(suite_uri).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
-        code = stage_code(
-            join_uri(settings.data_root, "code", "quality"),
-            REPO_ROOT / "include" / "quality" / "job.py",
-            code_bundle(("quality", "hadoop_fs"), extra_modules=("yaml", "pydeequ")),
-            **self.aws_connection,
-        )
-        name = run_job_name("reviewflow-quality", context["dag_run"].dag_id, key, self.task_id)
+        bundled = ("yaml", "pydeequ")
         if self.aws_compute == "sagemaker":
-            return self._submit_processing(hook, aws, code, self._arguments(settings, key, suite_uri, to_s3a), name)
-        arguments = self._arguments(settings, key, suite_uri, lambda uri: uri)
-        return self._submit_emr(hook, settings, aws, code, arguments, name, context["ti"].try_number)
-
-    def _submit_processing(
-        self, hook: SparkJobHook, aws: AwsSettings, code: StagedCode, arguments: list[str], name: str
-    ) -> NoReturn:
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-        if not aws.sagemaker_role_arn:
-            raise ConfigError(
-                "set the Airflow Variable reviewflow_sagemaker_role_arn to run the quality job on SageMaker"
-            )
-        self.job_id = hook.start_processing_job(
-            name,
-            code=code,
-            arguments=arguments,
-            role_arn=aws.sagemaker_role_arn,
-            instance_type=aws.processing_instance_type,
-            jar_uri=self.deequ_jar,
-        )
-        self.log.info("quality job: SageMaker Processing job %s", self.job_id)
-        self.defer(
-            trigger=SageMakerTrigger(
-                job_name=self.job_id,
-                job_type="processing",
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
-        )
-
-    def _submit_emr(
-        self,
-        hook: SparkJobHook,
-        settings: Settings,
-        aws: AwsSettings,
-        code: StagedCode,
-        arguments: list[str],
-        name: str,
-        try_number: int,
-    ) -> NoReturn:
+            arguments = self._arguments(settings, key, suite_uri, to_s3a)
+            return self.submit_processing(context, settings, aws, arguments, bundled, jar_uri=self.deequ_jar)
         from include.quality.deequ_engine import deequ_maven_coordinate
 
-        if not aws.emr_application_id or not aws.emr_execution_role_arn:
-            raise ConfigError(
-                "aws_compute='emr' needs the Airflow Variables reviewflow_emr_application_id and "
-                "reviewflow_emr_execution_role_arn"
-            )
-        self.application_id = aws.emr_application_id
-        self.job_id = hook.start_emr_job(
-            name,
-            application_id=aws.emr_application_id,
-            role_arn=aws.emr_execution_role_arn,
-            code=code,
-            arguments=arguments,
-            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            try_number=try_number,
+        return self.submit_emr(
+            context, settings, aws, self._arguments(settings, key, suite_uri, lambda uri: uri), bundled,
             jar_uri=self.deequ_jar,
             packages=None if self.engine == "spark" else deequ_maven_coordinate(SPARK_CONTAINER_VERSION),
         )
-        self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
-        trigger, timeout = emr_job_trigger(
-            aws.emr_application_id, self.job_id, self.aws_conn_id, self.region_name, self.waiter_delay,
-            self.waiter_max_attempts,
-        )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the job's trigger; the report location is recomputed from the run."""
-        settings = load_settings()
-        key = run_key(context)
-        uri = join_uri(report_prefix(settings, key), "report.json")
-        report = job_output("the quality job", event, uri, **self.aws_connection)
-        return self._finish(context, settings, key, report)
+    def output_uri(self, settings: Settings, key: str) -> str:
+        return join_uri(report_prefix(settings, key), "report.json")
 
-    def _finish(
+    def finish(
         self, context: Any, settings: Settings, key: str, report: dict[str, Any], cache: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Log and summarise the report (with the cache decision that produced it), page on warnings, fail on errors."""
@@ -339,10 +250,6 @@ class DataQualityGateOperator(ReportsLineage, AwsConnectedOperator):
                 "re-run ingestion; retrying this task on the same snapshot gives the same verdict."
             )
         return result
-
-    def on_kill(self) -> None:
-        """Stop the AWS job of this try, or the local session's Spark jobs."""
-        cancel_spark_work(self.aws_conn_id, self.region_name, self.job_id, self.application_id)
 
 
 def _describe(results: list[dict[str, Any]]) -> str:
