@@ -6,7 +6,7 @@ import sys
 
 from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
-from reviewflow.hooks.registry import registry_for
+from reviewflow.backends import registry_for
 from reviewflow.settings import aws_conn_id
 
 

@@ -14,8 +14,9 @@ import sys
 from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.lineage import model_chain
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import join_uri, list_run_summaries, read_run_summary
+from include.uris import join_uri
+from reviewflow.backends import registry_for
+from reviewflow.run_summary import list_run_summaries, read_run_summary
 from reviewflow.settings import aws_conn_id
 
 

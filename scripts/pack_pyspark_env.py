@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from include.config import REPO_ROOT, load_settings
-from reviewflow.hooks.storage import storage_for
+from reviewflow.backends import storage_for
 from reviewflow.operators.features import python_env_archive_uri
 from reviewflow.settings import aws_conn_id
 

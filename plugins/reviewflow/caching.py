@@ -28,7 +28,9 @@ from include.caching import (
     step_fingerprint,
 )
 from include.config import REPO_ROOT, Settings
-from reviewflow.hooks.storage import join_uri, read_json, read_run_summary, storage_for, update_run_summary, write_json
+from include.uris import join_uri
+from reviewflow.backends import storage_for
+from reviewflow.run_summary import read_run_summary, update_run_summary
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class StepCache:
         """The seal a committed output carries, or ``None``."""
         uri = join_uri(output_uri, seal_name(self.step))
         storage = self._storage(uri)
-        return Seal.from_json(read_json(storage, uri)) if storage.exists(uri) else None
+        return Seal.from_json(storage.read_json(uri)) if storage.exists(uri) else None
 
     def decide(
         self,
@@ -97,7 +99,7 @@ class StepCache:
         indexed = committed = None
         missing: list[str] = []
         if not forced and storage.exists(index_uri):
-            indexed = Seal.from_json(read_json(storage, index_uri))
+            indexed = Seal.from_json(storage.read_json(index_uri))
             committed = self.read_seal(indexed.output_uri)
             if committed is not None:
                 present = set(self._storage(committed.output_uri).list_files(committed.output_uri))
@@ -127,10 +129,10 @@ class StepCache:
             committed_at=dt.datetime.now(dt.UTC).isoformat(),
         )
         uri = join_uri(self.output_uri, seal_name(self.step))
-        write_json(self._storage(uri), uri, seal.to_json())
+        self._storage(uri).write_json(uri, seal.to_json())
         if computed_by is None:
             index_uri = join_uri(self.settings.data_root, index_path(self.step, fingerprint))
-            write_json(self._storage(index_uri), index_uri, seal.to_json())
+            self._storage(index_uri).write_json(index_uri, seal.to_json())
         return seal
 
     def reuse(self, seal: Seal) -> Seal:
@@ -176,7 +178,7 @@ def snapshot_fingerprint(
     storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the snapshot {curated_uri} has no {SNAPSHOT_MANIFEST} with a content fingerprint"
-    return read_json(storage, uri)["fingerprint"], ""
+    return storage.read_json(uri)["fingerprint"], ""
 
 
 def sealed_fingerprint(
@@ -187,4 +189,4 @@ def sealed_fingerprint(
     storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the {step} output {output_uri} carries no seal (computed with caching off)"
-    return read_json(storage, uri)["fingerprint"], ""
+    return storage.read_json(uri)["fingerprint"], ""

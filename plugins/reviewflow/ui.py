@@ -44,7 +44,8 @@ def create_app() -> "FastAPI":
     from airflow.models.dagrun import DagRun
     from include.config import load_settings
     from reviewflow.settings import aws_conn_id
-    from reviewflow.hooks.storage import is_s3, join_uri, storage_for
+    from include.uris import is_s3, join_uri
+    from reviewflow.backends import storage_for
     from reviewflow.operators.quality import report_prefix
     from reviewflow.runs import run_key_of
 

@@ -25,7 +25,8 @@ from include.registry.sagemaker_registry import SageMakerModelRegistry
 from include.serving.feedback import RewardOutcome
 from include.serving.variants import VariantSpec
 from include.serving.sagemaker import WeightsGeneration, WeightsHistory, capture_uri, code_digest, weights_history_uri
-from reviewflow.hooks.endpoint import SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.backends import endpoint_hook_for
+from reviewflow.hooks.endpoint import SageMakerEndpointHook
 from reviewflow.operators.endpoint import DeployEndpointOperator, SageMakerDeployEndpointOperator, SetEndpointWeightsOperator
 from tests.conftest import AWS_CONN_ID, AwsCalls, made
 from tests.plugins.conftest import BUCKET, REGION

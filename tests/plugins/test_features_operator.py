@@ -12,7 +12,7 @@ import pytest
 
 from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
-from reviewflow.hooks.processing import run_job_name
+from include.spark_jobs import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator, parse_categories
 from tests.conftest import AWS_CONN_ID, aws_connection
 

@@ -303,7 +303,8 @@ def test_code_bundle_is_byte_stable_and_self_contained(tmp_path: Path) -> None:
     import sys
     import zipfile
 
-    from reviewflow.hooks.processing import code_bundle, run_job_name, to_s3a
+    from include.spark_jobs import code_bundle, run_job_name
+    from include.uris import to_s3a
 
     bundle = code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
     assert bundle == code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))

@@ -13,9 +13,9 @@ from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.sagemaker_registry import SageMakerModelRegistry
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import run_summary_uri
+from reviewflow.backends import registry_for
 from reviewflow.operators import registry as ops
+from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, made
 from tests.plugins.conftest import BUCKET, REGION
 from tests.plugins.test_registry_operators import SNAPSHOT, _answer, _ask, _metrics, gate, record, register

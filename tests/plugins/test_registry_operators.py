@@ -17,8 +17,8 @@ from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
-from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import registry as ops
+from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, form_requires
 
 _names = itertools.count()

@@ -132,10 +132,11 @@ def test_a_killed_step_leaves_no_hit(root: Path, tmp_path: Path) -> None:
 
 def test_the_protocol_holds_on_s3(aws, tmp_path: Path) -> None:
     """The same seal, index, lookup and reuse through the S3 storage (moto), ready for an aws snapshot manifest."""
-    from reviewflow.hooks.storage import S3Storage, join_uri
+    from include.uris import join_uri
+    from reviewflow.hooks.storage import S3StorageHook
 
     settings = load_settings()
-    s3 = S3Storage(AWS_CONN_ID)
+    s3 = S3StorageHook(aws_conn_id=AWS_CONN_ID)
     snapshot_uri = join_uri(settings.data_root, "curated", "snapshot=a")
     s3.write_bytes(join_uri(snapshot_uri, SNAPSHOT_MANIFEST), json.dumps({"fingerprint": "content-1"}).encode())
     code = tmp_path / "job.py"

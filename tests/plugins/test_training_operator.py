@@ -17,8 +17,8 @@ import pytest
 from include.config import AwsSettings, load_settings
 from include.registry.base import CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
-from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import training as ops
+from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, aws_connection
 from tests.reliability import ReliabilityRecord
 

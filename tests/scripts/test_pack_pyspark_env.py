@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from reviewflow.hooks.processing import code_bundle
+from include.spark_jobs import code_bundle
 from scripts.pack_pyspark_env import REQUIREMENTS, build_env, pack_env, upload_env
 from tests.conftest import AWS_CONN_ID, aws_connection
 

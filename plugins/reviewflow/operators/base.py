@@ -8,7 +8,8 @@ from typing import Any
 
 from airflow.sdk import BaseOperator
 
-from reviewflow.hooks.storage import Storage, storage_for
+from reviewflow.backends import storage_for
+from reviewflow.hooks.storage import Storage
 
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name")
 

@@ -37,7 +37,8 @@ from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.control import EndpointError
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import EndpointDescription, VariantSpec, check_weight
-from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.backends import endpoint_hook_for
+from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook
 from reviewflow.lineage import ReportsLineage
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
 from reviewflow.settings import load_aws_settings

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from include.config import REPO_ROOT, Settings, load_settings
-from reviewflow.hooks.processing import code_bundle
-from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
 from include.lineage_datasets import storage_dataset
-from reviewflow.hooks.storage import join_uri, update_run_summary
+from include.spark_jobs import code_bundle
+from include.uris import join_uri
+from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
 from reviewflow.lineage import ReportsLineage
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
 from reviewflow.operators.spark_job import SparkJobOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 

@@ -34,18 +34,11 @@ from include.ingestion.schema import (
     staged_name,
 )
 from include.lineage_datasets import storage_dataset
-from reviewflow.hooks.storage import (
-    is_s3,
-    join_uri,
-    local_path,
-    read_json,
-    split_s3,
-    update_run_summary,
-    write_json,
-)
+from include.uris import is_s3, join_uri, local_path, split_s3
 from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
 
@@ -408,7 +401,7 @@ class PublishCuratedReviewsOperator(AwsConnectedOperator):
             "summary_uri": summary_uri,
         }
         pointer = latest_snapshot_uri(settings.data_root)
-        write_json(self.storage(pointer), pointer, published)
+        self.storage(pointer).write_json(pointer, published)
         context["outlet_events"][self.asset].extra = published
         counts = self.ingested["counts"]
         self.log.info(
@@ -452,7 +445,7 @@ class ResolveCuratedSnapshotOperator(AwsConnectedOperator):
             storage = self.storage(pointer)
             if not storage.exists(pointer):
                 raise SourceError(f"no curated snapshot yet ({pointer} is missing): run reviews_ingest first")
-            chosen, how = read_json(storage, pointer)["curated_uri"], "latest published"
+            chosen, how = storage.read_json(pointer)["curated_uri"], "latest published"
         chosen = chosen.rstrip("/")
         snapshot = chosen.rsplit("snapshot=", 1)[-1] if "snapshot=" in chosen else chosen.rsplit("/", 1)[-1]
         self.log.info("curated snapshot (%s): %s", how, chosen)

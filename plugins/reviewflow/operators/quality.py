@@ -14,18 +14,19 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
+from include.lineage_datasets import storage_dataset
 from include.quality import DEFAULT_SUITE_PATH, ENGINES
 from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
-from reviewflow.hooks.processing import SPARK_CONTAINER_VERSION, to_s3a
+from include.spark_jobs import SPARK_CONTAINER_VERSION
+from include.uris import join_uri, to_s3a
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.hooks.storage import join_uri, update_run_summary
-from include.lineage_datasets import storage_dataset
 from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
 from reviewflow.operators.spark_job import SparkJobOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 

@@ -22,7 +22,7 @@ Wiring in ``reviews_train`` after ``evaluate``::
   ``manual`` requires the human's ``Approved``.  The first model ever becomes ``champion``; a later
   one becomes ``challenger`` and emits the ``reviewflow_approved_model`` asset for the rollout.
 
-The registry comes from :func:`reviewflow.hooks.registry.registry_for`, so the same code records
+The registry comes from :func:`reviewflow.backends.registry_for`, so the same code records
 decisions in MLflow (version tags, aliases) or in SageMaker (``UpdateModelPackage``: approval status,
 ``ApprovalDescription`` ``"<approver>: <comment>"``; aliases as package metadata, see
 :mod:`include.registry.sagemaker_registry`).  Every task keeps the run summary's ``registry`` section up to date.
@@ -43,6 +43,7 @@ from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.config import REPO_ROOT, load_settings
+from include.lineage_datasets import model_version_dataset, storage_dataset
 from include.registry.approval import (
     GATE_APPROVER,
     TIMEOUT_APPROVER,
@@ -51,13 +52,12 @@ from include.registry.approval import (
     gate_decision,
 )
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, DEFAULT_MODEL_NAME, PENDING, REJECTED
-from include.lineage_datasets import model_version_dataset, storage_dataset
 from include.registry.lineage import build_lineage, git_commit
+from reviewflow.backends import registry_for, storage_for
 from reviewflow.dag_defaults import APPROVED_MODEL, APPROVED_MODEL_EVENTS
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import read_json, read_run_summary, run_summary_uri, storage_for, update_run_summary
 from reviewflow.lineage import ReportsLineage
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.run_summary import read_run_summary, run_summary_uri, update_run_summary
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -150,8 +150,8 @@ def _registration(
     summary = _summary(settings, key, aws_conn_id, region_name)
     training = _section(summary, "training", settings, key, f"run the train task of run {key} first")
     evaluation = _section(summary, "evaluation", settings, key, f"run the evaluate task of run {key} first")
-    metrics_file = read_json(
-        storage_for(training["metrics_uri"], aws_conn_id, region_name=region_name), training["metrics_uri"]
+    metrics_file = storage_for(training["metrics_uri"], aws_conn_id, region_name=region_name).read_json(
+        training["metrics_uri"]
     )
     lineage = build_lineage(
         run_summary=summary,

@@ -56,12 +56,13 @@ from include.rollout.record import RECORD_FILE, ArmModel, RolloutRecord
 from include.runbook import ROLLBACK_ANCHOR, ROLLBACK_TITLE, SRM_ANCHOR
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import variant_name
-from reviewflow.hooks.endpoint import endpoint_hook_for
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import LocalStorage, join_uri, local_path, read_json, update_run_summary
+from include.uris import join_uri, local_path
+from reviewflow.backends import endpoint_hook_for, registry_for
+from reviewflow.hooks.storage import LocalStorage
 from reviewflow.metrics import emit_rollout_decision, emit_rollout_regret
 from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -527,7 +528,7 @@ class StartReplayOperator(BaseOperator):
             return {"pid": None, "progress": str(process.progress), "log": str(process.log)}
         challenger = self.models["challengers"][0]
         features = join_uri(settings.data_root, "features", challenger["run_key"])
-        manifest = read_json(LocalStorage(), join_uri(features, "manifest.json"))
+        manifest = LocalStorage().read_json(join_uri(features, "manifest.json"))
         started = process.start(
             data_root=local_path(settings.data_root), endpoint_name=self.endpoint_name,
             replay_dir=local_path(join_uri(features, "replay")), snapshot_dir=local_path(manifest["snapshot_uri"]),

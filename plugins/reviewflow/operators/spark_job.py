@@ -8,8 +8,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
-from reviewflow.hooks.processing import SparkJobHook, StagedCode, code_bundle, run_job_name, stage_code
-from reviewflow.hooks.storage import join_uri, read_json
+from include.spark_jobs import StagedCode, code_bundle, run_job_name
+from include.uris import join_uri
+from reviewflow.code_staging import stage_code
+from reviewflow.hooks.processing import SparkJobHook
 from reviewflow.operators.base import AwsConnectedOperator
 from reviewflow.runs import run_key
 
@@ -172,7 +174,7 @@ class SparkJobOperator(AwsConnectedOperator):
         storage = self.storage(uri)
         if not storage.exists(uri):
             raise RuntimeError(f"{self.job_label} ended but {uri} is missing")
-        return read_json(storage, uri)
+        return storage.read_json(uri)
 
     def on_kill(self) -> None:
         """Stop this try's job on AWS, or the local session's Spark jobs."""

@@ -30,22 +30,15 @@ from airflow.sdk.exceptions import AirflowException
 
 from include.atomic import replace_directory
 from include.config import REPO_ROOT, load_settings
-from include.registry.base import DEFAULT_MODEL_NAME
 from include.lineage_datasets import storage_dataset
+from include.registry.base import DEFAULT_MODEL_NAME
+from include.uris import join_uri, local_path
+from reviewflow.backends import storage_for
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
-from reviewflow.hooks.storage import (
-    join_uri,
-    local_path,
-    read_json,
-    read_run_summary,
-    run_summary_uri,
-    storage_for,
-    update_run_summary,
-    write_json,
-)
 from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_test_macro_f1
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.run_summary import read_run_summary, run_summary_uri, update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -412,7 +405,7 @@ class EvaluateModelsOperator(ReportsLineage, AwsConnectedOperator):
         self.cache_expire_after = cache_expire_after
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from reviewflow.hooks.registry import registry_for
+        from reviewflow.backends import registry_for
 
         settings = load_settings()
         key = run_key(context)
@@ -440,7 +433,7 @@ class EvaluateModelsOperator(ReportsLineage, AwsConnectedOperator):
         )
         cache.run(decision, lambda: self._evaluate(training["model_uri"], join_uri(features, "test"), champion, models))
         uri = join_uri(models, "evaluation.json")
-        comparison = read_json(self.storage(uri), uri)
+        comparison = self.storage(uri).read_json(uri)
         comparison["confusion_matrix_uri"] = join_uri(models, EVALUATION_FILES[1])
         interval = (comparison["deltas"] or {}).get("macro_f1_ci95")
         result = {
@@ -463,7 +456,7 @@ class EvaluateModelsOperator(ReportsLineage, AwsConnectedOperator):
     def _evaluate(self, model_uri: str, test_uri: str, champion: Any, models: str) -> None:
         """Score the model (and the champion) and commit ``evaluation/confusion_matrix.png``, then ``evaluation.json``."""
         from include.training.evaluate import evaluate_models
-        from reviewflow.hooks.training_job import fetch_model, fetch_split
+        from reviewflow.artifacts import fetch_model, fetch_split
 
         with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
             challenger = fetch_model(model_uri, Path(tmp) / "challenger", **self.aws_connection)
@@ -479,4 +472,4 @@ class EvaluateModelsOperator(ReportsLineage, AwsConnectedOperator):
         comparison["challenger_dir"], comparison["test_dir"] = model_uri, test_uri
         comparison["champion_dir"] = None if champion is None else champion.model_uri
         uri = join_uri(models, EVALUATION_FILES[0])
-        write_json(self.storage(uri), uri, comparison)
+        self.storage(uri).write_json(uri, comparison)

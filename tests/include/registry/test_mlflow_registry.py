@@ -128,7 +128,7 @@ def test_ui_command_points_at_the_registry(tmp_path: Path) -> None:
 def test_a_tracking_server_holds_the_versions_and_their_artefacts(tmp_path: Path, make_model: Callable[[str], Path]) -> None:
     """REVIEWFLOW_MLFLOW_TRACKING_URI (the team stack's MLflow server): the registry goes through the
     server, which stores the versions in its own database and the model files in its artefact store."""
-    from reviewflow.hooks.registry import registry_for
+    from reviewflow.backends import registry_for
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

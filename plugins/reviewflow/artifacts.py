@@ -1,4 +1,4 @@
-"""Bring training artefacts to the worker: a model (folder or SageMaker ``model.tar.gz``) and a Parquet split."""
+"""Training artefacts brought to the worker: a model (folder or SageMaker ``model.tar.gz``) and a Parquet split."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import io
 import tarfile
 from pathlib import Path
 
-from reviewflow.hooks.storage import S3Storage, is_s3, local_path, split_s3, storage_for
+from include.uris import is_s3, local_path, split_s3
+from reviewflow.backends import storage_for
+from reviewflow.hooks.storage import S3StorageHook
 
 
 def fetch_split(uri: str, target: Path, aws_conn_id: str | None, *, region_name: str | None = None) -> Path:
@@ -16,9 +18,9 @@ def fetch_split(uri: str, target: Path, aws_conn_id: str | None, *, region_name:
     """
     if not is_s3(uri):
         return local_path(uri)
-    storage = S3Storage(aws_conn_id, region_name)
+    storage = S3StorageHook(aws_conn_id=aws_conn_id, region_name=region_name)
     bucket, prefix = split_s3(uri.rstrip("/") + "/")
-    keys = [key for key in storage.hook.list_keys(bucket_name=bucket, prefix=prefix) or [] if key.endswith(".parquet")]
+    keys = [key for key in storage.list_keys(bucket_name=bucket, prefix=prefix) or [] if key.endswith(".parquet")]
     if not keys:
         raise FileNotFoundError(f"no *.parquet objects under {uri}")
     for key in keys:
