@@ -14,7 +14,7 @@ from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJEC
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.sagemaker_registry import SageMakerModelRegistry
 from reviewflow.backends import registry_for
-from reviewflow.operators import registry as ops
+from reviewflow.operators import registration
 from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, made
 from tests.plugins.conftest import BUCKET, REGION
@@ -72,10 +72,10 @@ def registry() -> SageMakerModelRegistry:
 
 
 def test_register_uses_the_provider_operator_once_per_run(ingested: Calls) -> None:
-    operator = ops.RegisterModelOperator(
+    operator = registration.RegisterModelOperator(
         task_id="register", snapshot=SNAPSHOT, curated_uri="s3://x/curated", model_name=MODEL, aws_conn_id=AWS_CONN_ID
     )
-    assert isinstance(operator, ops.SageMakerRegisterModelOperator)
+    assert isinstance(operator, registration.SageMakerRegisterModelOperator)
     trained_run("run-1", 0.7, None)
     first = register("run-1", MODEL)
     assert register("run-1", MODEL) == first  # a retry finds the run's package
