@@ -169,8 +169,8 @@ class BuildFeaturesOperator(ReportsLineage, SparkJobOperator):
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
         archive = self.python_env_archive_uri or python_env_archive_uri(settings.data_root)
         python = "./environment/bin/python"
-        return self.submit_emr(
-            context, settings, aws, self._arguments(params),
+        return self.submit(
+            context, settings, aws, self._arguments(params), compute="emr",
             spark_conf={
                 "spark.archives": f"{archive}#environment",
                 "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,

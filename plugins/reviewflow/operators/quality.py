@@ -25,7 +25,7 @@ from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
-from reviewflow.operators.spark_job import SparkJobOperator
+from reviewflow.operators.spark_job import AWS_COMPUTE, SparkJobOperator
 from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from include.config import AwsSettings
     from include.quality.suite import Suite
 
-AWS_COMPUTE = ("sagemaker", "emr")
 # What the quality job runs (besides its suite file): an edit re-runs it.
 QUALITY_CODE = (REPO_ROOT / "include" / "quality", REPO_ROOT / "include" / "hadoop_fs.py", REPO_ROOT / "include" / "spark.py")
 
@@ -192,12 +191,13 @@ class DataQualityGateOperator(ReportsLineage, SparkJobOperator):
         bundled = ("yaml", "pydeequ")
         if self.aws_compute == "sagemaker":
             arguments = self._arguments(settings, key, suite_uri, to_s3a)
-            return self.submit_processing(context, settings, aws, arguments, bundled, jar_uri=self.deequ_jar)
+            return self.submit(context, settings, aws, arguments, compute="sagemaker", extra_modules=bundled,
+                               jar_uri=self.deequ_jar)
         from include.quality.deequ_engine import deequ_maven_coordinate
 
-        return self.submit_emr(
-            context, settings, aws, self._arguments(settings, key, suite_uri, lambda uri: uri), bundled,
-            jar_uri=self.deequ_jar,
+        return self.submit(
+            context, settings, aws, self._arguments(settings, key, suite_uri, lambda uri: uri), compute="emr",
+            extra_modules=bundled, jar_uri=self.deequ_jar,
             packages=None if self.engine == "spark" else deequ_maven_coordinate(SPARK_CONTAINER_VERSION),
         )
 

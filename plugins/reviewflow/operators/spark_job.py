@@ -16,7 +16,11 @@ from reviewflow.operators.base import AwsConnectedOperator
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
+    from airflow.triggers.base import BaseTrigger
+
     from include.config import AwsSettings
+
+AWS_COMPUTE = ("sagemaker", "emr")  # where a job runs on aws: SageMaker Processing or EMR Serverless
 
 
 class SparkJobOperator(AwsConnectedOperator):
@@ -65,96 +69,75 @@ class SparkJobOperator(AwsConnectedOperator):
         """The job's name in this task of this DAG run: the same on every try."""
         return run_job_name(f"reviewflow-{self.job_package}", context["dag_run"].dag_id, run_key(context), self.task_id)
 
-    def submit_processing(
+    def submit(
         self,
         context: Any,
         settings: Settings,
         aws: AwsSettings,
         arguments: list[str],
+        *,
+        compute: str,
         extra_modules: tuple[str, ...] = (),
-        jar_uri: str | None = None,
+        **options: Any,
     ) -> NoReturn:
-        """Stage the code, run the job as a SageMaker Processing job (or reattach to this run's) and defer until it ends.
+        """Stage the code, start the job (or reattach to this run's) and defer until it ends.
 
+        :param compute: one of :data:`AWS_COMPUTE`: ``sagemaker`` (a Processing job) or ``emr`` (an EMR Serverless job run).
         :param extra_modules: pure-Python packages the job needs besides its own (the container may lack them).
-        :param jar_uri: ``s3://`` URI of a jar for ``--jars``.
+        :param options: ``jar_uri`` (both), ``packages`` and ``spark_conf`` (EMR) of :class:`SparkJobHook`'s calls.
         """
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-        if not aws.sagemaker_role_arn:
+        if compute == "sagemaker" and not aws.sagemaker_role_arn:
             raise ConfigError(
                 f"set the Airflow Variable reviewflow_sagemaker_role_arn to run {self.job_label} on SageMaker Processing"
             )
-        self.job_id = self.spark_job_hook().start_processing_job(
-            self.job_name(context),
-            code=self.stage_job(settings, extra_modules),
-            arguments=arguments,
-            role_arn=aws.sagemaker_role_arn,
-            instance_type=aws.processing_instance_type,
-            jar_uri=jar_uri,
-        )
-        self.application_id = None
-        self.log.info("%s: SageMaker Processing job %s", self.job_label, self.job_id)
-        self.defer(
-            trigger=SageMakerTrigger(
-                job_name=self.job_id,
-                job_type="processing",
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
-        )
-
-    def submit_emr(
-        self,
-        context: Any,
-        settings: Settings,
-        aws: AwsSettings,
-        arguments: list[str],
-        extra_modules: tuple[str, ...] = (),
-        **spark: Any,
-    ) -> NoReturn:
-        """Stage the code, run the job on EMR Serverless (or reattach to this run's) and defer until it ends.
-
-        :param extra_modules: pure-Python packages the job needs besides its own.
-        :param spark: ``jar_uri``, ``packages``, ``spark_conf`` of :meth:`SparkJobHook.start_emr_job`.
-        """
-        from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
-
-        if not aws.emr_application_id or not aws.emr_execution_role_arn:
+        if compute == "emr" and not (aws.emr_application_id and aws.emr_execution_role_arn):
             raise ConfigError(
                 f"{self.job_label} on EMR Serverless needs the Airflow Variables reviewflow_emr_application_id and "
                 "reviewflow_emr_execution_role_arn"
             )
-        name = self.job_name(context)
-        code = self.stage_job(settings, extra_modules)
-        self.application_id = aws.emr_application_id
-        self.job_id = self.spark_job_hook().start_emr_job(
-            name,
-            application_id=aws.emr_application_id,
-            role_arn=aws.emr_execution_role_arn,
-            code=code,
-            arguments=arguments,
-            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            try_number=context["ti"].try_number,
-            **spark,
-        )
-        self.log.info("%s: EMR Serverless job run %s (%s)", self.job_label, self.job_id, name)
+        code, name = self.stage_job(settings, extra_modules), self.job_name(context)
+        start = self._start_processing if compute == "sagemaker" else self._start_emr
+        trigger = start(context, settings, aws, name, code, arguments, **options)
         self.defer(
-            trigger=EmrServerlessStartJobTrigger(
-                application_id=aws.emr_application_id,
-                job_id=self.job_id,
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=self.aws_conn_id,
-                region_name=self.region_name,
-                cancel_on_kill=True,
-            ),
+            trigger=trigger,
             method_name="execute_complete",
             timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
+        )
+
+    def _start_processing(
+        self, context: Any, settings: Settings, aws: AwsSettings, name: str, code: StagedCode, arguments: list[str],
+        jar_uri: str | None = None,
+    ) -> BaseTrigger:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+        self.application_id = None
+        self.job_id = self.spark_job_hook().start_processing_job(
+            name, code=code, arguments=arguments, role_arn=aws.sagemaker_role_arn,  # type: ignore[arg-type]
+            instance_type=aws.processing_instance_type, jar_uri=jar_uri,
+        )
+        self.log.info("%s: SageMaker Processing job %s", self.job_label, self.job_id)
+        return SageMakerTrigger(
+            job_name=self.job_id, job_type="processing", waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+        )
+
+    def _start_emr(
+        self, context: Any, settings: Settings, aws: AwsSettings, name: str, code: StagedCode, arguments: list[str],
+        **spark: Any,
+    ) -> BaseTrigger:
+        from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
+
+        self.application_id = aws.emr_application_id
+        self.job_id = self.spark_job_hook().start_emr_job(
+            name, application_id=self.application_id, role_arn=aws.emr_execution_role_arn,  # type: ignore[arg-type]
+            code=code, arguments=arguments, log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
+            try_number=context["ti"].try_number, **spark,
+        )
+        self.log.info("%s: EMR Serverless job run %s (%s)", self.job_label, self.job_id, name)
+        return EmrServerlessStartJobTrigger(
+            application_id=self.application_id, job_id=self.job_id, waiter_delay=self.waiter_delay,
+            waiter_max_attempts=self.waiter_max_attempts, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+            cancel_on_kill=True,
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
