@@ -10,17 +10,20 @@ from airflow.sdk import BaseOperator
 
 from reviewflow.backends import storage_for
 from reviewflow.hooks.storage import Storage
+from reviewflow.lineage import ReportsLineage
 
 AWS_TEMPLATE_FIELDS: tuple[str, ...] = ("aws_conn_id", "region_name")
 
 
-class AwsConnectedOperator(BaseOperator):
+class AwsConnectedOperator(ReportsLineage, BaseOperator):
     """An operator whose every AWS call — storage (run summaries, reports, seals), registry, endpoint, jobs,
-    SNS pages — goes through ``aws_conn_id``.
+    SNS pages — goes through ``aws_conn_id``; like every reviewflow operator it reports the datasets it read
+    and wrote to OpenLineage (:class:`~reviewflow.lineage.ReportsLineage`).
 
     There is no silent ``aws_default``: the DAGs' ``default_args`` give every task the connection the settings
     name (the Airflow Variable ``reviewflow_aws_conn_id``, rendered when the task runs), and an operator built
-    outside a DAG is given one.
+    outside a DAG is given one.  The subclasses of the Amazon provider's operators take ``aws_conn_id`` the
+    same way: a required argument, where the provider's default is ``aws_default``.
 
     :param aws_conn_id: the Airflow connection of every AWS call; ``None``: boto3's default credentials. (templated)
     :param region_name: the AWS region of every call; ``None``: the connection's. (templated)
@@ -42,12 +45,3 @@ class AwsConnectedOperator(BaseOperator):
         """The storage able to read and write ``uri``, through this operator's connection."""
         return storage_for(uri, **self.aws_connection)
 
-
-class ExplicitAwsConnection(BaseOperator):
-    """Put first among the bases of a subclass of an Amazon provider operator: the same operator, with
-    ``aws_conn_id`` required instead of the provider's silent ``aws_default`` (the DAGs' ``default_args``
-    give it the settings' connection).
-    """
-
-    def __init__(self, *, aws_conn_id: str | None, **kwargs: Any) -> None:
-        super().__init__(aws_conn_id=aws_conn_id, **kwargs)

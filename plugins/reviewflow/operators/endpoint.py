@@ -40,7 +40,7 @@ from include.serving.variants import EndpointDescription, VariantSpec, check_wei
 from reviewflow.backends import endpoint_hook_for
 from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook
 from reviewflow.lineage import ReportsLineage
-from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
@@ -125,7 +125,7 @@ class LocalDeployEndpointOperator(ReportsLineage, BaseOperator):
         return endpoint_result(description)
 
 
-class SageMakerDeployEndpointOperator(ExplicitAwsConnection, SageMakerEndpointOperator):
+class SageMakerDeployEndpointOperator(SageMakerEndpointOperator):
     """Serve exactly ``variants`` on a SageMaker endpoint: the provider's ``SageMakerEndpointOperator`` at run time.
 
     The hook creates, unless they exist, one model per variant and the endpoint config holding them all
@@ -139,8 +139,9 @@ class SageMakerDeployEndpointOperator(ExplicitAwsConnection, SageMakerEndpointOp
     :param instance_type: instances of each variant (templated).
     :param instance_count: instances per variant.
     :param create_feedback_tables: create the Athena tables (Variables ``reviewflow_athena_*``).
-    Other arguments are ``SageMakerEndpointOperator``'s (``aws_conn_id``, ``region_name`` — templated —,
-    ``deferrable``, ``check_interval``, ``max_ingestion_time``).
+    :param aws_conn_id: the connection of every SageMaker, S3 and Athena call: required, no ``aws_default`` (templated).
+    Other arguments are ``SageMakerEndpointOperator``'s (``region_name`` — templated —, ``deferrable``,
+    ``check_interval``, ``max_ingestion_time``).
     """
 
     aws_hook_class = SageMakerEndpointHook
@@ -150,11 +151,12 @@ class SageMakerDeployEndpointOperator(ExplicitAwsConnection, SageMakerEndpointOp
     ui_color = "#c9e4de"
 
     def __init__(
-        self, *, variants: Sequence[Mapping[str, Any]] | str, endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-        model_name: str = DEFAULT_MODEL_NAME, instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE,
-        instance_count: int = 1, create_feedback_tables: bool = True, **kwargs: Any,
+        self, *, aws_conn_id: str | None, variants: Sequence[Mapping[str, Any]] | str,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
+        instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE, instance_count: int = 1, create_feedback_tables: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(config={}, **kwargs)  # the endpoint request is built at run time
+        super().__init__(config={}, aws_conn_id=aws_conn_id, **kwargs)  # the endpoint request is built at run time
         self.variants = variants
         self.endpoint_name = endpoint_name
         self.model_name = model_name

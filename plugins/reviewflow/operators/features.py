@@ -14,7 +14,6 @@ from include.lineage_datasets import storage_dataset
 from include.spark_jobs import code_bundle
 from include.uris import join_uri
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.lineage import ReportsLineage
 from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
 from reviewflow.operators.spark_job import SparkJobOperator
 from reviewflow.run_summary import update_run_summary
@@ -61,7 +60,7 @@ def parse_categories(value: Sequence[str] | str | None) -> tuple[str, ...] | Non
     return tuple(value)
 
 
-class BuildFeaturesOperator(ReportsLineage, SparkJobOperator):
+class BuildFeaturesOperator(SparkJobOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
     ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is

@@ -35,9 +35,8 @@ from include.ingestion.schema import (
 )
 from include.lineage_datasets import storage_dataset
 from include.uris import is_s3, join_uri, local_path, split_s3
-from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_ingest_counts
-from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
@@ -58,7 +57,7 @@ def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
     }
 
 
-class StageRawReviewsOperator(ReportsLineage, AwsConnectedOperator):
+class StageRawReviewsOperator(AwsConnectedOperator):
     """Check a raw reviews file and copy it into the raw zone under the run's key.
 
     The source must lie inside the allowed storage roots (``REVIEWFLOW_ALLOWED_ROOTS``; a local
@@ -152,7 +151,7 @@ class IngestStepOperator(AwsConnectedOperator):
         self.max_rejected_share = max_rejected_share
 
 
-class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
+class CurateReviewsLocalOperator(IngestStepOperator):
     """``local`` backend: classify the staged file with DuckDB and commit curated + rejected Parquet."""
 
     def execute(self, context: Any) -> dict[str, Any]:
@@ -186,7 +185,7 @@ class CurateReviewsLocalOperator(ReportsLineage, IngestStepOperator):
         return result | {"counts": outcome.counts.to_dict()}
 
 
-class RunScopedAthenaOperator(ExplicitAwsConnection, AthenaOperator):
+class RunScopedAthenaOperator(AthenaOperator):
     """The provider's ``AthenaOperator`` with a ``client_request_token`` derived from the run.
 
     The token hashes DAG id, run id, task id, the rendered query and a generation number,
@@ -195,7 +194,12 @@ class RunScopedAthenaOperator(ExplicitAwsConnection, AthenaOperator):
     that failed, so try ``n`` walks generations ``0 .. n-1``: a generation that ended FAILED
     or CANCELLED has its partial output discarded and the next one starts a new query. A
     query that is still running is always waited for, never run beside.
+
+    :param aws_conn_id: the connection of every call (Athena, S3, Glue): required, no ``aws_default``. (templated)
     """
+
+    def __init__(self, *, aws_conn_id: str | None, **kwargs: Any) -> None:
+        super().__init__(aws_conn_id=aws_conn_id, **kwargs)
 
     def execute(self, context: Any) -> str | None:
         ti = context["ti"]

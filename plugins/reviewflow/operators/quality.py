@@ -20,7 +20,6 @@ from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
 from include.spark_jobs import SPARK_CONTAINER_VERSION
 from include.uris import join_uri, to_s3a
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
@@ -58,7 +57,7 @@ def parse_min_rows(value: int | str | None) -> int | None:
     return size
 
 
-class DataQualityGateOperator(ReportsLineage, SparkJobOperator):
+class DataQualityGateOperator(SparkJobOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``

@@ -24,7 +24,6 @@ from include.registry.registration import Registration, registration, reused_fro
 from include.registry.run_summary import registry_section, require_summary, summary_section
 from reviewflow.backends import registry_for, storage_for
 from reviewflow.lineage import ReportsLineage
-from reviewflow.operators.base import ExplicitAwsConnection
 from reviewflow.run_summary import read_run_summary, run_summary_uri, update_run_summary
 from reviewflow.runs import run_key
 
@@ -125,7 +124,7 @@ class LocalRegisterModelOperator(_RegistersRun, ReportsLineage, BaseOperator):
         return self.registered(settings, key, summary, version)
 
 
-class SageMakerRegisterModelOperator(_RegistersRun, ExplicitAwsConnection, SageMakerRegisterModelVersionOperator):
+class SageMakerRegisterModelOperator(_RegistersRun, SageMakerRegisterModelVersionOperator):
     """The ``aws`` ``register``: the provider's ``SageMakerRegisterModelVersionOperator`` with a run-time config.
 
     Same inputs, checks and result as :class:`LocalRegisterModelOperator`.  If the run already has a
@@ -137,16 +136,19 @@ class SageMakerRegisterModelOperator(_RegistersRun, ExplicitAwsConnection, SageM
     :param snapshot: the snapshot id from ``resolve_snapshot`` (templated).
     :param curated_uri: the snapshot's curated URI from ``resolve_snapshot`` (templated).
     :param model_name: the model package group (templated).
-    :param aws_conn_id: the connection of every S3 and SageMaker call (templated).
+    :param aws_conn_id: the connection of every S3 and SageMaker call: required, no ``aws_default`` (templated).
     :param region_name: their region; ``None``: the connection's (templated).
     """
 
     template_fields = (*SageMakerRegisterModelVersionOperator.template_fields, "snapshot", "curated_uri", "model_name")
     ui_color = "#e0d4f0"
 
-    def __init__(self, *, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any) -> None:
+    def __init__(
+        self, *, aws_conn_id: str | None, snapshot: str, curated_uri: str, model_name: str = DEFAULT_MODEL_NAME,
+        **kwargs: Any,
+    ) -> None:
         # Image, model and package fields are filled in at run time (they need the run summary and the region).
-        super().__init__(image_uri="", model_url="", package_group_name=model_name, **kwargs)
+        super().__init__(image_uri="", model_url="", package_group_name=model_name, aws_conn_id=aws_conn_id, **kwargs)
         self.snapshot = snapshot
         self.curated_uri = curated_uri
         self.model_name = model_name

@@ -37,7 +37,7 @@ from reviewflow.backends import storage_for
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
 from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_test_macro_f1
-from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator, ExplicitAwsConnection
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.run_summary import read_run_summary, run_summary_uri, update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
@@ -193,7 +193,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         self._stop_process()
 
 
-class SageMakerTrainModelOperator(ExplicitAwsConnection, SageMakerTrainingOperator):
+class SageMakerTrainModelOperator(SageMakerTrainingOperator):
     """Run train.py as a SageMaker training job on the Hugging Face PyTorch image.
 
     The job name derives from the run key.  On a retry an existing job of the run that is running or
@@ -202,7 +202,7 @@ class SageMakerTrainModelOperator(ExplicitAwsConnection, SageMakerTrainingOperat
 
     :param hyperparameters: train.py arguments over those taken from the manifest (templated).
     :param use_spot: managed spot training; ``max_wait_seconds`` then bounds waiting plus running.
-    :param aws_conn_id: the connection of every S3 and SageMaker call (templated).
+    :param aws_conn_id: the connection of every S3 and SageMaker call: required, no ``aws_default`` (templated).
     :param region_name: their region; ``None``: the connection's (templated).
     """
 
@@ -211,6 +211,7 @@ class SageMakerTrainModelOperator(ExplicitAwsConnection, SageMakerTrainingOperat
     def __init__(
         self,
         *,
+        aws_conn_id: str | None,
         hyperparameters: Mapping[str, Any] | None = None,
         use_spot: bool = False,
         max_run_seconds: int = 3 * 3600,
@@ -219,7 +220,7 @@ class SageMakerTrainModelOperator(ExplicitAwsConnection, SageMakerTrainingOperat
         volume_size_gb: int = 30,
         **kwargs: Any,
     ) -> None:
-        super().__init__(config={}, check_if_job_exists=False, **kwargs)
+        super().__init__(config={}, check_if_job_exists=False, aws_conn_id=aws_conn_id, **kwargs)
         self.hyperparameters = dict(hyperparameters or {})
         self.use_spot = use_spot
         self.max_run_seconds = max_run_seconds
@@ -366,7 +367,7 @@ def TrainModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOper
     return LocalTrainModelOperator(**kwargs)
 
 
-class EvaluateModelsOperator(ReportsLineage, AwsConnectedOperator):
+class EvaluateModelsOperator(AwsConnectedOperator):
     """Score this run's model and the current champion on the run's test split; write the comparison.
 
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
