@@ -38,6 +38,7 @@ from reviewflow.operators.ingest import (
     aws_setting,
 )
 from reviewflow.operators.quality import DataQualityGateOperator
+from reviewflow.settings import AWS_CONN_ID_TEMPLATE
 
 settings = load_settings()
 CATEGORIES = "{{ params.categories }}"
@@ -59,7 +60,7 @@ def curate_with_athena(stage_raw: BaseOperator) -> BaseOperator:
     athena_args = {
         "staged": stage_raw.output,
         "categories": CATEGORIES,
-        "aws_conn_id": "{{ aws_setting('aws_conn_id') }}",
+        "aws_conn_id": AWS_CONN_ID_TEMPLATE,
         "output_location": "{{ aws_setting('athena_output_location') }}",
         "workgroup": "{{ aws_setting('athena_workgroup') }}",
         "database": "{{ aws_setting('athena_database') }}",

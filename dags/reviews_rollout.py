@@ -32,10 +32,10 @@ from reviewflow.operators.rollout import (
     StartReplayOperator,
     StopReplayOperator,
 )
+from reviewflow.settings import AWS_CONN_ID_TEMPLATE as AWS_CONN_ID
 
 settings = load_settings()
 POLICY = PolicyParams()
-AWS_CONN_ID = "{{ var.value.get('reviewflow_aws_conn_id', 'aws_default') }}"
 
 
 def replayed_traffic(

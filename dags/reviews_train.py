@@ -31,13 +31,9 @@ from reviewflow.dag_defaults import (
     on_call,
 )
 from reviewflow.operators.features import BuildFeaturesOperator
+from reviewflow.operators.approval import ApprovalGateOperator, HumanApprovalOperator, RecordApprovalOperator
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
-from reviewflow.operators.registry import (
-    ApprovalGateOperator,
-    HumanApprovalOperator,
-    RecordApprovalOperator,
-    RegisterModelOperator,
-)
+from reviewflow.operators.registration import RegisterModelOperator
 from reviewflow.operators.training import EvaluateModelsOperator, TrainModelOperator
 
 with DAG(

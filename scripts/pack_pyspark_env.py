@@ -21,8 +21,9 @@ import tempfile
 from pathlib import Path
 
 from include.config import REPO_ROOT, load_settings
-from reviewflow.hooks.storage import storage_for
+from reviewflow.backends import storage_for
 from reviewflow.operators.features import python_env_archive_uri
+from reviewflow.settings import aws_conn_id
 
 REQUIREMENTS = REPO_ROOT / "include" / "features" / "requirements-emr.txt"
 
@@ -46,7 +47,7 @@ def pack_env(venv_dir: Path, archive: Path, python_prefix: str | None = None) ->
     return archive
 
 
-def upload_env(archive: Path, data_root: str, aws_conn_id: str = "aws_default") -> str:
+def upload_env(archive: Path, data_root: str, aws_conn_id: str | None) -> str:
     """Put ``archive`` where the feature job looks for it; returns that URI (one PUT on S3, a rename locally)."""
     target = python_env_archive_uri(data_root)
     storage_for(target, aws_conn_id).upload(archive, target)
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requirements", type=Path, default=REQUIREMENTS)
     parser.add_argument("--python-prefix", help="prefix of the interpreter on the cluster, if not the build one's")
     parser.add_argument("--output", type=Path, default=REPO_ROOT / ".build" / "pyspark_env.tar.gz")
-    parser.add_argument("--aws-conn-id", default="aws_default", help="Airflow connection for an s3:// data root")
+    parser.add_argument("--aws-conn-id", help="Airflow connection for an s3:// data root (default: the setting "
+                        "reviewflow_aws_conn_id)")
     parser.add_argument("--no-upload", action="store_true", help="only build the archive")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="pyspark-env-") as scratch:
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         archive = pack_env(venv_dir, args.output, args.python_prefix)
     print(f"Packed {archive} ({archive.stat().st_size / 1e6:.0f} MB)")
     if not args.no_upload:
-        print(f"Uploaded to {upload_env(archive, load_settings().data_root, args.aws_conn_id)}")
+        print(f"Uploaded to {upload_env(archive, load_settings().data_root, args.aws_conn_id or aws_conn_id())}")
     return 0
 
 

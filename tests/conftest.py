@@ -1,6 +1,6 @@
 """Shared fixtures: one local SparkSession and one served model registry per test session (each
-takes seconds); AWS call logs; reliability records (tests/reliability.py); the check that the session
-leaves no process of its own running."""
+takes seconds); AWS through one non-default connection, with call logs; reliability records (tests/reliability.py);
+the check that the session leaves no process of its own running."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import os
 import shutil
 import subprocess
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,13 @@ import pytest
 
 from tests.reliability import RECORDS_ENV, ReliabilityRecord
 
-AwsCalls = list[tuple[str, dict[str, Any]]]
+# The AWS connection every test gives the operators it builds (the DAGs take the setting reviewflow_aws_conn_id):
+# aws_connection() defines it, and no aws_default. Its access key signs every AWS call the code makes; the tests'
+# own boto3 clients (setting up and checking moto's state) sign theirs with another.
+AWS_CONN_ID = "reviewflow_test_aws"
+CONNECTION_KEY = "AKIAREVIEWFLOWTESTCONN"
+TEST_CLIENT_KEY = "AKIAREVIEWFLOWTESTCLIENT"
+TESTS_DIR = Path(__file__).resolve().parent
 SERVED_SEEDS = {"1": 1, "2": 2}  # served_registry: version → seed of its tiny model
 SERVED_MAX_SEQ_LENGTH = 16  # short, so serving tests also exercise truncation
 
@@ -120,19 +128,94 @@ def served_registry(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
-    """Log every botocore API call (operation name, parameters) made while ``monkeypatch`` is active."""
-    import botocore.client
+class AwsCalls(list[tuple[str, dict[str, Any]]]):
+    """Every botocore API call (operation name, parameters), in order; and for each, who created the client that
+    made it and with which access key it was signed."""
 
-    calls: AwsCalls = []
-    original = botocore.client.BaseClient._make_api_call
+    def __init__(self) -> None:
+        super().__init__()
+        self.signed: list[tuple[str, str, str | None]] = []  # (operation, "code" | "test", access key)
+
+    def not_through_the_connection(self) -> list[tuple[str, str | None]]:
+        """The calls of clients the code under test created (not a test's own) without the connection's credentials."""
+        return [(operation, key) for operation, origin, key in self.signed if origin == "code" and key != CONNECTION_KEY]
+
+
+def _origin() -> str:
+    """``test`` when the innermost frame of this repository on the stack is a test's, else ``code`` (plugins,
+    include, dags, scripts, or the libraries they call)."""
+    for frame in reversed(traceback.extract_stack()[:-2]):  # not this function's frame nor its caller's
+        path = Path(frame.filename)
+        if TESTS_DIR.parent in path.parents and ".venv" not in path.parts:
+            return "test" if TESTS_DIR in path.parents else "code"
+    return "code"
+
+
+def record_aws_calls(monkeypatch: pytest.MonkeyPatch) -> AwsCalls:
+    """Log every botocore API call made while ``monkeypatch`` is active: operation, parameters, the access key
+    it was signed with, and whether a test or the code under test created the client."""
+    import botocore.client
+    import botocore.session
+
+    calls = AwsCalls()
+    create_client, make_api_call = botocore.session.Session.create_client, botocore.client.BaseClient._make_api_call
+
+    def creating(session: Any, *args: Any, **kwargs: Any) -> Any:
+        client = create_client(session, *args, **kwargs)
+        client._created_by = _origin()
+        return client
 
     def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        credentials = client._request_signer._credentials
         calls.append((operation, params))
-        return original(client, operation, params)
+        calls.signed.append((operation, getattr(client, "_created_by", "code"), getattr(credentials, "access_key", None)))
+        return make_api_call(client, operation, params)
 
+    monkeypatch.setattr(botocore.session.Session, "create_client", creating)
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     return calls
+
+
+@contextmanager
+def aws_connection(monkeypatch: pytest.MonkeyPatch, region: str) -> Iterator[AwsCalls]:
+    """moto, with the Airflow connection :data:`AWS_CONN_ID` (credentials and ``region``) as the code's only way to AWS.
+
+    No ``aws_default`` is defined, and there are no credentials or region in the environment, in config files
+    or from instance metadata: a hook built with any other connection (or none) fails with ``NoCredentialsError``.
+    The setting ``reviewflow_aws_conn_id`` names the connection. The tests' own ``boto3.client(...)`` calls use
+    boto3's default session, given other credentials. On leaving, every call the code under test made must have
+    been signed with the connection's credentials.
+    """
+    import boto3
+    from moto import mock_aws
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
+                 "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AIRFLOW_CONN_AWS_DEFAULT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull, "AWS_CONFIG_FILE": os.devnull, "AWS_EC2_METADATA_DISABLED": "true",
+        f"AIRFLOW_CONN_{AWS_CONN_ID.upper()}": json.dumps({
+            "conn_type": "aws", "login": CONNECTION_KEY, "password": "connection-secret", "extra": {"region_name": region},
+        }),
+        "AIRFLOW_VAR_REVIEWFLOW_AWS_CONN_ID": AWS_CONN_ID,
+    }.items():
+        monkeypatch.setenv(name, value)
+    calls = record_aws_calls(monkeypatch)
+    with mock_aws(config={"core": {"mock_credentials": False}}):
+        boto3.setup_default_session(aws_access_key_id=TEST_CLIENT_KEY, aws_secret_access_key="test", region_name=region)
+        yield calls
+    astray = calls.not_through_the_connection()
+    assert not astray, f"AWS calls the code made without the connection {AWS_CONN_ID}: {astray}"
+
+
+def render_setting(task: Any, field: str) -> Any:
+    """Task ``field`` rendered as a running task renders it from the settings (``{{ var.value… }}``); the
+    Variables come from ``AIRFLOW_VAR_*``."""
+    from airflow.sdk.execution_time.context import VariableAccessor
+
+    return task.render_template(getattr(task, field), {"var": {"value": VariableAccessor(deserialize_json=False)}})
 
 
 def made(calls: AwsCalls, operation: str) -> list[dict[str, Any]]:

@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from include.registry.run_summary import summary_section
+
 LINEAGE_FIELDS = (
     "source_snapshot",
     "source_curated_uri",
@@ -38,13 +40,6 @@ def git_commit(repo_root: str | Path) -> str:
     return head + ("+dirty" if status.strip() else "")
 
 
-def _section(summary: Mapping[str, Any], name: str, uri: str) -> Mapping[str, Any]:
-    section = summary.get(name)
-    if not section:
-        raise ValueError(f"{uri}: the run summary has no '{name}' section")
-    return section
-
-
 def build_lineage(
     *,
     run_summary: Mapping[str, Any],
@@ -64,11 +59,11 @@ def build_lineage(
     :param run_summary: the training run's summary (sections ``features``, ``training``, ``evaluation``).
     :param ingest_summary: the ingest run's summary (the snapshot id is its run key); ``None`` if absent.
     :param training_params: the ``hyperparameters`` train.py recorded in ``metrics.json``.
-    :raises ValueError: naming the summary file and section when a required section is missing.
+    :raises RunSummaryError: naming the summary file and section when a required section is missing.
     """
-    features = _section(run_summary, "features", run_summary_uri)
-    training = _section(run_summary, "training", run_summary_uri)
-    evaluation = _section(run_summary, "evaluation", run_summary_uri)
+    features = summary_section(run_summary, "features", run_summary_uri)
+    training = summary_section(run_summary, "training", run_summary_uri)
+    evaluation = summary_section(run_summary, "evaluation", run_summary_uri)
     quality = (ingest_summary or {}).get("quality") or {}
     quality_report = quality.get("report_json") or f"none: {ingest_summary_uri} has no 'quality' section"
     return {

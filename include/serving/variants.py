@@ -143,6 +143,10 @@ class EndpointDescription:
     def weights(self) -> dict[str, float]:
         return {variant.name: variant.weight for variant in self.variants}
 
+    def specs(self) -> list[VariantSpec]:
+        """The variants as specs, to deploy the same set again (with one more, or one fewer)."""
+        return [VariantSpec(v.model_version, v.weight, v.int8) for v in self.variants]
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (XCom, the admin API)."""
         return {

@@ -27,7 +27,9 @@ from include.caching import (
     step_fingerprint,
 )
 from include.config import REPO_ROOT, Settings
-from reviewflow.hooks.storage import join_uri, read_json, read_run_summary, storage_for, update_run_summary, write_json
+from include.uris import join_uri
+from reviewflow.backends import storage_for
+from reviewflow.run_summary import read_run_summary, update_run_summary
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,10 @@ __all__ = ["DEFAULT_EXPIRE_AFTER", "StepCache", "sealed_fingerprint", "snapshot_
 class StepCache:
     """The cache of one step's output in one run: ``output_uri`` is where this run's output is committed.
 
+    :param aws_conn_id: the connection of every read and write on S3.
     :param files: the step's files relative to ``output_uri`` when it shares the folder with another step
         (evaluation beside the model); ``None``: every file under it.
+    :param region_name: the region of the S3 calls; ``None``: the connection's.
     """
 
     def __init__(
@@ -47,8 +51,10 @@ class StepCache:
         step: str,
         output_uri: str,
         run_key: str,
+        aws_conn_id: str | None,
+        *,
         files: Sequence[str] | None = None,
-        aws_conn_id: str = "aws_default",
+        region_name: str | None = None,
     ) -> None:
         self.settings = settings
         self.step = step
@@ -56,15 +62,16 @@ class StepCache:
         self.run_key = run_key
         self.files = tuple(files) if files is not None else None
         self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
 
     def _storage(self, uri: str) -> Any:
-        return storage_for(uri, self.aws_conn_id)
+        return storage_for(uri, self.aws_conn_id, region_name=self.region_name)
 
     def read_seal(self, output_uri: str) -> Seal | None:
         """The seal a committed output carries, or ``None``."""
         uri = join_uri(output_uri, seal_name(self.step))
         storage = self._storage(uri)
-        return Seal.from_json(read_json(storage, uri)) if storage.exists(uri) else None
+        return Seal.from_json(storage.read_json(uri)) if storage.exists(uri) else None
 
     def decide(
         self,
@@ -91,7 +98,7 @@ class StepCache:
         indexed = committed = None
         missing: list[str] = []
         if not force and storage.exists(index_uri):
-            indexed = Seal.from_json(read_json(storage, index_uri))
+            indexed = Seal.from_json(storage.read_json(index_uri))
             committed = self.read_seal(indexed.output_uri)
             if committed is not None:
                 present = set(self._storage(committed.output_uri).list_files(committed.output_uri))
@@ -121,10 +128,10 @@ class StepCache:
             committed_at=dt.datetime.now(dt.UTC).isoformat(),
         )
         uri = join_uri(self.output_uri, seal_name(self.step))
-        write_json(self._storage(uri), uri, seal.to_json())
+        self._storage(uri).write_json(uri, seal.to_json())
         if computed_by is None:
             index_uri = join_uri(self.settings.data_root, index_path(self.step, fingerprint))
-            write_json(self._storage(index_uri), index_uri, seal.to_json())
+            self._storage(index_uri).write_json(index_uri, seal.to_json())
         return seal
 
     def reuse(self, seal: Seal) -> Seal:
@@ -156,24 +163,29 @@ class StepCache:
     def record(self, section: str, result: Mapping[str, Any], decision: CacheDecision) -> dict[str, Any]:
         """Add the decision to the run summary's ``section`` (written by the step's finish) and to ``result``."""
         entry = decision.summary()
-        summary = read_run_summary(self.settings, self.run_key, self.aws_conn_id) or {}
-        update_run_summary(self.settings, self.run_key, section, {**summary.get(section, {}), "cache": entry}, self.aws_conn_id)
+        connection = {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name}
+        summary = read_run_summary(self.settings, self.run_key, **connection) or {}
+        update_run_summary(self.settings, self.run_key, section, {**summary.get(section, {}), "cache": entry}, **connection)
         return {**result, "cache": entry}
 
 
-def snapshot_fingerprint(curated_uri: str, aws_conn_id: str = "aws_default") -> tuple[str | None, str]:
+def snapshot_fingerprint(
+    curated_uri: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> tuple[str | None, str]:
     """The content fingerprint a curated snapshot's committed manifest records, or ``None`` and why not."""
     uri = join_uri(curated_uri, SNAPSHOT_MANIFEST)
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the snapshot {curated_uri} has no {SNAPSHOT_MANIFEST} with a content fingerprint"
-    return read_json(storage, uri)["fingerprint"], ""
+    return storage.read_json(uri)["fingerprint"], ""
 
 
-def sealed_fingerprint(step: str, output_uri: str, aws_conn_id: str = "aws_default") -> tuple[str | None, str]:
+def sealed_fingerprint(
+    step: str, output_uri: str, aws_conn_id: str | None, *, region_name: str | None = None
+) -> tuple[str | None, str]:
     """The fingerprint an upstream step sealed its output with, or ``None`` and why not."""
     uri = join_uri(output_uri, seal_name(step))
-    storage = storage_for(uri, aws_conn_id)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         return None, f"the {step} output {output_uri} carries no seal (computed with caching off)"
-    return read_json(storage, uri)["fingerprint"], ""
+    return storage.read_json(uri)["fingerprint"], ""

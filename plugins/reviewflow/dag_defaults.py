@@ -30,6 +30,7 @@ from reviewflow.notifiers import (
     page_dag_run_failure,
     page_deadline_missed,
 )
+from reviewflow.settings import AWS_CONN_ID_TEMPLATE
 
 # A verdict about the input (missing file, no rows in the requested categories, too many
 # rejected rows, a bad parameter or setting) fails the task at once: a retry would give the
@@ -79,6 +80,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "on_execute_callback": ReviewflowTryStarted(),
     "on_success_callback": ReviewflowTryEnded(),
     "on_skipped_callback": ReviewflowTryEnded(),
+    # Every AWS call of every task goes through the connection the settings name (reviewflow_aws_conn_id),
+    # rendered when the task runs; an operator without aws_conn_id ignores it.
+    "aws_conn_id": AWS_CONN_ID_TEMPLATE,
 }
 
 

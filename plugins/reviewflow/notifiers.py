@@ -1,8 +1,8 @@
 """Paging: task failures (every failed try), failed runs, missed deadlines, and ``send_alert`` for warnings.
 
 Every page is appended as a JSON line to the alert log (``REVIEWFLOW_ALERT_LOG``) and goes to a
-Slack-compatible webhook and to SNS (through the ``reviewflow_aws_conn_id`` connection) when those
-are configured. A page names what failed, where (DAG, task, run, try), why (the error's first line),
+Slack-compatible webhook and to SNS when those are configured: an operator's page through the
+operator's own connection, a callback's through the one the settings name (``reviewflow_aws_conn_id``). A page names what failed, where (DAG, task, run, try), why (the error's first line),
 the log, the runbook section (docs/runbook.md, by alert title) and how to rerun safely. A page
 with a key is sent once: the same try of a task reached through two callback paths pages once.
 
@@ -28,7 +28,7 @@ from airflow.sdk import BaseNotifier
 
 from include.config import Settings, load_settings
 from include.runbook import anchor, deadline_title, run_failure_title, section_url, task_failure_title
-from reviewflow.settings import load_aws_settings
+from reviewflow.settings import aws_conn_id as settings_aws_conn_id
 
 log = logging.getLogger(__name__)
 
@@ -39,12 +39,16 @@ def send_alert(
     message: str,
     context: Any = None,
     *,
+    aws_conn_id: str | None,
+    region_name: str | None = None,
     fields: dict[str, Any] | None = None,
     once_key: tuple[str, ...] | None = None,
 ) -> dict[str, Any] | None:
     """Page on-call with ``title`` and ``message``; returns the alert record written.
 
     :param context: a task's Airflow context: its DAG, task, run and try go into the record.
+    :param aws_conn_id: the connection SNS is published through (when ``REVIEWFLOW_SNS_TOPIC_ARN`` is set).
+    :param region_name: its region; ``None``: the connection's.
     :param fields: more fields for the record (the JSON line), e.g. the runbook URL.
     :param once_key: page only the first time this key is seen (returns None after that).
     """
@@ -67,8 +71,17 @@ def send_alert(
     if settings.alert_webhook_url:
         _post_webhook(settings.alert_webhook_url, f"*{title}*\n{message}")
     if settings.sns_topic_arn:
-        _publish_sns(settings, title, message)
+        from airflow.providers.amazon.aws.hooks.sns import SnsHook
+
+        SnsHook(aws_conn_id=aws_conn_id, region_name=region_name).publish_to_target(
+            target_arn=settings.sns_topic_arn, message=message, subject=title[:100]
+        )
     return record
+
+
+def pager_conn_id(settings: Settings) -> str | None:
+    """The connection a callback pages SNS through: the settings' (read only when SNS is configured)."""
+    return settings_aws_conn_id() if settings.sns_topic_arn else None
 
 
 def _first_time(settings: Settings, key: tuple[str, ...]) -> bool:
@@ -91,14 +104,6 @@ def _post_webhook(url: str, text: str) -> None:
             pass
     except OSError as error:  # the alert log already has the record; never mask the original failure
         log.error("could not post alert to webhook: %s", error)
-
-
-def _publish_sns(settings: Settings, title: str, message: str) -> None:
-    """Publish to the settings' SNS topic through the connection ``reviewflow_aws_conn_id`` names."""
-    from airflow.providers.amazon.aws.hooks.sns import SnsHook
-
-    conn_id = load_aws_settings(settings).aws_conn_id
-    SnsHook(aws_conn_id=conn_id).publish_to_target(target_arn=settings.sns_topic_arn, message=message, subject=title[:100])
 
 
 def api_base_url() -> str:
@@ -221,7 +226,8 @@ class ReviewflowTryStarted(BaseNotifier):
             title, body, fields = failure_page(
                 ti, settings, True, f"Killed: {KILLED_ERROR}", previous, task_log_url(ti, previous)
             )
-            send_alert(settings, title, body, context, fields=fields, once_key=try_key(ti, previous))
+            send_alert(settings, title, body, context, aws_conn_id=pager_conn_id(settings), fields=fields,
+                       once_key=try_key(ti, previous))
 
 
 class ReviewflowTryEnded(BaseNotifier):
@@ -248,7 +254,8 @@ class ReviewflowFailureNotifier(BaseNotifier):
         log_url = getattr(ti, "log_url", None) or run_url(ti.dag_id, ti.run_id)
         error = first_line(context.get("exception"))
         title, body, fields = failure_page(ti, settings, self.will_retry, error, ti.try_number, log_url)
-        send_alert(settings, title, body, context, fields=fields, once_key=try_key(ti, ti.try_number))
+        send_alert(settings, title, body, context, aws_conn_id=pager_conn_id(settings), fields=fields,
+                   once_key=try_key(ti, ti.try_number))
 
 
 def unreported_tries(settings: Settings, dag_id: str, run_id: str) -> list[str]:
@@ -279,7 +286,7 @@ def page_dag_run_failure(context: Any) -> None:
         ]
     )
     send_alert(
-        settings, run_failure_title(dag_run.dag_id), body,
+        settings, run_failure_title(dag_run.dag_id), body, aws_conn_id=pager_conn_id(settings),
         fields={"dag_id": dag_run.dag_id, "run_id": dag_run.run_id, "runbook_url": runbook},
         once_key=("run", dag_run.dag_id, dag_run.run_id),
     )
@@ -310,4 +317,5 @@ async def page_deadline_missed(context: dict[str, Any]) -> None:
     settings = load_settings()
     title, body, fields = deadline_page(context, settings)
     once = ("deadline", fields["dag_id"], fields["run_id"], str(context["deadline"]["id"]))
-    await sync_to_async(send_alert)(settings, title, body, fields=fields, once_key=once)
+    conn_id = await sync_to_async(pager_conn_id)(settings)
+    await sync_to_async(send_alert)(settings, title, body, aws_conn_id=conn_id, fields=fields, once_key=once)

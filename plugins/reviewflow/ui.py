@@ -43,8 +43,9 @@ def create_app() -> "FastAPI":
     from airflow.api_fastapi.core_api.security import requires_access_dag
     from airflow.models.dagrun import DagRun
     from include.config import load_settings
-    from reviewflow.settings import load_aws_settings
-    from reviewflow.hooks.storage import is_s3, join_uri, storage_for
+    from reviewflow.settings import aws_conn_id
+    from include.uris import is_s3, join_uri
+    from reviewflow.backends import storage_for
     from reviewflow.operators.quality import report_prefix
     from reviewflow.runs import run_key_of
 
@@ -61,7 +62,7 @@ def create_app() -> "FastAPI":
             raise HTTPException(404, f"DAG {dag_id!r} has no run {run_id!r}")
         settings = load_settings()
         uri = join_uri(report_prefix(settings, run_key_of(run_id)), "report.html")
-        storage = storage_for(uri, load_aws_settings(settings).aws_conn_id) if is_s3(uri) else storage_for(uri)
+        storage = storage_for(uri, aws_conn_id() if is_s3(uri) else None)
         if not storage.exists(uri):
             raise HTTPException(404, f"run {run_id!r} has no quality report at {uri} (did its quality_gate run? see its log)")
         return HTMLResponse(storage.read_bytes(uri).decode("utf-8"), headers=REPORT_HEADERS)

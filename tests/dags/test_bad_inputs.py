@@ -35,6 +35,7 @@ import pytest
 
 from include.errors import BadInputError
 from include.ingestion.schema import REVIEW_COLUMNS, staged_name
+from tests.conftest import AWS_CONN_ID
 from tests.dags.conftest import DAGS_FOLDER
 from tests.data.make_bad_inputs import BAD, CORPUS, OUTSIDE_LINK, write_corpus, write_outside_link
 from tests.reliability import ReliabilityRecord
@@ -203,9 +204,9 @@ def run_in_process(source: Path, run_id: str = "manual__bad-input") -> Outcome:
     context = {"dag_run": SimpleNamespace(run_id=run_id, run_after=dt.datetime.now(dt.UTC))}
     task_id = "stage_raw"
     try:
-        staged = StageRawReviewsOperator(task_id=task_id, source_uri=str(source)).execute(context)
+        staged = StageRawReviewsOperator(task_id=task_id, source_uri=str(source), aws_conn_id=AWS_CONN_ID).execute(context)
         task_id = "ingest"
-        ingested = CurateReviewsLocalOperator(task_id=task_id, staged=staged).execute(context)
+        ingested = CurateReviewsLocalOperator(task_id=task_id, staged=staged, aws_conn_id=AWS_CONN_ID).execute(context)
     except BadInputError as error:  # what the retry policy fails at once
         return Outcome(failed_task=task_id, error=f"{type(error).__name__}: {error}")
     return Outcome(ingested=ingested, run_date=staged["latest_review_date"])

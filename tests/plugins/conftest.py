@@ -2,29 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from tests.conftest import record_aws_calls
+from tests.conftest import AwsCalls, aws_connection
 
 BUCKET = "reviewflow-test"
 REGION = "us-east-1"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[str, dict[str, Any]]]]:
-    """moto for every AWS service, the aws backend configured, and a log of every AWS API call."""
+def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[AwsCalls]:
+    """moto for every AWS service reached only through the connection ``reviewflow_test_aws`` (no ``aws_default``,
+    no credentials elsewhere: :func:`tests.conftest.aws_connection`), the aws backend configured, pages also
+    published to SNS, and a log of every AWS API call."""
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": REGION}}),
         "REVIEWFLOW_BACKEND": "aws",
         "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/reviewflow",
         "REVIEWFLOW_ALLOWED_ROOTS": f"s3://{BUCKET}",
@@ -35,7 +30,8 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[list[tuple[
         "AIRFLOW_VAR_REVIEWFLOW_PROCESSING_INSTANCE_TYPE": "ml.m5.2xlarge",
     }.items():
         monkeypatch.setenv(key, value)
-    calls = record_aws_calls(monkeypatch)
-    with mock_aws():
+    with aws_connection(monkeypatch, REGION) as calls:
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=BUCKET)
+        pages = boto3.client("sns", region_name=REGION).create_topic(Name="reviewflow-pages")["TopicArn"]
+        monkeypatch.setenv("REVIEWFLOW_SNS_TOPIC_ARN", pages)
         yield calls

@@ -20,13 +20,15 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import TaskDeferred
 
 from include.config import load_settings
+from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import SageMakerModelRegistry
 from include.serving.feedback import RewardOutcome
 from include.serving.variants import VariantSpec
 from include.serving.sagemaker import WeightsGeneration, WeightsHistory, capture_uri, code_digest, weights_history_uri
-from reviewflow.hooks.endpoint import SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.backends import endpoint_hook_for
+from reviewflow.hooks.endpoint import SageMakerEndpointHook
 from reviewflow.operators.endpoint import DeployEndpointOperator, SageMakerDeployEndpointOperator, SetEndpointWeightsOperator
-from tests.conftest import AwsCalls, made
+from tests.conftest import AWS_CONN_ID, AwsCalls, made
 from tests.plugins.conftest import BUCKET, REGION
 
 ENDPOINT = "reviews-live"
@@ -68,13 +70,15 @@ def registered(aws: AwsCalls, moto_update_endpoint: None, tmp_path: Path, served
 
 
 def deploy(variants: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    operator = DeployEndpointOperator(task_id="deploy", variants=variants, endpoint_name=ENDPOINT, port=0, **kwargs)
+    operator = DeployEndpointOperator(
+        task_id="deploy", variants=variants, endpoint_name=ENDPOINT, port=0, aws_conn_id=AWS_CONN_ID, **kwargs
+    )
     assert isinstance(operator, SageMakerDeployEndpointOperator)
     return operator.execute({})
 
 
 def hook() -> SageMakerEndpointHook:
-    found = endpoint_hook_for(load_settings(), ENDPOINT)
+    found = endpoint_hook_for(load_settings(), ENDPOINT, DEFAULT_MODEL_NAME, AWS_CONN_ID)
     assert isinstance(found, SageMakerEndpointHook)
     return found
 
@@ -134,7 +138,9 @@ def test_variants_join_and_leave_through_new_configs(registered: AwsCalls) -> No
 
 def test_weights_are_set_once_and_the_generation_recorded(registered: AwsCalls) -> None:
     deploy([{"model_version": "1", "weight": 0.5}, {"model_version": "2", "weight": 0.5}])
-    operator = SetEndpointWeightsOperator(task_id="weights", weights={"v2": 0.8}, endpoint_name=ENDPOINT)
+    operator = SetEndpointWeightsOperator(
+        task_id="weights", weights={"v2": 0.8}, endpoint_name=ENDPOINT, aws_conn_id=AWS_CONN_ID
+    )
     result = operator.execute({})
     assert (result["weights"], result["weights_generation"]) == ({"v1": 0.5, "v2": 0.8}, 2)
     assert made(registered, "UpdateEndpointWeightsAndCapacities") == [{
@@ -147,7 +153,9 @@ def test_weights_are_set_once_and_the_generation_recorded(registered: AwsCalls) 
         Bucket=BUCKET, Key=weights_history_uri(ROOT, ENDPOINT).split(f"{BUCKET}/", 1)[1])["Body"].read())
     assert [g.weights for g in history.generations] == [{"v1": 0.5, "v2": 0.5}, {"v1": 0.5, "v2": 0.8}]
 
-    deferring = SetEndpointWeightsOperator(task_id="weights", weights={"v1": 0.1}, endpoint_name=ENDPOINT, deferrable=True)
+    deferring = SetEndpointWeightsOperator(
+        task_id="weights", weights={"v1": 0.1}, endpoint_name=ENDPOINT, deferrable=True, aws_conn_id=AWS_CONN_ID
+    )
     with pytest.raises(TaskDeferred) as deferred:
         deferring.execute({})
     assert isinstance(deferred.value.trigger, SageMakerTrigger) and deferred.value.method_name == "execute_complete"

@@ -15,6 +15,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.serving.control import running_server
 from reviewflow.hooks.endpoint import LocalEndpointHook
 from reviewflow.operators.endpoint import DeployEndpointOperator, LocalDeployEndpointOperator, SetEndpointWeightsOperator
+from tests.conftest import AWS_CONN_ID
 from tests.include.serving.conftest import data_root_with_registry
 
 ENDPOINT = "rollout-test"
@@ -32,7 +33,7 @@ def hook(served_registry: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def deploy(variants: list[dict]) -> dict:
     operator = DeployEndpointOperator(task_id="deploy", variants=variants, endpoint_name=ENDPOINT, port=0,
-                                      aws_conn_id="ignored-locally")
+                                      aws_conn_id=AWS_CONN_ID)  # the local operator takes none
     assert isinstance(operator, LocalDeployEndpointOperator)
     return operator.execute({})
 
@@ -51,7 +52,9 @@ def test_deploy_reports_model_versions_to_variants_as_lineage(hook: LocalEndpoin
 
 
 def set_weights(weights: dict) -> dict:
-    return SetEndpointWeightsOperator(task_id="weights", weights=weights, endpoint_name=ENDPOINT).execute({})
+    return SetEndpointWeightsOperator(
+        task_id="weights", weights=weights, endpoint_name=ENDPOINT, aws_conn_id=AWS_CONN_ID
+    ).execute({})
 
 
 def test_deploy_starts_the_server_once_and_a_retry_changes_nothing(hook: LocalEndpointHook) -> None:

@@ -9,12 +9,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
-from reviewflow.hooks.processing import run_job_name
+from include.spark_jobs import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator
+from tests.conftest import AWS_CONN_ID, aws_connection
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -27,14 +27,17 @@ def _context(try_number: int = 1) -> dict[str, Any]:
 
 
 def _operator(**overrides: Any) -> BuildFeaturesOperator:
-    arguments = {"task_id": "build_features", "snapshot_uri": "s3://x/curated/reviews/snapshot=s1", **overrides}
+    arguments = {
+        "task_id": "build_features", "snapshot_uri": "s3://x/curated/reviews/snapshot=s1", "aws_conn_id": AWS_CONN_ID,
+        **overrides,
+    }
     return BuildFeaturesOperator(**arguments)
 
 
 def test_template_fields_cover_the_job_parameters() -> None:
     assert set(BuildFeaturesOperator.template_fields) == {
         "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
-        "cache_expire_after",
+        "cache_expire_after", "aws_conn_id", "region_name",
     }
 
 
@@ -63,13 +66,11 @@ def test_local_backend_runs_the_job_and_updates_the_run_summary(
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AIRFLOW_CONN_AWS_DEFAULT": '{"conn_type": "aws", "extra": {"region_name": "us-east-1"}}',
         "REVIEWFLOW_BACKEND": "aws", "REVIEWFLOW_DATA_ROOT": f"s3://{BUCKET}/root",
         "AIRFLOW_VAR_REVIEWFLOW_EMR_EXECUTION_ROLE_ARN": ROLE,
     }.items():  # fmt: skip
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with aws_connection(monkeypatch, "us-east-1") as calls:
         boto3.client("s3").create_bucket(Bucket=BUCKET)
         emr = boto3.client("emr-serverless")
         app = emr.create_application(name="reviewflow", releaseLabel="emr-7.5.0", type="SPARK")["applicationId"]
@@ -80,7 +81,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Any:
             applicationId=app, executionRoleArn=ROLE, name="someone-elses-job", clientToken="other",
             jobDriver={"sparkSubmit": {"entryPoint": "s3://x/other.py"}},
         )  # fmt: skip
-        yield SimpleNamespace(emr=emr, s3=boto3.client("s3"), application_id=app)
+        yield SimpleNamespace(emr=emr, s3=boto3.client("s3"), application_id=app, calls=calls)
 
 
 def _defer(operator: BuildFeaturesOperator, try_number: int) -> Any:
@@ -125,6 +126,14 @@ def _our_runs(aws: Any) -> list[dict[str, Any]]:
     runs = aws.emr.list_job_runs(applicationId=aws.application_id)["jobRuns"]
     name = run_job_name("reviewflow-features", "reviews_train", RUN_KEY, "build_features")
     return [r for r in runs if r["name"] == name]
+
+
+def test_on_kill_cancels_the_emr_job_run_of_this_try(aws: Any) -> None:
+    operator = _operator()
+    deferred = _defer(operator, try_number=1)
+    operator.on_kill()
+    cancelled = [params for name, params in aws.calls if name == "CancelJobRun"]
+    assert cancelled == [{"applicationId": aws.application_id, "jobRunId": deferred.trigger.job_id}]
 
 
 def test_aws_backend_resumes_from_the_manifest(aws: Any) -> None:

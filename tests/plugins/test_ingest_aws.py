@@ -15,6 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from include.ingestion.athena import request_token
 from include.sample_data import SampleSpec, write_sample
+from tests.conftest import AWS_CONN_ID
 from tests.plugins.conftest import BUCKET, REGION
 
 
@@ -107,7 +108,8 @@ def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> 
     queries = []
     for run_id, try_number in (("manual__1", 1), ("manual__1", 2), ("manual__2", 1)):
         operator = RunScopedAthenaOperator(task_id="athena_create_raw_table", statement="create_raw_table", staged=STAGED,
-                                           database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0)
+                                           database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0,
+                                           aws_conn_id=AWS_CONN_ID)
         context = {"ti": TI(run_id, try_number), "task_instance": TI(run_id, try_number), "run_id": run_id}
         operator.render_template_fields(context)
         queries.append(operator.query)
@@ -126,7 +128,7 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
     local.write_bytes(gzip.compress(b"x"))
     context = {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
-        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local)).execute(context)
+        StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local), aws_conn_id=AWS_CONN_ID).execute(context)
     summary = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="reviewflow/reports/manual__r/summary.json")
     ingest = json.loads(summary["Body"].read())["ingest"]
     assert ingest["status"] == "failed" and "aws backend reads sources from S3" in ingest["error"]
@@ -140,7 +142,7 @@ def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws)
     athena_backends[DEFAULT_ACCOUNT_ID][REGION].query_results_queue.append(count_results(
         [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
     ))
-    operator = AthenaCommitOperator(task_id="ingest", staged=STAGED, categories=["Bookz"])
+    operator = AthenaCommitOperator(task_id="ingest", staged=STAGED, categories=["Bookz"], aws_conn_id=AWS_CONN_ID)
     context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
     with pytest.raises(RejectedShareError) as error:
         operator.execute(context)
@@ -221,6 +223,7 @@ def ctas_operator() -> Any:
         database="reviews_db",
         output_location=f"s3://{BUCKET}/athena-results",
         sleep_time=0,
+        aws_conn_id=AWS_CONN_ID,
     )
     operator.render_template_fields(ctas_context())
     assert (operator.table, operator.location) == ("reviews_curated_manual_r", f"{SNAPSHOT_LOCATION}/")
@@ -277,16 +280,14 @@ def test_retry_waits_for_a_running_query_instead_of_starting_another(aws, monkey
 
 
 def test_commit_queries_get_fresh_tokens_on_each_try(aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from airflow.providers.amazon.aws.hooks.athena import AthenaHook
-
     from include.config import load_settings
     from reviewflow.settings import load_aws_settings
     from reviewflow.operators.ingest import AthenaCommitOperator
 
     athena = FakeAthena(monkeypatch, outcomes=["FAILED", "SUCCEEDED"], written=[])
-    operator = AthenaCommitOperator(task_id="ingest", staged={})
+    operator = AthenaCommitOperator(task_id="ingest", staged={}, aws_conn_id=AWS_CONN_ID)
     aws_settings = load_aws_settings(load_settings())
     with pytest.raises(RuntimeError, match="ended FAILED"):
-        operator._run(AthenaHook(), ctas_context(try_number=1), "SELECT 1", aws_settings)
-    operator._run(AthenaHook(), ctas_context(try_number=2), "SELECT 1", aws_settings)
+        operator._run(operator.athena_hook(), ctas_context(try_number=1), "SELECT 1", aws_settings)
+    operator._run(operator.athena_hook(), ctas_context(try_number=2), "SELECT 1", aws_settings)
     assert list(athena.state.values()) == ["FAILED", "SUCCEEDED"]

@@ -12,10 +12,10 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from include.ingestion.schema import SourceError
-from reviewflow.notifiers import ReviewflowFailureNotifier
+from reviewflow.notifiers import ReviewflowFailureNotifier, send_alert
+from tests.conftest import AWS_CONN_ID, aws_connection, made
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 
@@ -79,36 +79,42 @@ def test_a_failed_try_pages_once_with_what_broke_and_where_to_look(
     assert posted[0]["text"].startswith("*[reviewflow] reviews_ingest.stage_raw failed*\nDAG: reviews_ingest")
 
 
+def pages_queue(region: str) -> tuple[str, str]:
+    """An SNS topic for pages and an SQS queue subscribed to it (raw delivery): the topic ARN and the queue URL."""
+    sns = boto3.client("sns", region_name=region)
+    topic = sns.create_topic(Name="reviewflow-pages")["TopicArn"]
+    queue = boto3.client("sqs", region_name=region)
+    queue_url = queue.create_queue(QueueName="pages")["QueueUrl"]
+    queue_arn = queue.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    return topic, queue_url
+
+
 def test_sns_pages_go_through_the_connection_the_settings_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import botocore.client
-
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}),
-        "AIRFLOW_CONN_REVIEWFLOW_PAGER": json.dumps({"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}),
-        "AIRFLOW_VAR_REVIEWFLOW_AWS_CONN_ID": "reviewflow_pager",
-        "REVIEWFLOW_ALERT_LOG": str(tmp_path / "alerts.jsonl"),
-    }.items():
-        monkeypatch.setenv(key, value)
-    regions: list[tuple[str, str]] = []
-    original = botocore.client.BaseClient._make_api_call
-
-    def recording(client: Any, operation: str, params: dict[str, Any]) -> Any:
-        regions.append((operation, client.meta.region_name))
-        return original(client, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
-    with mock_aws():
-        sns = boto3.client("sns", region_name="eu-west-1")
-        topic = sns.create_topic(Name="reviewflow-pages")["TopicArn"]
-        queue = boto3.client("sqs", region_name="eu-west-1")
-        queue_url = queue.create_queue(QueueName="pages")["QueueUrl"]
-        queue_arn = queue.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"})
+    monkeypatch.setenv("REVIEWFLOW_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
+    # The connection is the only way to AWS, in eu-west-1 (its region): no aws_default, no credentials elsewhere.
+    with aws_connection(monkeypatch, "eu-west-1") as calls:
+        topic, queue_url = pages_queue("eu-west-1")
         monkeypatch.setenv("REVIEWFLOW_SNS_TOPIC_ARN", topic)
 
         ReviewflowFailureNotifier()(failed_try(1))
 
-        assert ("Publish", "eu-west-1") in regions  # the pager connection's region, not aws_default's
-        [delivered] = queue.receive_message(QueueUrl=queue_url)["Messages"]
+        assert [publish["TargetArn"] for publish in made(calls, "Publish")] == [topic]
+        [delivered] = boto3.client("sqs", region_name="eu-west-1").receive_message(QueueUrl=queue_url)["Messages"]
     assert "Error: SourceError: /data/nope.tsv.gz: file not found" in delivered["Body"]
+
+
+def test_a_tasks_own_page_goes_through_the_tasks_connection(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.config import load_settings
+
+    monkeypatch.setenv("REVIEWFLOW_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
+    with aws_connection(monkeypatch, "eu-west-1") as calls:
+        topic, queue_url = pages_queue("eu-west-1")
+        monkeypatch.setenv("REVIEWFLOW_SNS_TOPIC_ARN", topic)
+        monkeypatch.setenv("AIRFLOW_VAR_REVIEWFLOW_AWS_CONN_ID", "not_defined")  # the setting names no connection
+
+        send_alert(load_settings(), "[reviewflow] a warning", "details", aws_conn_id=AWS_CONN_ID)
+
+        assert len(made(calls, "Publish")) == 1
+        [delivered] = boto3.client("sqs", region_name="eu-west-1").receive_message(QueueUrl=queue_url)["Messages"]
+    assert delivered["Body"] == "details"

@@ -19,7 +19,7 @@ import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.operators.quality import DataQualityGateOperator
-from tests.conftest import made
+from tests.conftest import AWS_CONN_ID, made, render_setting
 from tests.plugins.conftest import BUCKET, REGION
 
 RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"
@@ -47,13 +47,15 @@ def local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[Path, list[t
     monkeypatch.setenv("REVIEWFLOW_ALERT_LOG", str(tmp_path / "alerts.jsonl"))
     alerts: list[tuple[str, str]] = []
     monkeypatch.setattr(
-        quality_module, "send_alert", lambda settings, title, message, ctx: alerts.append((title, message))
+        quality_module, "send_alert", lambda settings, title, message, ctx, **_: alerts.append((title, message))
     )
     return root, alerts
 
 
 def gate(uri: str, **kwargs: Any) -> DataQualityGateOperator:
-    return DataQualityGateOperator(task_id="quality_gate", curated_uri=uri, engine="auto", **{"min_rows": 100, **kwargs})
+    return DataQualityGateOperator(
+        task_id="quality_gate", curated_uri=uri, engine="auto", aws_conn_id=AWS_CONN_ID, **{"min_rows": 100, **kwargs}
+    )
 
 
 def summary(root: Path) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: py
     with pytest.raises(SuiteError, match=r"suite.yaml:5: check #1: unknown check 'isFresh'"):
         gate(str(root / "curated" / "reviews" / "snapshot=x"), suite_path=suite).execute(context())
     with pytest.raises(ValueError, match="engine must be one of"):
-        DataQualityGateOperator(task_id="g", curated_uri="x", engine="fast").execute(context())
+        DataQualityGateOperator(task_id="g", curated_uri="x", engine="fast", aws_conn_id=AWS_CONN_ID).execute(context())
 
 
 def test_a_negative_min_rows_fails_before_any_spark_work(local, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,11 +204,21 @@ def test_sagemaker_processing_job_is_submitted_once_per_run(aws) -> None:
     assert third.value.trigger.job_name == name[:-1] + "2"
 
 
+def test_on_kill_stops_the_processing_job_of_this_try(aws) -> None:
+    operator = gate(SNAPSHOT, deequ_jar=f"s3://{BUCKET}/jars/deequ-2.0.21-spark-3.5.jar")
+    with pytest.raises(TaskDeferred):
+        operator.execute(context())
+    operator.on_kill()
+    assert made(aws, "StopProcessingJob") == [{"ProcessingJobName": operator.job_id}]
+    status = boto3.client("sagemaker", region_name=REGION).describe_processing_job(ProcessingJobName=operator.job_id)
+    assert status["ProcessingJobStatus"] in ("Stopping", "Stopped")
+
+
 def test_deequ_on_sagemaker_needs_a_jar(aws) -> None:
     from include.config import ConfigError
 
     with pytest.raises(ConfigError, match="needs deequ_jar: set REVIEWFLOW_DEEQU_JAR"):
-        DataQualityGateOperator(task_id="g", curated_uri=SNAPSHOT, engine="deequ").execute(context())
+        DataQualityGateOperator(task_id="g", curated_uri=SNAPSHOT, engine="deequ", aws_conn_id=AWS_CONN_ID).execute(context())
 
 
 def test_the_ingest_dag_hands_the_deequ_jar_setting_to_the_gate(aws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -219,6 +231,8 @@ def test_the_ingest_dag_hands_the_deequ_jar_setting_to_the_gate(aws, monkeypatch
     task = DagBag(dag_folder=str(DAGS_FOLDER)).dags["reviews_ingest"].get_task("quality_gate")
     assert task.deequ_jar == jar
     task.curated_uri, task.engine, task.min_rows = SNAPSHOT, "deequ", 1000  # as the form renders them (natively)
+    task.aws_conn_id = render_setting(task, "aws_conn_id")
+    assert task.aws_conn_id == AWS_CONN_ID  # the DAGs' default: the setting reviewflow_aws_conn_id
     with pytest.raises(TaskDeferred):
         task.execute(context())
     (created,) = made(aws, "CreateProcessingJob")
@@ -256,7 +270,7 @@ def test_emr_serverless_job_run(aws, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_execute_complete_reads_the_report_from_s3(aws, monkeypatch: pytest.MonkeyPatch) -> None:
     alerts: list[str] = []
-    monkeypatch.setattr(quality_module, "send_alert", lambda settings, title, message, ctx: alerts.append(title))
+    monkeypatch.setattr(quality_module, "send_alert", lambda settings, title, message, ctx, **_: alerts.append(title))
     result = {
         "name": "isUnique(review_id)", "kind": "constraint", "level": "Error", "status": "Failure",
         "metric": "Uniqueness(review_id)", "observed": 0.98, "threshold": "== 1", "message": "", "line": 31,
@@ -289,7 +303,8 @@ def test_code_bundle_is_byte_stable_and_self_contained(tmp_path: Path) -> None:
     import sys
     import zipfile
 
-    from reviewflow.hooks.processing import code_bundle, run_job_name, to_s3a
+    from include.spark_jobs import code_bundle, run_job_name
+    from include.uris import to_s3a
 
     bundle = code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))
     assert bundle == code_bundle(("quality", "hadoop_fs"), ("yaml", "pydeequ"))

@@ -13,10 +13,10 @@ from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.sagemaker_registry import SageMakerModelRegistry
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import run_summary_uri
-from reviewflow.operators import registry as ops
-from tests.conftest import made
+from reviewflow.backends import registry_for
+from reviewflow.operators import registration
+from reviewflow.run_summary import run_summary_uri
+from tests.conftest import AWS_CONN_ID, made
 from tests.plugins.conftest import BUCKET, REGION
 from tests.plugins.test_registry_operators import SNAPSHOT, _answer, _ask, _metrics, gate, record, register
 
@@ -66,14 +66,16 @@ def ingested(aws: Calls) -> Calls:
 
 
 def registry() -> SageMakerModelRegistry:
-    found = registry_for(load_settings(), MODEL)
+    found = registry_for(load_settings(), MODEL, AWS_CONN_ID)
     assert isinstance(found, SageMakerModelRegistry)
     return found
 
 
 def test_register_uses_the_provider_operator_once_per_run(ingested: Calls) -> None:
-    operator = ops.RegisterModelOperator(task_id="register", snapshot=SNAPSHOT, curated_uri="s3://x/curated", model_name=MODEL)
-    assert isinstance(operator, ops.SageMakerRegisterModelOperator)
+    operator = registration.RegisterModelOperator(
+        task_id="register", snapshot=SNAPSHOT, curated_uri="s3://x/curated", model_name=MODEL, aws_conn_id=AWS_CONN_ID
+    )
+    assert isinstance(operator, registration.SageMakerRegisterModelOperator)
     trained_run("run-1", 0.7, None)
     first = register("run-1", MODEL)
     assert register("run-1", MODEL) == first  # a retry finds the run's package

@@ -17,9 +17,9 @@ from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
-from reviewflow.hooks.storage import run_summary_uri
-from reviewflow.operators import registry as ops
-from tests.conftest import form_requires
+from reviewflow.operators import approval, registration
+from reviewflow.run_summary import run_summary_uri
+from tests.conftest import AWS_CONN_ID, form_requires
 
 _names = itertools.count()
 SNAPSHOT = "manual__snap"
@@ -94,21 +94,25 @@ def registry_section(key: str) -> dict[str, Any]:
 
 
 def register(key: str, model_name: str) -> dict[str, Any]:
-    return ops.RegisterModelOperator(
-        task_id="register", snapshot=SNAPSHOT, curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", model_name=model_name
+    return registration.RegisterModelOperator(
+        task_id="register", snapshot=SNAPSHOT, curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", model_name=model_name,
+        aws_conn_id=AWS_CONN_ID,
     ).execute(context(key))
 
 
 def gate(key: str, model_name: str, mode: str = "auto", min_f1: float = 0.5, drop: float = 0.02) -> Any:
-    return ops.ApprovalGateOperator(
-        task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name
+    return approval.ApprovalGateOperator(
+        task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name,
+        aws_conn_id=AWS_CONN_ID,
     ).choose_branch(context(key))
 
 
 def record(key: str, model_name: str, mode: str = "auto") -> tuple[dict[str, Any], list[Any]]:
     ctx = context(key)
-    result = ops.RecordApprovalOperator(task_id="record_approval", approval_mode=mode, model_name=model_name).execute(ctx)
-    return result, ctx["outlet_events"][ops.APPROVED_MODEL_EVENTS].asset_alias_events
+    result = approval.RecordApprovalOperator(
+        task_id="record_approval", approval_mode=mode, model_name=model_name, aws_conn_id=AWS_CONN_ID
+    ).execute(ctx)
+    return result, ctx["outlet_events"][approval.APPROVED_MODEL_EVENTS].asset_alias_events
 
 
 def test_register_is_idempotent_and_records_lineage(root: Path, model_name: str) -> None:
@@ -144,7 +148,7 @@ def test_auto_first_model_becomes_champion_then_a_challenger_emits_the_asset(roo
     assert result["role"] == CHALLENGER and registry.version_for_alias(CHALLENGER).version == "2"
     assert registry.champion().version == "1"
     [event] = events
-    assert event.dest_asset_key.name == ops.APPROVED_MODEL.name
+    assert event.dest_asset_key.name == approval.APPROVED_MODEL.name
     assert event.extra["version"] == "2" and event.extra["champion_version"] == "1"
     assert event.extra["model_uri"] == registry.get_version("2").model_uri
     section = registry_section("run-2")
@@ -173,7 +177,9 @@ def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: st
 def test_too_few_test_rows_are_insufficient_evidence(root: Path, model_name: str) -> None:
     trained_run(root, "run-few", 0.90, None)
     register("run-few", model_name)
-    operator = ops.ApprovalGateOperator(task_id="approval_gate", min_test_rows=500, model_name=model_name)
+    operator = approval.ApprovalGateOperator(
+        task_id="approval_gate", min_test_rows=500, model_name=model_name, aws_conn_id=AWS_CONN_ID
+    )
     with pytest.raises(AirflowFailException, match="insufficient evidence: 200 test rows"):
         operator.choose_branch(context("run-few"))
     assert registry_section("run-few")["gate"]["min_test_rows"] == 500
@@ -198,7 +204,9 @@ def _ask(key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str
 
     request: dict[str, Any] = {}
     monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kwargs: request.update(kwargs))
-    operator = ops.HumanApprovalOperator(task_id="human_approval", response_timeout_hours=2, model_name=model_name)
+    operator = approval.HumanApprovalOperator(
+        task_id="human_approval", response_timeout_hours=2, model_name=model_name, aws_conn_id=AWS_CONN_ID
+    )
     with pytest.raises(TaskAwaitingInput) as waiting:
         operator.execute(context(key))
     assert waiting.value.timeout == dt.timedelta(hours=2)
@@ -215,7 +223,7 @@ def awaiting_human(root: Path, key: str, model_name: str, monkeypatch: pytest.Mo
 
 def _answer(key: str, model_name: str, **event: Any) -> Any:
     event = {"params_input": {}, "responded_at": dt.datetime.now(dt.UTC), "timedout": False, **event}
-    operator = ops.HumanApprovalOperator(task_id="human_approval", model_name=model_name)
+    operator = approval.HumanApprovalOperator(task_id="human_approval", model_name=model_name, aws_conn_id=AWS_CONN_ID)
     return operator.execute_complete(context(key), event)
 
 

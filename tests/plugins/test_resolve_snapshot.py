@@ -11,6 +11,7 @@ from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
 
 from reviewflow.dag_defaults import CURATED_REVIEWS
 from reviewflow.operators.ingest import ResolveCuratedSnapshotOperator
+from tests.conftest import AWS_CONN_ID
 
 PUBLISHED = dt.datetime(2026, 11, 26, 6, 0, tzinfo=dt.UTC)
 
@@ -30,7 +31,7 @@ def curated_event(snapshot: str, minutes_after: int) -> AssetEventDagRunReferenc
 
 
 def resolve(events: list[Any], curated_uri: str = "") -> dict[str, str]:
-    operator = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri=curated_uri)
+    operator = ResolveCuratedSnapshotOperator(task_id="resolve_snapshot", curated_uri=curated_uri, aws_conn_id=AWS_CONN_ID)
     return operator.execute({"triggering_asset_events": {CURATED_REVIEWS: events}})
 
 

@@ -21,7 +21,7 @@ from include.registry.base import APPROVED, CHAMPION, NOT_PROMOTED, PROMOTED, RE
 from include.registry.sagemaker_registry import SageMakerModelRegistry
 from include.rollout import Feedback, RoundRecord, step, summary
 from reviewflow.operators.rollout import BanditRoundsOperator, ConcludeRolloutOperator, StartExperimentOperator
-from tests.conftest import AwsCalls, made
+from tests.conftest import AWS_CONN_ID, AwsCalls, made
 from tests.plugins.conftest import REGION
 from tests.plugins.test_endpoint_aws import ENDPOINT, deploy, moto_update_endpoint, registered  # noqa: F401 (fixtures)
 
@@ -43,9 +43,10 @@ def start(registered: AwsCalls) -> tuple[SageMakerModelRegistry, BanditRoundsOpe
     }
     started = StartExperimentOperator(
         task_id="start_experiment", models=models, policy={"min_rewarded_per_arm": 50}, endpoint_name=ENDPOINT,
+        aws_conn_id=AWS_CONN_ID,
     ).execute(CONTEXT)
     deploy(started["variants"])
-    return registry, BanditRoundsOperator(task_id="bandit_rounds", endpoint_name=ENDPOINT)
+    return registry, BanditRoundsOperator(task_id="bandit_rounds", endpoint_name=ENDPOINT, aws_conn_id=AWS_CONN_ID)
 
 
 def play(rounds: BanditRoundsOperator, served: int | dict[str, int], successes: dict[str, int]) -> RoundRecord:
@@ -83,7 +84,7 @@ def test_a_better_challenger_is_promoted_in_the_registry_and_on_the_endpoint(reg
     play(rounds, 40, {"v1": 24, "v2": 25})  # undecided: new weights
     weights = dict(rounds.require_record(CONTEXT).experiment.weights)
     play(rounds, 500, {"v1": 300, "v2": 450})  # the new weights are pushed first
-    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT).execute(CONTEXT)
+    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT, aws_conn_id=AWS_CONN_ID).execute(CONTEXT)
 
     assert (conclusion["action"], conclusion["winner"], conclusion["winner_version"]) == ("promote", "v2", "2")
     pushed, final = made(registered, "UpdateEndpointWeightsAndCapacities")  # round 2's weights, then all to v2
@@ -100,7 +101,7 @@ def test_a_worse_challenger_is_rejected_rolled_back_and_paged(registered: AwsCal
     registry, rounds = start(registered)
 
     play(rounds, 500, {"v1": 450, "v2": 100})
-    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT).execute(CONTEXT)
+    conclusion = ConcludeRolloutOperator(task_id="conclude", endpoint_name=ENDPOINT, aws_conn_id=AWS_CONN_ID).execute(CONTEXT)
 
     assert (conclusion["action"], conclusion["winner"]) == ("rollback", "v1")
     rolled_back = registry.get_version("2")

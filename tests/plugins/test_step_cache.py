@@ -12,6 +12,7 @@ import pytest
 from include.caching import SNAPSHOT_MANIFEST, Seal, seal_name
 from include.config import load_settings
 from reviewflow.caching import StepCache, snapshot_fingerprint
+from tests.conftest import AWS_CONN_ID
 
 
 @pytest.fixture
@@ -29,7 +30,7 @@ def snapshot(root: Path, name: str, fingerprint: str) -> str:
 
 def features_cache(root: Path, run: str) -> StepCache:
     settings = load_settings({"REVIEWFLOW_BACKEND": "local", "REVIEWFLOW_DATA_ROOT": str(root)})
-    return StepCache(settings, "features", str(root / "features" / run), run)
+    return StepCache(settings, "features", str(root / "features" / run), run, AWS_CONN_ID)
 
 
 def write_output(cache: StepCache, text: str) -> None:
@@ -42,7 +43,7 @@ def write_output(cache: StepCache, text: str) -> None:
 
 def decide(cache: StepCache, snapshot_uri: str, code: Path, *, force: bool = False, expire_after: str | None = "P30D"):
     return cache.decide(
-        {"snapshot": snapshot_fingerprint(snapshot_uri)}, {"seed": 42}, (code,), force=force, expire_after=expire_after
+        {"snapshot": snapshot_fingerprint(snapshot_uri, AWS_CONN_ID)}, {"seed": 42}, (code,), force=force, expire_after=expire_after
     )
 
 
@@ -131,17 +132,18 @@ def test_a_killed_step_leaves_no_hit(root: Path, tmp_path: Path) -> None:
 
 def test_the_protocol_holds_on_s3(aws, tmp_path: Path) -> None:
     """The same seal, index, lookup and reuse through the S3 storage (moto), ready for an aws snapshot manifest."""
-    from reviewflow.hooks.storage import S3Storage, join_uri
+    from include.uris import join_uri
+    from reviewflow.hooks.storage import S3StorageHook
 
     settings = load_settings()
-    s3 = S3Storage()
+    s3 = S3StorageHook(aws_conn_id=AWS_CONN_ID)
     snapshot_uri = join_uri(settings.data_root, "curated", "snapshot=a")
     s3.write_bytes(join_uri(snapshot_uri, SNAPSHOT_MANIFEST), json.dumps({"fingerprint": "content-1"}).encode())
     code = tmp_path / "job.py"
     code.write_text("x = 1\n")
 
     def cache_of(run: str) -> StepCache:
-        return StepCache(settings, "features", join_uri(settings.data_root, "features", run), run)
+        return StepCache(settings, "features", join_uri(settings.data_root, "features", run), run, AWS_CONN_ID)
 
     def commit(cache: StepCache) -> None:
         s3.write_bytes(join_uri(cache.output_uri, "train", "part-0.parquet"), b"rows")

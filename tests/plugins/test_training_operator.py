@@ -17,8 +17,9 @@ import pytest
 from include.config import AwsSettings, load_settings
 from include.registry.base import CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
-from reviewflow.hooks.storage import run_summary_uri
 from reviewflow.operators import training as ops
+from reviewflow.run_summary import run_summary_uri
+from tests.conftest import AWS_CONN_ID, aws_connection
 from tests.reliability import ReliabilityRecord
 
 TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
@@ -76,7 +77,7 @@ def summary(root: Path, key: str) -> dict[str, Any]:
 
 def test_factory_chooses_the_backend_class() -> None:
     assert isinstance(ops.TrainModelOperator(task_id="t", backend="local", use_spot=True), ops.LocalTrainModelOperator)
-    aws = ops.TrainModelOperator(task_id="t", backend="aws", use_spot=True, max_wait_seconds=7200)
+    aws = ops.TrainModelOperator(task_id="t", backend="aws", use_spot=True, max_wait_seconds=7200, aws_conn_id=AWS_CONN_ID)
     assert isinstance(aws, ops.SageMakerTrainModelOperator) and aws.use_spot
 
 
@@ -91,13 +92,13 @@ def test_local_training_then_evaluation_against_the_champion(data_root: Path, sh
         assert not (data_root / "checkpoints" / key).exists() and not list((data_root / "models").glob(".*staging"))
         assert summary(data_root, key)["training"] == json.loads(json.dumps(result))
 
-    evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+    evaluated = ops.EvaluateModelsOperator(task_id="evaluate", aws_conn_id=AWS_CONN_ID).execute(context("run-1"))
     assert evaluated["champion_macro_f1"] is None and evaluated["challenger_wins"] is True
 
     registry = MlflowModelRegistry.for_data_root(data_root)
     champion = registry.register_version("run-0", str(data_root / "models/run-0/model"), {}, {"airflow_run_id": "run-0"})
     registry.set_alias(CHAMPION, champion.version)
-    evaluated = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+    evaluated = ops.EvaluateModelsOperator(task_id="evaluate", aws_conn_id=AWS_CONN_ID).execute(context("run-1"))
     comparison = json.loads(Path(evaluated["evaluation_uri"]).read_text())
     assert evaluated["champion_macro_f1"] is not None
     assert evaluated["delta_macro_f1"] == pytest.approx(evaluated["challenger_macro_f1"] - evaluated["champion_macro_f1"])
@@ -213,21 +214,15 @@ def test_missing_features_name_the_manifest(data_root: Path) -> None:
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, shared: dict[str, Path]) -> Any:
-    from moto import mock_aws
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({"conn_type": "aws", "extra": {"region_name": "eu-west-1"}}))
     monkeypatch.setenv("REVIEWFLOW_BACKEND", "aws")
     monkeypatch.setenv("REVIEWFLOW_DATA_ROOT", "s3://lake/reviewflow")
     settings = AwsSettings(
-        aws_conn_id="aws_default", athena_database="d", athena_workgroup="w", athena_output_location="s3://lake/a",
+        aws_conn_id=AWS_CONN_ID, athena_database="d", athena_workgroup="w", athena_output_location="s3://lake/a",
         sagemaker_role_arn="arn:aws:iam::123456789012:role/sagemaker", processing_instance_type="ml.m5.xlarge",
         training_instance_type="ml.g5.xlarge", emr_application_id=None, emr_execution_role_arn=None,
     )
     monkeypatch.setattr(ops, "load_aws_settings", lambda _settings: settings)
-    with mock_aws():
+    with aws_connection(monkeypatch, "eu-west-1"):
         import boto3
 
         s3 = boto3.client("s3", region_name="eu-west-1")
@@ -256,7 +251,7 @@ def _put_job_outputs(s3: Any, job_name: str, model: bytes = b"") -> None:
 
 def _operator(**kwargs: Any) -> ops.SageMakerTrainModelOperator:
     return ops.TrainModelOperator(
-        task_id="train", print_log=False, check_interval=0, hyperparameters={"epochs": 2}, **kwargs
+        task_id="train", print_log=False, check_interval=0, hyperparameters={"epochs": 2}, aws_conn_id=AWS_CONN_ID, **kwargs
     )  # type: ignore[return-value]
 
 
@@ -335,7 +330,7 @@ def test_evaluation_on_aws_fetches_the_model_and_test_split(aws: Any, model_tarb
 
     _put_job_outputs(aws.s3, training_job_name("run-1"), model_tarball)
     _operator().execute(context("run-1"))
-    result = ops.EvaluateModelsOperator(task_id="evaluate").execute(context("run-1"))
+    result = ops.EvaluateModelsOperator(task_id="evaluate", aws_conn_id=AWS_CONN_ID).execute(context("run-1"))
 
     assert result["evaluation_uri"] == "s3://lake/reviewflow/models/run-1/evaluation.json"
     stored = json.loads(aws.s3.get_object(Bucket="lake", Key="reviewflow/models/run-1/evaluation.json")["Body"].read())

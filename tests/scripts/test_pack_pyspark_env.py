@@ -12,10 +12,10 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from reviewflow.hooks.processing import code_bundle
+from include.spark_jobs import code_bundle
 from scripts.pack_pyspark_env import REQUIREMENTS, build_env, pack_env, upload_env
+from tests.conftest import AWS_CONN_ID, aws_connection
 
 BUCKET = "reviewflow-env"
 
@@ -42,19 +42,16 @@ def test_the_archive_unpacks_into_a_working_environment(archive: Path, tmp_path:
 
 
 def test_upload_to_a_local_data_root(archive: Path, tmp_path: Path) -> None:
-    uri = upload_env(archive, str(tmp_path / "data"))
+    uri = upload_env(archive, str(tmp_path / "data"), aws_conn_id=None)  # a local data root: no AWS call
     assert uri == str(tmp_path / "data" / "code" / "pyspark_env.tar.gz")
     assert Path(uri).read_bytes() == archive.read_bytes()
 
 
 def test_upload_to_s3(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                       "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}})}.items():
-        monkeypatch.setenv(key, value)
-    with mock_aws():
+    with aws_connection(monkeypatch, "us-east-1"):
         s3 = boto3.client("s3", region_name="us-east-1")
         s3.create_bucket(Bucket=BUCKET)
-        uri = upload_env(archive, f"s3://{BUCKET}/reviewflow")
+        uri = upload_env(archive, f"s3://{BUCKET}/reviewflow", AWS_CONN_ID)
         assert uri == f"s3://{BUCKET}/reviewflow/code/pyspark_env.tar.gz"
         body = s3.get_object(Bucket=BUCKET, Key="reviewflow/code/pyspark_env.tar.gz")["Body"].read()
     assert body == archive.read_bytes()

@@ -10,7 +10,8 @@
 
 Both answer :class:`include.serving.variants.EndpointDescription` and give a
 :class:`include.serving.feedback.FeedbackReader` (SQLite locally, S3 listing on aws).  Variants are named
-``v<model version>[-int8]`` (:func:`include.serving.variants.variant_name`).
+``v<model version>[-int8]`` (:func:`include.serving.variants.variant_name`).  ``reviewflow.backends.endpoint_hook_for``
+gives the one of the configured backend.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-from include.config import Settings, load_settings
+from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.state import DEFAULT_ENDPOINT_NAME, EndpointPaths, admin_token, load_state
@@ -34,8 +35,7 @@ from include.serving.variants import (
     parse_variant_name,
     updated_weights,
 )
-from reviewflow.hooks.storage import split_s3
-from reviewflow.settings import load_aws_settings
+from include.uris import split_s3
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
@@ -70,10 +70,6 @@ class EndpointHook(Protocol):
         ...
 
     def feedback_reader(self) -> FeedbackReader: ...
-
-
-def _specs(description: EndpointDescription) -> list[VariantSpec]:
-    return [VariantSpec(v.model_version, v.weight, v.int8) for v in description.variants]
 
 
 class LocalEndpointHook:
@@ -169,16 +165,17 @@ class SageMakerEndpointHook(SageMakerHook):
     :param instance_type: instances of every variant.
     :param instance_count: instances per variant.
     :param image_uri: inference image; default: the pinned Hugging Face PyTorch inference image.
-    Other keyword arguments (``aws_conn_id``, ``region_name``, ``verify``, ``config``) go to ``SageMakerHook``.
+    :param aws_conn_id: the Airflow connection of every call (``None``: boto3's default credentials).
+    Other keyword arguments (``region_name``, ``verify``, ``config``) go to ``SageMakerHook``.
     """
 
     def __init__(
-        self, *, endpoint_name: str = DEFAULT_ENDPOINT_NAME, data_root: str | None = None,
+        self, *, aws_conn_id: str | None, endpoint_name: str = DEFAULT_ENDPOINT_NAME, data_root: str | None = None,
         model_name: str = DEFAULT_MODEL_NAME, role_arn: str | None = None,
         instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE, instance_count: int = 1, image_uri: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(aws_conn_id=aws_conn_id, **kwargs)
         self.endpoint_name = endpoint_name
         self.data_root = (data_root or load_settings().data_root).rstrip("/")
         self.model_name = model_name
@@ -359,13 +356,13 @@ class SageMakerEndpointHook(SageMakerHook):
     def add_variant(self, model_version: str, weight: float = 0.0, int8: bool = False) -> EndpointDescription:
         current = self.describe()
         new = VariantSpec(model_version, weight, int8)
-        return current if new.name in current.weights else self.deploy([*_specs(current), new])
+        return current if new.name in current.weights else self.deploy([*current.specs(), new])
 
     def remove_variant(self, variant: str) -> EndpointDescription:
         current = self.describe()
         if variant not in current.weights:
             return current
-        return self.deploy([spec for spec in _specs(current) if spec.name != variant])
+        return self.deploy([spec for spec in current.specs() if spec.name != variant])
 
     def feedback_reader(self) -> FeedbackReader:
         from include.serving.s3_feedback import S3FeedbackReader, feedback_uri
@@ -398,19 +395,3 @@ class SageMakerEndpointHook(SageMakerHook):
                 raise RuntimeError(f"Athena query {query_id} ended {state}: {statement.splitlines()[0]}")
             ids.append(query_id)
         return ids
-
-
-def endpoint_hook_for(
-    settings: Settings, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
-    aws_conn_id: str | None = "aws_default", region_name: str | None = None, **aws_options: Any,
-) -> LocalEndpointHook | SageMakerEndpointHook:
-    """The endpoint hook of ``settings.backend``; ``aws_options`` (instances, image) go to the aws hook.
-
-    On aws the models' execution role defaults to the Airflow Variable ``reviewflow_sagemaker_role_arn``
-    (read here: call this inside a running task).
-    """
-    if settings.backend == "aws":
-        aws_options.setdefault("role_arn", load_aws_settings(settings).sagemaker_role_arn)
-        return SageMakerEndpointHook(endpoint_name=endpoint_name, data_root=settings.data_root, model_name=model_name,
-                                     aws_conn_id=aws_conn_id, region_name=region_name, **aws_options)
-    return LocalEndpointHook(endpoint_name, model_name, settings.data_root)

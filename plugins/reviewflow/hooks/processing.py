@@ -3,169 +3,56 @@ container, ``smspark-submit``) or an EMR Serverless job run.
 
 A thin, stateless client over the provider's ``SageMakerHook`` / ``EmrServerlessHook``
 boto3 clients. Submissions are idempotent: a job is named after the DAG run, and a retry
-reattaches to a running or completed job of that name instead of starting another.
+reattaches to a running or completed job of that name instead of starting another. The job's
+code is staged beforehand (:mod:`reviewflow.code_staging`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
-import io
-import zipfile
-from dataclasses import dataclass
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from include.config import REPO_ROOT
-from reviewflow.hooks.storage import join_uri, read_json, storage_for
+from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+from include.spark_jobs import SPARK_CONTAINER_VERSION, StagedCode, processing_input
 
 PROCESSING_CODE_DIR = "/opt/ml/processing/input/code"
 PROCESSING_JARS_DIR = "/opt/ml/processing/input/jars"
-SPARK_CONTAINER_VERSION = "3.5"
 # Processing job states in which a job of this run is still useful (reattach instead of resubmitting).
 PROCESSING_LIVE_OR_DONE = ("InProgress", "Completed")
 EMR_LIVE_OR_DONE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "SUCCESS", "QUEUED")
 
 
-def code_bundle(parts: tuple[str, ...], extra_modules: tuple[str, ...] = ()) -> bytes:
-    """A byte-stable zip for ``--py-files``: ``include/__init__.py`` and ``include/errors.py``
-    (every package's errors derive from it), the ``include.<part>`` packages (sources and data
-    files) or modules named in ``parts``, and the pure-Python ``extra_modules`` (e.g. ``yaml``,
-    ``pydeequ``) found in this environment, which the Spark container may lack."""
-    files: list[tuple[str, Path]] = [
-        (f"include/{name}", REPO_ROOT / "include" / name) for name in ("__init__.py", "errors.py")
-    ]
-    for part in parts:
-        package_dir, module = REPO_ROOT / "include" / part, REPO_ROOT / "include" / f"{part}.py"
-        if package_dir.is_dir():
-            files += [(str(p.relative_to(REPO_ROOT)), p) for p in sorted(package_dir.rglob("*"))]
-        elif module.is_file():
-            files.append((str(module.relative_to(REPO_ROOT)), module))
-        else:
-            raise ModuleNotFoundError(f"cannot bundle include.{part}: no such package or module")
-    for module in extra_modules:
-        spec = importlib.util.find_spec(module)
-        if spec is None or not spec.submodule_search_locations:
-            raise ModuleNotFoundError(f"cannot bundle {module!r}: it is not an installed package")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        files += [(str(Path(module) / p.relative_to(root)), p) for p in sorted(root.rglob("*.py"))]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, path in files:
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix in (".py", ".yaml", ".json"):
-                archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), path.read_bytes())
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class StagedCode:
-    """Where a job's code was uploaded (content-addressed, so re-staging is a no-op change)."""
-
-    root: str
-    entry_point: str
-    py_files: str
-
-
-def stage_code(code_root: str, entry_point: Path, bundle: bytes, aws_conn_id: str | None = "aws_default") -> StagedCode:
-    """Upload ``entry_point`` and ``bundle`` under ``<code_root>/<content hash>/``."""
-    digest = hashlib.sha256(bundle + entry_point.read_bytes()).hexdigest()[:16]
-    root = join_uri(code_root, digest)
-    storage = storage_for(root, aws_conn_id or "aws_default")
-    staged = StagedCode(root, join_uri(root, entry_point.name), join_uri(root, "bundle.zip"))
-    storage.write_bytes(staged.py_files, bundle)
-    storage.write_bytes(staged.entry_point, entry_point.read_bytes())
-    return staged
-
-
-def run_job_name(prefix: str, *parts: str) -> str:
-    """A job name stable across retries of one task in one DAG run (≤ 60 characters)."""
-    digest = hashlib.sha256("/".join(parts).encode()).hexdigest()[:16]
-    return f"{prefix[:40]}-{digest}"
-
-
-def emr_job_trigger(
-    application_id: str, job_id: str, aws_conn_id: str | None, waiter_delay: int, waiter_max_attempts: int
-) -> tuple[Any, timedelta]:
-    """The provider's trigger that waits for an EMR Serverless job run, and the deferral timeout."""
-    from airflow.providers.amazon.aws.triggers.emr import EmrServerlessStartJobTrigger
-
-    trigger = EmrServerlessStartJobTrigger(
-        application_id=application_id,
-        job_id=job_id,
-        waiter_delay=waiter_delay,
-        waiter_max_attempts=waiter_max_attempts,
-        aws_conn_id=aws_conn_id,
-        cancel_on_kill=True,
-    )
-    return trigger, timedelta(seconds=waiter_delay * waiter_max_attempts)
-
-
-def job_output(job: str, event: dict[str, Any] | None, uri: str, aws_conn_id: str) -> dict[str, Any]:
-    """The JSON ``uri`` a deferred Spark ``job`` wrote, once its trigger reported success.
-
-    :raises RuntimeError: naming the job, when it did not succeed or wrote nothing at ``uri``.
-    """
-    if not event or event.get("status") != "success":
-        raise RuntimeError(f"{job} did not succeed: {event}")
-    storage = storage_for(uri, aws_conn_id)
-    if not storage.exists(uri):
-        raise RuntimeError(f"{job} succeeded but {uri} is missing")
-    return read_json(storage, uri)
-
-
-def cancel_spark_work(aws_conn_id: str, job_id: str | None, application_id: str | None) -> None:
-    """Stop a task's Spark work: its EMR Serverless run, its Processing job, or the local session's jobs."""
-    if job_id:
-        hook = SparkJobHook(aws_conn_id=aws_conn_id)
-        if application_id:
-            hook.cancel_emr_job(application_id, job_id)
-        else:
-            hook.stop_processing_job(job_id)
-        return
-    from pyspark.sql import SparkSession
-
-    session = SparkSession.getActiveSession()
-    if session is not None:
-        session.sparkContext.cancelAllJobs()
-
-
-def to_s3a(uri: str) -> str:
-    """``s3://`` → ``s3a://``: the Hadoop S3 connector scheme of the SageMaker Spark container."""
-    return "s3a://" + uri.removeprefix("s3://") if uri.startswith("s3://") else uri
-
-
-class SparkJobHook:
-    """Submit, find and stop Spark jobs on SageMaker Processing and EMR Serverless.
+class SparkJobHook(SageMakerHook):
+    """Submit, find and stop Spark jobs on SageMaker Processing and EMR Serverless: the provider's
+    ``SageMakerHook``, with an EMR Serverless client of the same connection.
 
     :param aws_conn_id: Airflow connection for credentials and region (``None``: boto3 defaults).
+    Other keyword arguments (``region_name``, ``verify``, ``config``) are ``SageMakerHook``'s.
     """
 
-    def __init__(self, aws_conn_id: str | None = "aws_default") -> None:
-        self.aws_conn_id = aws_conn_id
-
-    @cached_property
-    def sagemaker(self) -> Any:
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
-
-        return SageMakerHook(aws_conn_id=self.aws_conn_id).get_conn()
+    def __init__(self, *, aws_conn_id: str | None, **kwargs: Any) -> None:
+        super().__init__(aws_conn_id=aws_conn_id, **kwargs)
 
     @cached_property
     def emr_serverless(self) -> Any:
         from airflow.providers.amazon.aws.hooks.emr import EmrServerlessHook
 
-        return EmrServerlessHook(aws_conn_id=self.aws_conn_id).conn
+        return EmrServerlessHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.config
+        ).conn
 
     def spark_image_uri(self) -> str:
         """The SageMaker Spark processing container of this region."""
         from sagemaker.core import image_uris
 
-        return image_uris.retrieve("spark", region=self.sagemaker.meta.region_name, version=SPARK_CONTAINER_VERSION)
+        return image_uris.retrieve("spark", region=self.conn.meta.region_name, version=SPARK_CONTAINER_VERSION)
 
     def find_processing_job(self, base_name: str) -> tuple[str | None, int]:
         """The newest live or completed job named ``<base_name>-<n>`` and how many attempts exist."""
-        paginator = self.sagemaker.get_paginator("list_processing_jobs")
+        paginator = self.conn.get_paginator("list_processing_jobs")
         jobs = [
             job
             for page in paginator.paginate(NameContains=base_name)
@@ -199,12 +86,12 @@ class SparkJobHook:
             return existing
         name = f"{base_name}-{attempts + 1}"
         entry = ["smspark-submit", "--py-files", f"{PROCESSING_CODE_DIR}/{Path(code.py_files).name}"]
-        inputs = [_s3_input("code", code.root, PROCESSING_CODE_DIR)]
+        inputs = [processing_input("code", code.root, PROCESSING_CODE_DIR)]
         if jar_uri:
             entry += ["--jars", PROCESSING_JARS_DIR]
-            inputs.append(_s3_input("jars", jar_uri, PROCESSING_JARS_DIR))
+            inputs.append(processing_input("jars", jar_uri, PROCESSING_JARS_DIR))
         entry.append(f"{PROCESSING_CODE_DIR}/{Path(code.entry_point).name}")
-        self.sagemaker.create_processing_job(
+        self.conn.create_processing_job(
             ProcessingJobName=name,
             RoleArn=role_arn,
             AppSpecification={
@@ -221,7 +108,7 @@ class SparkJobHook:
         return name
 
     def stop_processing_job(self, name: str) -> None:
-        self.sagemaker.stop_processing_job(ProcessingJobName=name)
+        self.conn.stop_processing_job(ProcessingJobName=name)
 
     def find_emr_job(self, application_id: str, name: str) -> str | None:
         """The newest live or succeeded EMR Serverless job run called ``name``."""
@@ -283,15 +170,3 @@ class SparkJobHook:
 
     def cancel_emr_job(self, application_id: str, job_run_id: str) -> None:
         self.emr_serverless.cancel_job_run(applicationId=application_id, jobRunId=job_run_id)
-
-
-def _s3_input(name: str, uri: str, local_path: str) -> dict[str, Any]:
-    return {
-        "InputName": name,
-        "S3Input": {
-            "S3Uri": uri,
-            "LocalPath": local_path,
-            "S3DataType": "S3Prefix",
-            "S3InputMode": "File",
-        },
-    }

@@ -1,8 +1,8 @@
 """Storage behind one interface: a local folder (``local``) or S3 (``aws``).
 
-URIs are plain strings: ``/abs/path``, ``file:///abs/path`` or ``s3://bucket/key``.
-Every write is atomic: local files go to a temporary name and are renamed into
-place; S3 ``PutObject``/``CopyObject`` are atomic per object.
+URIs are plain strings (:mod:`include.uris`): ``/abs/path``, ``file:///abs/path`` or ``s3://bucket/key``.
+Every write is atomic: local files go to a temporary name and are renamed into place; S3
+``PutObject``/``CopyObject`` are atomic per object. ``reviewflow.backends.storage_for`` picks the one of a URI.
 """
 
 from __future__ import annotations
@@ -16,32 +16,28 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from include.config import Settings
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+from include.uris import local_path, split_s3
 
 
-def join_uri(root: str, *parts: str) -> str:
-    """Join ``parts`` onto ``root`` with ``/`` (works for paths and URIs)."""
-    return "/".join([root.rstrip("/"), *(part.strip("/") for part in parts)])
+class JsonFiles:
+    """JSON documents on a storage's ``read_bytes``/``write_bytes``."""
+
+    def read_bytes(self, uri: str, length: int | None = None) -> bytes:
+        raise NotImplementedError
+
+    def write_bytes(self, uri: str, data: bytes) -> None:
+        raise NotImplementedError
+
+    def read_json(self, uri: str) -> dict[str, Any]:
+        return json.loads(self.read_bytes(uri))
+
+    def write_json(self, uri: str, payload: dict[str, Any]) -> None:
+        self.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
 
 
-def is_s3(uri: str) -> bool:
-    return uri.startswith("s3://")
-
-
-def local_path(uri: str) -> Path:
-    """The filesystem path of a local URI; raises for ``s3://``."""
-    if is_s3(uri):
-        raise ValueError(f"{uri} is not a local path")
-    return Path(uri.removeprefix("file://"))
-
-
-def split_s3(uri: str) -> tuple[str, str]:
-    """``s3://bucket/key`` → ``(bucket, key)``."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return bucket, key
-
-
-class LocalStorage:
+class LocalStorage(JsonFiles):
     """Storage on the local filesystem."""
 
     def exists(self, uri: str) -> bool:
@@ -104,111 +100,69 @@ class LocalStorage:
         local_path(uri).unlink(missing_ok=True)
 
 
-class S3Storage:
-    """Storage on S3 through the provider's ``S3Hook``."""
+class S3StorageHook(JsonFiles, S3Hook):
+    """Storage on S3: the provider's ``S3Hook`` with the storage interface.
 
-    def __init__(self, aws_conn_id: str = "aws_default") -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+    :param aws_conn_id: the Airflow connection of every call (``None``: boto3's default credentials).
+    Other keyword arguments (``region_name``, ``verify``, ``config``) are ``S3Hook``'s.
+    """
 
-        self.hook = S3Hook(aws_conn_id=aws_conn_id)
+    def __init__(self, *, aws_conn_id: str | None, **kwargs: Any) -> None:
+        super().__init__(aws_conn_id=aws_conn_id, **kwargs)
 
     def exists(self, uri: str) -> bool:
         bucket, key = split_s3(uri)
-        return self.hook.check_for_key(key, bucket_name=bucket)
+        return self.check_for_key(key, bucket_name=bucket)
 
     def is_folder(self, uri: str) -> bool:
         """Whether objects exist under ``uri/`` (a "folder", e.g. the part files Spark writes)."""
         bucket, key = split_s3(uri)
-        return bool(self.hook.list_keys(bucket_name=bucket, prefix=key.rstrip("/") + "/", max_items=1))
+        return bool(self.list_keys(bucket_name=bucket, prefix=key.rstrip("/") + "/", max_items=1))
 
     def size(self, uri: str) -> int:
         bucket, key = split_s3(uri)
-        return int(self.hook.head_object(key, bucket_name=bucket)["ContentLength"])
+        return int(self.head_object(key, bucket_name=bucket)["ContentLength"])
 
     def read_bytes(self, uri: str, length: int | None = None) -> bytes:
         bucket, key = split_s3(uri)
         extra = {"Range": f"bytes=0-{length - 1}"} if length else {}
-        response = self.hook.get_conn().get_object(Bucket=bucket, Key=key, **extra)
+        response = self.get_conn().get_object(Bucket=bucket, Key=key, **extra)
         return response["Body"].read()
 
     def read_tail(self, uri: str, length: int) -> bytes:
         """The last ``length`` bytes (the whole object when it is shorter): one ranged GET."""
         bucket, key = split_s3(uri)
-        return self.hook.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length}")["Body"].read()
+        return self.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=-{length}")["Body"].read()
 
     def write_bytes(self, uri: str, data: bytes) -> None:
         bucket, key = split_s3(uri)
-        self.hook.load_bytes(data, key=key, bucket_name=bucket, replace=True)
+        self.load_bytes(data, key=key, bucket_name=bucket, replace=True)
 
     def copy(self, source_uri: str, target_uri: str) -> None:
         source_bucket, source_key = split_s3(source_uri)
         target_bucket, target_key = split_s3(target_uri)
-        self.hook.copy_object(source_key, target_key, source_bucket, target_bucket)
+        self.copy_object(source_key, target_key, source_bucket, target_bucket)
 
     def upload(self, path: Path, uri: str) -> None:
         """Store the local file ``path`` at ``uri`` (multipart for large files; the object appears when complete)."""
         bucket, key = split_s3(uri)
-        self.hook.load_file(str(path), key=key, bucket_name=bucket, replace=True)
+        self.load_file(str(path), key=key, bucket_name=bucket, replace=True)
 
     def checksum(self, uri: str) -> str:
         """``etag:<ETag>`` of the object, as S3 computed it on upload (no second read of the data)."""
         bucket, key = split_s3(uri)
-        return "etag:" + self.hook.head_object(key, bucket_name=bucket)["ETag"].strip('"')
+        return "etag:" + self.head_object(key, bucket_name=bucket)["ETag"].strip('"')
 
     def list_files(self, prefix_uri: str) -> list[str]:
         """The objects under the "folder" ``prefix_uri``, relative to it, sorted."""
         bucket, key = split_s3(prefix_uri)
         prefix = key.rstrip("/") + "/"
-        return sorted(k.removeprefix(prefix) for k in self.hook.list_keys(bucket_name=bucket, prefix=prefix) or [])
+        return sorted(k.removeprefix(prefix) for k in self.list_keys(bucket_name=bucket, prefix=prefix) or [])
 
     def delete(self, uri: str) -> None:
         """Remove one object (nothing when it is absent)."""
         bucket, key = split_s3(uri)
-        self.hook.delete_objects(bucket=bucket, keys=[key])
+        self.delete_objects(bucket=bucket, keys=[key])
 
 
-Storage = LocalStorage | S3Storage
-
-
-def storage_for(uri: str, aws_conn_id: str = "aws_default") -> Storage:
-    """The storage client able to read and write ``uri``."""
-    return S3Storage(aws_conn_id) if is_s3(uri) else LocalStorage()
-
-
-def read_json(storage: Storage, uri: str) -> dict[str, Any]:
-    return json.loads(storage.read_bytes(uri))
-
-
-def write_json(storage: Storage, uri: str, payload: dict[str, Any]) -> None:
-    storage.write_bytes(uri, json.dumps(payload, indent=2, sort_keys=True, default=str).encode())
-
-
-def run_summary_uri(settings: Settings, run_key: str) -> str:
-    """Where the run summary JSON of ``run_key`` lives: ``<root>/reports/<run_key>/summary.json``."""
-    return join_uri(settings.data_root, "reports", run_key, "summary.json")
-
-
-def read_run_summary(settings: Settings, run_key: str, aws_conn_id: str = "aws_default") -> dict[str, Any] | None:
-    """The run summary of ``run_key``, or ``None`` before any stage wrote it."""
-    uri = run_summary_uri(settings, run_key)
-    storage = storage_for(uri, aws_conn_id)
-    return read_json(storage, uri) if storage.exists(uri) else None
-
-
-def list_run_summaries(settings: Settings, aws_conn_id: str = "aws_default") -> dict[str, dict[str, Any]]:
-    """Every run summary under ``<root>/reports/``, by run key."""
-    reports = join_uri(settings.data_root, "reports")
-    storage = storage_for(reports, aws_conn_id)
-    keys = [name.split("/")[0] for name in storage.list_files(reports) if name.endswith("/summary.json") and name.count("/") == 1]
-    return {key: read_json(storage, join_uri(reports, key, "summary.json")) for key in keys}
-
-
-def update_run_summary(
-    settings: Settings, run_key: str, section: str, payload: dict[str, Any], aws_conn_id: str = "aws_default"
-) -> str:
-    """Set ``section`` of the run summary to ``payload`` (a retry overwrites its own section)."""
-    uri = run_summary_uri(settings, run_key)
-    summary = read_run_summary(settings, run_key, aws_conn_id) or {"run_key": run_key}
-    summary[section] = payload
-    write_json(storage_for(uri, aws_conn_id), uri, summary)
-    return uri
+Storage = LocalStorage | S3StorageHook

@@ -36,8 +36,10 @@ from include.registry.sagemaker_registry import DEFAULT_INFERENCE_INSTANCE_TYPE
 from include.serving.control import EndpointError
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import EndpointDescription, VariantSpec, check_weight
-from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook, endpoint_hook_for
+from reviewflow.backends import endpoint_hook_for
+from reviewflow.hooks.endpoint import LocalEndpointHook, SageMakerEndpointHook
 from reviewflow.lineage import ReportsLineage
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
 from reviewflow.settings import load_aws_settings
 
 if TYPE_CHECKING:
@@ -133,8 +135,9 @@ class SageMakerDeployEndpointOperator(ReportsLineage, SageMakerEndpointOperator)
     :param instance_type: instances of each variant (templated).
     :param instance_count: instances per variant.
     :param create_feedback_tables: create the Athena tables (Variables ``reviewflow_athena_*``).
-    Other arguments are ``SageMakerEndpointOperator``'s (``aws_conn_id``, ``region_name`` — templated —,
-    ``deferrable``, ``check_interval``, ``max_ingestion_time``).
+    :param aws_conn_id: the connection of every SageMaker, S3 and Athena call: required, no ``aws_default`` (templated).
+    Other arguments are ``SageMakerEndpointOperator``'s (``region_name`` — templated —, ``deferrable``,
+    ``check_interval``, ``max_ingestion_time``).
     """
 
     aws_hook_class = SageMakerEndpointHook
@@ -145,11 +148,12 @@ class SageMakerDeployEndpointOperator(ReportsLineage, SageMakerEndpointOperator)
     ui_color = "#c9e4de"
 
     def __init__(
-        self, *, variants: Sequence[Mapping[str, Any]], endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-        model_name: str = DEFAULT_MODEL_NAME, instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE,
-        instance_count: int = 1, create_feedback_tables: bool = True, **kwargs: Any,
+        self, *, aws_conn_id: str | None, variants: Sequence[Mapping[str, Any]],
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
+        instance_type: str = DEFAULT_INFERENCE_INSTANCE_TYPE, instance_count: int = 1, create_feedback_tables: bool = True,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(config={}, **kwargs)  # the endpoint request is built at run time
+        super().__init__(config={}, aws_conn_id=aws_conn_id, **kwargs)  # the endpoint request is built at run time
         self.variants = variants
         self.endpoint_name = endpoint_name
         self.model_name = model_name
@@ -209,7 +213,7 @@ def DeployEndpointOperator(*, backend: str | None = None, **kwargs: Any) -> Base
     return LocalDeployEndpointOperator(**kwargs)
 
 
-class SetEndpointWeightsOperator(ReportsLineage, BaseOperator):
+class SetEndpointWeightsOperator(AwsConnectedOperator):
     """Set variant weights on the endpoint of ``REVIEWFLOW_BACKEND`` (variants not named keep theirs).
 
     ``local``: one admin call, applied atomically.  ``aws``: ``UpdateEndpointWeightsAndCapacities``, then
@@ -226,21 +230,19 @@ class SetEndpointWeightsOperator(ReportsLineage, BaseOperator):
     :param max_wait_seconds: how long to wait for ``InService`` on aws.
     """
 
-    template_fields = ("weights", "endpoint_name", "model_name", "aws_conn_id", "region_name")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "weights", "endpoint_name", "model_name")
     template_fields_renderers = {"weights": "json"}
     ui_color = "#c9e4de"
 
     def __init__(
         self, *, weights: Mapping[str, float], endpoint_name: str = DEFAULT_ENDPOINT_NAME,
-        model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str | None = "aws_default", region_name: str | None = None,
-        deferrable: bool = False, check_interval: int = 30, max_wait_seconds: int = WAIT_SECONDS, **kwargs: Any,
+        model_name: str = DEFAULT_MODEL_NAME, deferrable: bool = False, check_interval: int = 30,
+        max_wait_seconds: int = WAIT_SECONDS, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.weights = weights
         self.endpoint_name = endpoint_name
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
         self.deferrable = deferrable
         self.check_interval = check_interval
         self.max_wait_seconds = max_wait_seconds
@@ -252,9 +254,7 @@ class SetEndpointWeightsOperator(ReportsLineage, BaseOperator):
         return weights
 
     def _hook(self) -> LocalEndpointHook | SageMakerEndpointHook:
-        return endpoint_hook_for(
-            load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id, self.region_name
-        )
+        return endpoint_hook_for(load_settings(), self.endpoint_name, self.model_name, **self.aws_connection)
 
     def execute(self, context: Context) -> dict[str, Any]:
         weights = self.weights_with_lineage()

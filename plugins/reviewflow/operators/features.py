@@ -8,22 +8,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
-
-from include.config import REPO_ROOT, ConfigError, Settings, load_settings
-from reviewflow.hooks.processing import (
-    SparkJobHook,
-    cancel_spark_work,
-    code_bundle,
-    emr_job_trigger,
-    job_output,
-    run_job_name,
-    stage_code,
-)
-from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
+from include.config import REPO_ROOT, Settings, load_settings
 from include.lineage_datasets import storage_dataset
-from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
-from reviewflow.lineage import ReportsLineage
+from include.spark_jobs import code_bundle
+from include.uris import join_uri
+from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
+from reviewflow.operators.spark_job import SparkJobOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -47,12 +39,12 @@ def python_env_archive_uri(data_root: str) -> str:
     return join_uri(data_root, "code", "pyspark_env.tar.gz")
 
 
-class BuildFeaturesOperator(ReportsLineage, BaseOperator):
+class BuildFeaturesOperator(SparkJobOperator):
     """Turn a curated snapshot into ``<data_root>/features/<run_key>/`` (splits, manifest, scaler).
 
     ``local`` backend: the job runs in-process on a local SparkSession. ``aws`` backend: the job script is
-    submitted to EMR Serverless (the provider's ``EmrServerlessHook``/``EmrServerlessStartJobTrigger``
-    pattern) and the task defers until it finishes. The job run is named after the DAG run, and a retry
+    submitted to EMR Serverless (:class:`~reviewflow.operators.spark_job.SparkJobOperator`, with the packed
+    Python environment) and the task defers until it finishes. The job run is named after the DAG run, and a retry
     reconnects to a submitted, running or succeeded job of the same run instead of starting a second one.
 
     :param snapshot_uri: curated snapshot folder (``.../curated/reviews/snapshot=<id>``) (templated).
@@ -72,13 +64,17 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         which ``make pyspark-env`` builds and uploads.
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
+    :param aws_conn_id: the connection of every AWS call: the EMR job, the code, features and run summary on S3. (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     :returns: ``{"features_uri", "manifest_uri", "rows": {split: n}, "cache": {"status", "reason", "fingerprint", "from_run"}}``.
     """
 
     template_fields: Sequence[str] = (
-        "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
+        *AWS_TEMPLATE_FIELDS, "snapshot_uri", "categories", "balance", "max_seq_length", "truncation", "eval_floor", "seed", "force",
         "cache_expire_after",
     )
+    job_package = "features"
+    job_label = "the feature job"
 
     def __init__(
         self,
@@ -93,8 +89,6 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         python_env_archive_uri: str | None = None,
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 240,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -108,10 +102,6 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         self.force = force
         self.cache_expire_after = cache_expire_after
         self.python_env_archive_uri = python_env_archive_uri
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.job_id: str | None = None
-        self.application_id: str | None = None
 
     def _params(self, settings: Settings, key: str) -> FeatureParams:
         from include.features.job import FeatureParams
@@ -134,52 +124,31 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
         key = run_key(context)
         params = self._params(settings, key)
         if settings.backend == "local":
-            return self._run_local(settings, key, params)
+            return self._run_local(context, settings, key, params)
         return self._submit(context, settings, load_aws_settings(settings), params)
 
-    def _run_local(self, settings: Settings, key: str, params: FeatureParams) -> dict[str, Any]:
+    def _run_local(self, context: Any, settings: Settings, key: str, params: FeatureParams) -> dict[str, Any]:
         """Reuse committed features with the same fingerprint, or run the job on the local SparkSession."""
         from dataclasses import asdict
 
         from include.features.job import build_features
 
-        cache = StepCache(settings, "features", params.output_uri, key)
+        cache = StepCache(settings, "features", params.output_uri, key, **self.aws_connection)
         decision = cache.decide(
-            {"snapshot": snapshot_fingerprint(params.snapshot_uri)},
+            {"snapshot": snapshot_fingerprint(params.snapshot_uri, **self.aws_connection)},
             {name: value for name, value in asdict(params).items() if name not in FEATURE_LOCATIONS},
             FEATURES_CODE,
             force=self.force,
             expire_after=self.cache_expire_after,
         )
         cache.run(decision, lambda: build_features(_local_session(), params))
-        manifest_uri = join_uri(params.output_uri, "manifest.json")
-        return cache.record("features", self._finish(settings, key, read_json(storage_for(manifest_uri), manifest_uri)), decision)
+        return cache.record("features", self.finish(context, settings, key, self.read_output(settings, key)), decision)
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, params: FeatureParams) -> NoReturn:
-
-        if not aws.emr_application_id or not aws.emr_execution_role_arn:
-            raise ConfigError(
-                "the aws backend runs the feature job on EMR Serverless: set the Airflow Variables "
-                "reviewflow_emr_application_id and reviewflow_emr_execution_role_arn"
-            )
-        code = stage_code(
-            join_uri(settings.data_root, "code", "features"),
-            REPO_ROOT / "include" / "features" / "job.py",
-            code_bundle(("features", "hadoop_fs")),
-            aws.aws_conn_id,
-        )
-        name = run_job_name("reviewflow-features", context["dag_run"].dag_id, params.run_key, self.task_id)
         archive = self.python_env_archive_uri or python_env_archive_uri(settings.data_root)
         python = "./environment/bin/python"
-        self.application_id = aws.emr_application_id
-        self.job_id = SparkJobHook(aws_conn_id=aws.aws_conn_id).start_emr_job(
-            name,
-            application_id=aws.emr_application_id,
-            role_arn=aws.emr_execution_role_arn,
-            code=code,
-            arguments=self._arguments(params),
-            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            try_number=context["ti"].try_number,
+        return self.submit(
+            context, settings, aws, self._arguments(params), compute="emr",
             spark_conf={
                 "spark.archives": f"{archive}#environment",
                 "spark.emr-serverless.driverEnv.PYSPARK_DRIVER_PYTHON": python,
@@ -188,11 +157,6 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
                 "spark.executorEnv.HF_HUB_OFFLINE": "1",
             },
         )
-        self.log.info("feature job: EMR Serverless job run %s (%s)", self.job_id, name)
-        trigger, timeout = emr_job_trigger(
-            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
-        )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
     @staticmethod
     def _arguments(params: FeatureParams) -> list[str]:
@@ -212,15 +176,10 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
             arguments += ["--categories", ",".join(params.categories)]
         return arguments
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the EMR Serverless trigger; everything needed is recomputed from the run, not kwargs."""
-        settings = load_settings()
-        key = run_key(context)
-        manifest_uri = join_uri(settings.data_root, "features", key, "manifest.json")
-        manifest = job_output("EMR Serverless feature job", event, manifest_uri, load_aws_settings(settings).aws_conn_id)
-        return self._finish(settings, key, manifest)
+    def output_uri(self, settings: Settings, key: str) -> str:
+        return join_uri(settings.data_root, "features", key, "manifest.json")
 
-    def _finish(self, settings: Settings, key: str, manifest: dict[str, Any]) -> dict[str, Any]:
+    def finish(self, context: Any, settings: Settings, key: str, manifest: dict[str, Any]) -> dict[str, Any]:
         features_uri = join_uri(settings.data_root, "features", key)
         result = {
             "features_uri": features_uri,
@@ -232,14 +191,11 @@ class BuildFeaturesOperator(ReportsLineage, BaseOperator):
             "eval_floor", "tokenizer", "feature_store",
         )
         update_run_summary(
-            settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}}
+            settings, key, "features", {**result, **{k: manifest[k] for k in summary_keys if k in manifest}},
+            **self.aws_connection,
         )
         self.report_lineage([storage_dataset(self.snapshot_uri)], [storage_dataset(features_uri)])
         return result
-
-    def on_kill(self) -> None:
-        """Cancel the running Spark work: the local session's jobs, or the EMR Serverless job run."""
-        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
 
 
 def _local_session() -> Any:

@@ -15,7 +15,7 @@ from airflow.providers.amazon.aws.hooks.athena import AthenaHook
 from airflow.providers.amazon.aws.hooks.glue_catalog import GlueCatalogHook
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.amazon.aws.operators.athena import AthenaOperator
-from airflow.sdk import Asset, BaseOperator
+from airflow.sdk import Asset
 from airflow.sdk.exceptions import AirflowException
 
 from include.allowed_roots import resolve_within
@@ -34,18 +34,10 @@ from include.ingestion.schema import (
     staged_name,
 )
 from include.lineage_datasets import athena_table_dataset, storage_dataset
-from reviewflow.hooks.storage import (
-    is_s3,
-    join_uri,
-    local_path,
-    read_json,
-    split_s3,
-    storage_for,
-    update_run_summary,
-    write_json,
-)
-from reviewflow.lineage import ReportsLineage
+from include.uris import is_s3, join_uri, local_path, split_s3
 from reviewflow.metrics import emit_ingest_counts
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key, run_key_of
 from reviewflow.settings import load_aws_settings
 
@@ -68,7 +60,7 @@ def snapshot_uris(data_root: str, snapshot: str) -> dict[str, str]:
     }
 
 
-class StageRawReviewsOperator(ReportsLineage, BaseOperator):
+class StageRawReviewsOperator(AwsConnectedOperator):
     """Check a raw reviews file and copy it into the raw zone under the run's key.
 
     The source must lie inside the allowed storage roots (``REVIEWFLOW_ALLOWED_ROOTS``; a local
@@ -81,9 +73,11 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
     ``bytes``, ``checksum`` (of the staged copy: ``sha256:…`` locally, the S3 ``etag:…``) and ``latest_review_date`` (the run's date, ISO: newer reviews are rejected).
 
     :param source_uri: TSV, TSV.gz or Parquet file: a local path, ``file://`` or ``s3://`` URI. (templated)
+    :param aws_conn_id: the connection of every S3 call (source, raw zone, run summary). (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     """
 
-    template_fields: Sequence[str] = ("source_uri",)
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "source_uri")
 
     def __init__(self, *, source_uri: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -96,11 +90,14 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
         try:
             readable, fmt, size = self._check(settings, source)
         except BadInputError as error:
-            update_run_summary(settings, key, "ingest", {"status": "failed", "source_uri": source, "error": str(error)})
+            update_run_summary(
+                settings, key, "ingest", {"status": "failed", "source_uri": source, "error": str(error)},
+                **self.aws_connection,
+            )
             raise
         raw_dir = join_uri(settings.data_root, "raw", "reviews", f"run={key}")
         raw_uri = join_uri(raw_dir, staged_name(source))
-        storage = storage_for(raw_uri)
+        storage = self.storage(raw_uri)
         storage.copy(readable, raw_uri)
         self.report_lineage([storage_dataset(readable)], [storage_dataset(raw_uri)])
         self.log.info("staged %s (%d bytes) at %s", source if readable == source else f"{source} ({readable})", size, raw_uri)
@@ -120,7 +117,7 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
         if settings.backend == "aws" and not is_s3(source):
             raise SourceError(f"{source}: the aws backend reads sources from S3; upload it and pass its s3:// URI")
         readable = resolve_within(source, settings.allowed_roots, param="source_uri")
-        storage = storage_for(readable)
+        storage = self.storage(readable)
         if storage.is_folder(readable):
             raise SourceError(f"{source}: is a folder, not a file; give one .tsv, .tsv.gz or .parquet file")
         if not storage.exists(readable):
@@ -136,15 +133,17 @@ class StageRawReviewsOperator(ReportsLineage, BaseOperator):
         return readable, fmt, size
 
 
-class IngestStepOperator(ReportsLineage, BaseOperator):
+class IngestStepOperator(AwsConnectedOperator):
     """What both backends' ``ingest`` task takes; each key of its XCom is an XCom of its own too (``output["curated_uri"]``).
 
     :param staged: the XCom of the staging task. (templated)
     :param categories: keep only these product categories (all when empty). (templated)
     :param max_rejected_share: fail when more than this share of rows is rejected. (templated)
+    :param aws_conn_id: the connection of every AWS call (Athena, the run summary on S3). (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     """
 
-    template_fields: Sequence[str] = ("staged", "categories", "max_rejected_share")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "staged", "categories", "max_rejected_share")
     template_fields_renderers = {"staged": "json"}
 
     def __init__(
@@ -183,7 +182,10 @@ class CurateReviewsLocalOperator(IngestStepOperator):
             counts = {"counts": error.counts.to_dict()} if isinstance(error, RejectedShareError) else {}
             if counts:
                 emit_ingest_counts(context, counts["counts"])
-            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error)} | counts)
+            update_run_summary(
+                settings, snapshot, "ingest", result | {"status": "failed", "error": str(error)} | counts,
+                **self.aws_connection,
+            )
             raise
         emit_ingest_counts(context, outcome.counts.to_dict())
         self.report_lineage(
@@ -208,18 +210,20 @@ class RunScopedAthenaOperator(AthenaOperator):
     :param statement: the ingestion statement, one of :data:`include.ingestion.athena.STATEMENTS`.
     :param staged: the XCom of the staging task. (templated)
     :param categories: keep only these product categories (all when empty). (templated)
+    :param aws_conn_id: the connection of every call (Athena, S3, Glue): required, no ``aws_default``. (templated)
 
     Other arguments are ``AthenaOperator``'s but ``query`` (``database``, ``output_location``,
-    ``workgroup`` — templated —, ``sleep_time``, ``aws_conn_id``).
+    ``workgroup`` — templated —, ``sleep_time``, ``region_name``).
     """
 
     template_fields: Sequence[str] = (*AthenaOperator.template_fields, "staged", "categories")
     template_fields_renderers = {**AthenaOperator.template_fields_renderers, "staged": "json"}
 
     def __init__(
-        self, *, statement: str, staged: Mapping[str, Any], categories: list[str] | None = None, **kwargs: Any
+        self, *, statement: str, staged: Mapping[str, Any], aws_conn_id: str | None, categories: list[str] | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__(query="", **kwargs)  # the run's SQL: render_template_fields
+        super().__init__(query="", aws_conn_id=aws_conn_id, **kwargs)  # the run's SQL: render_template_fields
         self.statement = statement
         self.staged = staged
         self.categories = categories
@@ -250,6 +254,12 @@ class RunScopedAthenaOperator(AthenaOperator):
 
     def discard_failed_output(self, query_execution_id: str) -> None:
         """Remove what the failed query ``query_execution_id`` wrote (nothing for statements without output)."""
+
+    @property
+    def aws_hook_parameters(self) -> dict[str, Any]:
+        """The connection arguments of another AWS hook this task uses (S3, Glue), as its Athena hook's."""
+        return {"aws_conn_id": self.aws_conn_id, "region_name": self.region_name, "verify": self.verify,
+                "config": self.botocore_config}
 
 
 class AthenaCtasOperator(RunScopedAthenaOperator):
@@ -287,7 +297,7 @@ class AthenaCtasOperator(RunScopedAthenaOperator):
         manifest = statistics.get("DataManifestLocation")
         if not manifest:
             return
-        s3 = S3Hook(aws_conn_id=self.aws_conn_id)
+        s3 = S3Hook(**self.aws_hook_parameters)
         manifest_bucket, manifest_key = split_s3(manifest)
         if not s3.check_for_key(manifest_key, manifest_bucket):
             return
@@ -299,7 +309,7 @@ class AthenaCtasOperator(RunScopedAthenaOperator):
             s3.delete_objects(bucket=bucket, keys=keys)
 
     def _table_exists(self) -> bool:
-        glue = GlueCatalogHook(aws_conn_id=self.aws_conn_id)
+        glue = GlueCatalogHook(**self.aws_hook_parameters)
         try:
             glue.get_table(self.database, self.table)
         except glue.get_conn().exceptions.EntityNotFoundException:
@@ -349,7 +359,7 @@ class AthenaCommitOperator(IngestStepOperator):
         settings = load_settings()
         aws = load_aws_settings(settings)
         snapshot = run_key(context)
-        hook = AthenaHook(aws_conn_id=aws.aws_conn_id)
+        hook = self.athena_hook()
         categories = list(self.categories or [])
         counts_sql = athena_sql("count_reviews", context["ti"].run_id, self.staged, categories)
         rows = self._run(hook, context, counts_sql, aws, fetch=True)
@@ -359,7 +369,10 @@ class AthenaCommitOperator(IngestStepOperator):
         try:
             check_counts(counts, self.staged["source_uri"], self.max_rejected_share, categories)
         except RejectedShareError as error:
-            update_run_summary(settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()})
+            update_run_summary(
+                settings, snapshot, "ingest", result | {"status": "failed", "error": str(error), "counts": counts.to_dict()},
+                **self.aws_connection,
+            )
             raise
         self._run(hook, context, athena_sql("point_curated_view", context["ti"].run_id, self.staged), aws)
         self.report_lineage(
@@ -393,20 +406,25 @@ class AthenaCommitOperator(IngestStepOperator):
             for row in data
         ]
 
+    def athena_hook(self) -> AthenaHook:
+        return AthenaHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
     def on_kill(self) -> None:
         if self.query_execution_id:
-            AthenaHook(aws_conn_id=load_aws_settings(load_settings()).aws_conn_id).stop_query(self.query_execution_id)
+            self.athena_hook().stop_query(self.query_execution_id)
 
 
-class PublishCuratedReviewsOperator(ReportsLineage, BaseOperator):
+class PublishCuratedReviewsOperator(AwsConnectedOperator):
     """Record the ingestion in the run summary and emit the curated-reviews asset.
 
     :param ingested: the XCom of the ``ingest`` task. (templated)
     :param staged: the XCom of the staging task. (templated)
     :param asset: the curated-reviews asset this task updates (also set as its outlet).
+    :param aws_conn_id: the connection of the S3 writes (run summary, latest pointer). (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     """
 
-    template_fields: Sequence[str] = ("ingested", "staged")
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "ingested", "staged")
     template_fields_renderers = {"ingested": "json", "staged": "json"}
 
     def __init__(self, *, ingested: Any, staged: Any, asset: Asset, **kwargs: Any) -> None:
@@ -421,14 +439,14 @@ class PublishCuratedReviewsOperator(ReportsLineage, BaseOperator):
             "status": "succeeded", "source_uri": self.staged["source_uri"], "raw_uri": self.staged["raw_uri"],
             "source_checksum": self.staged.get("checksum"), **self.ingested,
         }
-        summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section)
+        summary_uri = update_run_summary(settings, self.ingested["snapshot"], "ingest", section, **self.aws_connection)
         published = {
             "snapshot": self.ingested["snapshot"],
             "curated_uri": self.ingested["curated_uri"],
             "summary_uri": summary_uri,
         }
         pointer = latest_snapshot_uri(settings.data_root)
-        write_json(storage_for(pointer), pointer, published)
+        self.storage(pointer).write_json(pointer, published)
         context["outlet_events"][self.asset].extra = published
         self.report_lineage([storage_dataset(self.ingested["curated_uri"])], [storage_dataset(pointer), storage_dataset(summary_uri)])
         counts = self.ingested["counts"]
@@ -439,7 +457,7 @@ class PublishCuratedReviewsOperator(ReportsLineage, BaseOperator):
         return {"summary_uri": summary_uri, **self.ingested}
 
 
-class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
+class ResolveCuratedSnapshotOperator(AwsConnectedOperator):
     """Decide which curated snapshot a run works on, and return its URI and id.
 
     In order: the ``curated_uri`` given (trigger form), the snapshot of the newest asset
@@ -449,9 +467,11 @@ class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
 
     :param curated_uri: an explicit snapshot folder inside the allowed storage roots
         (``REVIEWFLOW_ALLOWED_ROOTS``); empty to choose automatically. (templated)
+    :param aws_conn_id: the connection the latest-snapshot pointer is read through on S3. (templated)
+    :param region_name: its region; ``None``: the connection's. (templated)
     """
 
-    template_fields: Sequence[str] = ("curated_uri",)
+    template_fields: Sequence[str] = (*AWS_TEMPLATE_FIELDS, "curated_uri")
 
     def __init__(self, *, curated_uri: str | None = None, **kwargs: Any) -> None:
         super().__init__(multiple_outputs=True, **kwargs)
@@ -469,10 +489,10 @@ class ResolveCuratedSnapshotOperator(ReportsLineage, BaseOperator):
                 chosen, how = self._newest_event_snapshot(events), "newest asset event"
         if not chosen:
             pointer = latest_snapshot_uri(settings.data_root)
-            storage = storage_for(pointer)
+            storage = self.storage(pointer)
             if not storage.exists(pointer):
                 raise SourceError(f"no curated snapshot yet ({pointer} is missing): run reviews_ingest first")
-            chosen, how = read_json(storage, pointer)["curated_uri"], "latest published"
+            chosen, how = storage.read_json(pointer)["curated_uri"], "latest published"
         chosen = chosen.rstrip("/")
         snapshot = chosen.rsplit("snapshot=", 1)[-1] if "snapshot=" in chosen else chosen.rsplit("/", 1)[-1]
         self.log.info("curated snapshot (%s): %s", how, chosen)

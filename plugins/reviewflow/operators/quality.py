@@ -8,35 +8,24 @@ on-call through ``send_alert`` and the run continues.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, ConfigError, Settings, load_settings
+from include.lineage_datasets import storage_dataset
 from include.quality import DEFAULT_SUITE_PATH, ENGINES
 from include.runbook import QUALITY_WARNINGS_ANCHOR, QUALITY_WARNINGS_TITLE
-from reviewflow.hooks.processing import (
-    SPARK_CONTAINER_VERSION,
-    SparkJobHook,
-    StagedCode,
-    cancel_spark_work,
-    code_bundle,
-    emr_job_trigger,
-    job_output,
-    run_job_name,
-    stage_code,
-    to_s3a,
-)
+from include.spark_jobs import SPARK_CONTAINER_VERSION
+from include.uris import join_uri, to_s3a
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, snapshot_fingerprint
-from reviewflow.hooks.storage import join_uri, read_json, storage_for, update_run_summary
-from include.lineage_datasets import storage_dataset
-from reviewflow.lineage import ReportsLineage
 from reviewflow.links import QualityReportLink
 from reviewflow.metrics import emit_quality_failures
 from reviewflow.notifiers import runbook_line, send_alert
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS
+from reviewflow.operators.spark_job import AWS_COMPUTE, SparkJobOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -44,7 +33,6 @@ if TYPE_CHECKING:
     from include.config import AwsSettings
     from include.quality.suite import Suite
 
-AWS_COMPUTE = ("sagemaker", "emr")
 # What the quality job runs (besides its suite file): an edit re-runs it.
 QUALITY_CODE = (REPO_ROOT / "include" / "quality", REPO_ROOT / "include" / "hadoop_fs.py", REPO_ROOT / "include" / "spark.py")
 
@@ -59,7 +47,7 @@ def metrics_root(settings: Settings) -> str:
     return join_uri(settings.data_root, "quality", "metrics")
 
 
-class DataQualityGateOperator(ReportsLineage, BaseOperator):
+class DataQualityGateOperator(SparkJobOperator):
     """Run the quality suite on a curated snapshot and fail the task on Error-level failures.
 
     ``local`` backend: the check engine runs in-process on a local SparkSession. ``aws``
@@ -84,6 +72,8 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
     :param aws_compute: (aws) ``sagemaker`` (Processing job) or ``emr`` (EMR Serverless).
     :param waiter_delay: (aws) seconds between job status polls.
     :param waiter_max_attempts: (aws) polls before giving up.
+    :param aws_conn_id: the connection of every AWS call: the job, the code and reports on S3, the SNS page. (templated)
+    :param region_name: their region; ``None``: the connection's. (templated)
     :returns: ``{"report_json", "report_html", "passed", "total", "error_failures",
         "warning_failures", "engine", "snapshot", "absent_labels", "cache"}`` (``absent_labels``: sentiment
         labels with no row in the snapshot, e.g. ``["neutral"]`` for a two-class data set; ``cache``:
@@ -94,9 +84,11 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
+        *AWS_TEMPLATE_FIELDS, "curated_uri", "suite_path", "engine", "min_rows", "deequ_jar", "force", "cache_expire_after",
     )
     operator_extra_links = (QualityReportLink(),)
+    job_package = "quality"
+    job_label = "the quality job"
 
     def __init__(
         self,
@@ -109,8 +101,6 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         aws_compute: str = "sagemaker",
-        waiter_delay: int = 30,
-        waiter_max_attempts: int = 240,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -124,10 +114,6 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         self.force = force
         self.cache_expire_after = cache_expire_after
         self.aws_compute = aws_compute
-        self.waiter_delay = waiter_delay
-        self.waiter_max_attempts = waiter_max_attempts
-        self.job_id: str | None = None  # Processing job name or EMR Serverless job run id
-        self.application_id: str | None = None
 
     def _suite(self) -> Suite:
         """Load and validate the suite (before any Spark work)."""
@@ -149,9 +135,9 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
 
             deequ = local_deequ_source(self.engine, self.deequ_jar)
             prefix = report_prefix(settings, key)
-            cache = StepCache(settings, "quality", prefix, key)
+            cache = StepCache(settings, "quality", prefix, key, **self.aws_connection)
             decision = cache.decide(
-                {"snapshot": snapshot_fingerprint(self.curated_uri)},
+                {"snapshot": snapshot_fingerprint(self.curated_uri, **self.aws_connection)},
                 {"engine": self.engine, "deequ": None if deequ is None else deequ.description,
                  "min_rows": self.min_rows},
                 (*QUALITY_CODE, Path(self.suite_path)),
@@ -167,9 +153,8 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 metrics_root=metrics_root(settings),
                 deequ_from=None if deequ is None else deequ.description,
             ))
-            report_uri = join_uri(prefix, "report.json")
-            report = read_json(storage_for(report_uri), report_uri)
-            return cache.record("quality", self._finish(context, settings, key, report, decision.summary()), decision)
+            report = self.read_output(settings, key)
+            return cache.record("quality", self.finish(context, settings, key, report, decision.summary()), decision)
         return self._submit(context, settings, load_aws_settings(settings), key)
 
     def _arguments(self, settings: Settings, key: str, suite_uri: str, uri: Callable[[str], str]) -> list[str]:
@@ -184,7 +169,6 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
         return arguments + ([] if self.min_rows is None else ["--param", f"min_rows={self.min_rows}"])
 
     def _submit(self, context: Any, settings: Settings, aws: AwsSettings, key: str) -> NoReturn:
-        hook = SparkJobHook(aws_conn_id=aws.aws_conn_id)
         if self.engine == "deequ" and self.aws_compute == "sagemaker" and not self.deequ_jar:
             raise ConfigError(
                 "engine 'deequ' on SageMaker Processing needs deequ_jar: set REVIEWFLOW_DEEQU_JAR to an s3:// URI "
@@ -192,93 +176,24 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             )
         # The exact suite this run checked is kept beside its report.
         suite_uri = join_uri(report_prefix(settings, key), "suite.yaml")
-        storage_for(suite_uri, aws.aws_conn_id).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
-        code = stage_code(
-            join_uri(settings.data_root, "code", "quality"),
-            REPO_ROOT / "include" / "quality" / "job.py",
-            code_bundle(("quality", "hadoop_fs"), extra_modules=("yaml", "pydeequ")),
-            aws.aws_conn_id,
-        )
-        name = run_job_name("reviewflow-quality", context["dag_run"].dag_id, key, self.task_id)
+        self.storage(suite_uri).write_bytes(suite_uri, Path(self.suite_path).read_bytes())
+        bundled = ("yaml", "pydeequ")
         if self.aws_compute == "sagemaker":
-            return self._submit_processing(hook, aws, code, self._arguments(settings, key, suite_uri, to_s3a), name)
-        arguments = self._arguments(settings, key, suite_uri, lambda uri: uri)
-        return self._submit_emr(hook, settings, aws, code, arguments, name, context["ti"].try_number)
-
-    def _submit_processing(
-        self, hook: SparkJobHook, aws: AwsSettings, code: StagedCode, arguments: list[str], name: str
-    ) -> NoReturn:
-        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-        if not aws.sagemaker_role_arn:
-            raise ConfigError(
-                "set the Airflow Variable reviewflow_sagemaker_role_arn to run the quality job on SageMaker"
-            )
-        self.job_id = hook.start_processing_job(
-            name,
-            code=code,
-            arguments=arguments,
-            role_arn=aws.sagemaker_role_arn,
-            instance_type=aws.processing_instance_type,
-            jar_uri=self.deequ_jar,
-        )
-        self.log.info("quality job: SageMaker Processing job %s", self.job_id)
-        self.defer(
-            trigger=SageMakerTrigger(
-                job_name=self.job_id,
-                job_type="processing",
-                waiter_delay=self.waiter_delay,
-                waiter_max_attempts=self.waiter_max_attempts,
-                aws_conn_id=aws.aws_conn_id,
-            ),
-            method_name="execute_complete",
-            timeout=timedelta(seconds=self.waiter_delay * self.waiter_max_attempts),
-        )
-
-    def _submit_emr(
-        self,
-        hook: SparkJobHook,
-        settings: Settings,
-        aws: AwsSettings,
-        code: StagedCode,
-        arguments: list[str],
-        name: str,
-        try_number: int,
-    ) -> NoReturn:
+            arguments = self._arguments(settings, key, suite_uri, to_s3a)
+            return self.submit(context, settings, aws, arguments, compute="sagemaker", extra_modules=bundled,
+                               jar_uri=self.deequ_jar)
         from include.quality.deequ_engine import deequ_maven_coordinate
 
-        if not aws.emr_application_id or not aws.emr_execution_role_arn:
-            raise ConfigError(
-                "aws_compute='emr' needs the Airflow Variables reviewflow_emr_application_id and "
-                "reviewflow_emr_execution_role_arn"
-            )
-        self.application_id = aws.emr_application_id
-        self.job_id = hook.start_emr_job(
-            name,
-            application_id=aws.emr_application_id,
-            role_arn=aws.emr_execution_role_arn,
-            code=code,
-            arguments=arguments,
-            log_uri=join_uri(settings.data_root, "logs", "emr-serverless"),
-            try_number=try_number,
-            jar_uri=self.deequ_jar,
+        return self.submit(
+            context, settings, aws, self._arguments(settings, key, suite_uri, lambda uri: uri), compute="emr",
+            extra_modules=bundled, jar_uri=self.deequ_jar,
             packages=None if self.engine == "spark" else deequ_maven_coordinate(SPARK_CONTAINER_VERSION),
         )
-        self.log.info("quality job: EMR Serverless job run %s (%s)", self.job_id, name)
-        trigger, timeout = emr_job_trigger(
-            aws.emr_application_id, self.job_id, aws.aws_conn_id, self.waiter_delay, self.waiter_max_attempts
-        )
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=timeout)
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Resume after the job's trigger; the report location is recomputed from the run."""
-        settings = load_settings()
-        key = run_key(context)
-        uri = join_uri(report_prefix(settings, key), "report.json")
-        report = job_output("the quality job", event, uri, load_aws_settings(settings).aws_conn_id)
-        return self._finish(context, settings, key, report)
+    def output_uri(self, settings: Settings, key: str) -> str:
+        return join_uri(report_prefix(settings, key), "report.json")
 
-    def _finish(
+    def finish(
         self, context: Any, settings: Settings, key: str, report: dict[str, Any], cache: dict[str, Any] | None = None
     ) -> dict[str, Any]:
         """Log and summarise the report (with the cache decision that produced it), page on warnings, fail on errors."""
@@ -305,6 +220,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
             "quality",
             {**result, "gate": "passed" if report["passed"] else "failed", "failures": [r["name"] for r in failures],
              **({"cache": cache} if cache else {})},
+            **self.aws_connection,
         )
         warnings = [r for r in failures if r["level"] == "Warning"]
         if warnings:
@@ -313,6 +229,7 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 f"{QUALITY_WARNINGS_TITLE}: {len(warnings)} warning(s) on snapshot {report['snapshot']}",
                 _describe(warnings) + f"\nThe run continues. Report: {result['report_html']}\n" + runbook_line(settings, QUALITY_WARNINGS_ANCHOR),
                 context,
+                **self.aws_connection,
             )
         errors = [r for r in failures if r["level"] == "Error"]
         if errors:
@@ -323,10 +240,6 @@ class DataQualityGateOperator(ReportsLineage, BaseOperator):
                 "re-run ingestion; retrying this task on the same snapshot gives the same verdict."
             )
         return result
-
-    def on_kill(self) -> None:
-        """Stop the AWS job of this try, or the local session's Spark jobs."""
-        cancel_spark_work(load_aws_settings(load_settings()).aws_conn_id, self.job_id, self.application_id)
 
 
 def _describe(results: list[dict[str, Any]]) -> str:

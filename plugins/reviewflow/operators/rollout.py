@@ -32,13 +32,13 @@ import datetime as dt
 import json
 import tempfile
 from contextlib import closing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 from airflow.sdk import BaseOperator
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException, AirflowSkipException
 
 from include.config import load_settings
 from include.errors import BadInputError
@@ -57,12 +57,14 @@ from include.rollout.record import RECORD_FILE, ArmModel, RolloutRecord
 from include.runbook import ROLLBACK_ANCHOR, ROLLBACK_TITLE, SRM_ANCHOR
 from include.serving.state import DEFAULT_ENDPOINT_NAME
 from include.serving.variants import variant_name
-from reviewflow.hooks.endpoint import endpoint_hook_for
-from reviewflow.hooks.registry import registry_for
-from reviewflow.hooks.storage import join_uri, local_path, read_json, storage_for, update_run_summary
+from include.uris import join_uri, local_path
+from reviewflow.backends import endpoint_hook_for, registry_for
+from reviewflow.hooks.storage import LocalStorage
 from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_rollout_decision, emit_rollout_regret
 from reviewflow.notifiers import runbook_line, send_alert
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
+from reviewflow.run_summary import update_run_summary
 from reviewflow.runs import run_key
 
 if TYPE_CHECKING:
@@ -85,10 +87,9 @@ def rollout_uri(settings: Settings, key: str) -> str:
     return join_uri(settings.data_root, "rollouts", key)
 
 
-class _RolloutTaskMixin(ReportsLineage):
+class _RolloutTask(AwsConnectedOperator):
     """Reading and committing the run's rollout record, for every task after ``resolve_models``; lineage names."""
 
-    aws_conn_id: str
     endpoint_name: str
     model_name: str
 
@@ -104,7 +105,7 @@ class _RolloutTaskMixin(ReportsLineage):
 
     def load_record(self, context: Context) -> RolloutRecord | None:
         uri = self.record_uri(context)
-        storage = storage_for(uri, self.aws_conn_id)
+        storage = self.storage(uri)
         return RolloutRecord.from_json(storage.read_bytes(uri)) if storage.exists(uri) else None
 
     def require_record(self, context: Context) -> RolloutRecord:
@@ -116,13 +117,17 @@ class _RolloutTaskMixin(ReportsLineage):
     def commit(self, context: Context, record: RolloutRecord) -> None:
         """Replace the record whole (local: temp name + rename; S3: one PUT)."""
         uri = self.record_uri(context)
-        storage_for(uri, self.aws_conn_id).write_bytes(uri, record.to_json())
+        self.storage(uri).write_bytes(uri, record.to_json())
 
     def endpoint(self) -> EndpointHook:
-        return endpoint_hook_for(load_settings(), self.endpoint_name, self.model_name, self.aws_conn_id)
+        return endpoint_hook_for(load_settings(), self.endpoint_name, self.model_name, **self.aws_connection)
 
     def registry(self) -> ModelRegistry:
-        return registry_for(load_settings(), self.model_name, self.aws_conn_id)
+        return registry_for(load_settings(), self.model_name, **self.aws_connection)
+
+    def page(self, context: Context, title: str, message: str) -> None:
+        """Page on-call (SNS through this task's connection)."""
+        send_alert(load_settings(), title, message, context, **self.aws_connection)
 
     def push_weights(self, context: Context, record: RolloutRecord, hook: EndpointHook) -> RolloutRecord:
         """Make the endpoint's weights the experiment's (a no-op when they already are) and commit the generation."""
@@ -134,7 +139,7 @@ class _RolloutTaskMixin(ReportsLineage):
         return record
 
 
-class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
+class ResolveRolloutOperator(_RolloutTask):
     """Decide which champion and challenger(s) this run rolls out; returns their versions and model URIs.
 
     Challengers, in order: ``challenger_version`` (the trigger form), the versions of the approved-model
@@ -145,23 +150,22 @@ class ResolveRolloutOperator(_RolloutTaskMixin, BaseOperator):
 
     :param challenger_version: a registry version to roll out; empty to choose automatically (templated).
     :param model_name: registered model / model package group (templated).
-    :param aws_conn_id: connection of the registry on ``aws`` (templated).
+    :param aws_conn_id: connection of the registry and the rollout record on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("challenger_version", "model_name", "aws_conn_id")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "challenger_version", "model_name")
     ui_color = "#e0d4f0"
 
     def __init__(
-        self, *, challenger_version: str | None = None, model_name: str = DEFAULT_MODEL_NAME,
-        aws_conn_id: str = "aws_default", **kwargs: Any,
+        self, *, challenger_version: str | None = None, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.challenger_version = challenger_version
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
-        registry = registry_for(load_settings(), self.model_name, self.aws_conn_id)
+        registry = self.registry()
         record = self.load_record(context)
         if record is not None:
             # A rerun of a run whose experiment started: the same models, whatever the registry says now
@@ -234,7 +238,7 @@ def _model_ref(version: ModelVersion) -> dict[str, str]:
             "variant": variant_name(version.version)}
 
 
-class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
+class StartExperimentOperator(_RolloutTask):
     """Start the experiment: the champion and each challenger as arms, each challenger at the minimum weight.
 
     Commits the run's rollout record (:func:`include.rollout.create_experiment`, counting only feedback
@@ -249,16 +253,16 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
     :param endpoint_name: the endpoint the experiment runs on (templated).
     :param model_name: registered model whose versions the variants serve (templated).
     :param aws_conn_id: connection of the endpoint's feedback and the storage on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("models", "policy", "seed", "endpoint_name", "model_name", "aws_conn_id")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "models", "policy", "seed", "endpoint_name", "model_name")
     template_fields_renderers = {"policy": "json", "models": "json"}
     ui_color = "#d4e8f0"
 
     def __init__(
         self, *, models: Mapping[str, Any], policy: Mapping[str, Any], seed: int = 42,
-        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
-        **kwargs: Any,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any,
     ) -> None:
         super().__init__(multiple_outputs=True, **kwargs)  # deploy_challenger takes output["variants"]
         self.models = models
@@ -266,7 +270,6 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
         self.seed = seed
         self.endpoint_name = endpoint_name
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.rollout import PolicyParams, create_experiment
@@ -302,7 +305,7 @@ class StartExperimentOperator(_RolloutTaskMixin, BaseOperator):
         }
 
 
-class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
+class BanditRoundsOperator(_RolloutTask):
     """Run the experiment's rounds until it decides: read feedback, update the posteriors, push the weights.
 
     A round starts once ``round_size`` new predictions were served (or ``max_round_seconds`` passed,
@@ -318,16 +321,16 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
     :param max_round_seconds: a round starts after this long even with fewer predictions (templated).
     :param endpoint_name: the endpoint the experiment runs on (templated).
     :param model_name: registered model / model package group (templated).
-    :param aws_conn_id: connection of the registry, endpoint and storage on ``aws`` (templated).
+    :param aws_conn_id: connection of the registry, endpoint, storage and pages on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("round_size", "poll_seconds", "max_round_seconds", "endpoint_name", "model_name", "aws_conn_id")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "round_size", "poll_seconds", "max_round_seconds", "endpoint_name", "model_name")
     ui_color = "#f0e4c8"
 
     def __init__(
         self, *, round_size: int = 200, poll_seconds: float = 5, max_round_seconds: float = 600,
-        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, aws_conn_id: str = "aws_default",
-        **kwargs: Any,
+        endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.round_size = round_size
@@ -335,7 +338,6 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
         self.max_round_seconds = max_round_seconds
         self.endpoint_name = endpoint_name
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         return self.run_rounds(context)
@@ -398,10 +400,10 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
         """Page on a sample-ratio mismatch; reject and page for each challenger the guardrail dropped."""
         settings = load_settings()
         if played.srm.mismatch:
-            send_alert(
-                settings, f"[reviewflow] rollout round {played.index}: traffic does not follow the weights",
+            self.page(
+                context, f"[reviewflow] rollout round {played.index}: traffic does not follow the weights",
                 f"{played.srm.note}. Routing is broken (a stale endpoint config, a failing variant): check the endpoint "
-                f"{record.endpoint} before trusting this experiment.\n" + runbook_line(settings, SRM_ANCHOR), context,
+                f"{record.endpoint} before trusting this experiment.\n" + runbook_line(settings, SRM_ANCHOR),
             )
         for arm in played.decision.dropped:
             reason = record.experiment.arm(arm).status_reason
@@ -409,11 +411,11 @@ class BanditRoundsOperator(_RolloutTaskMixin, BaseOperator):
             registry = self.registry()
             registry.set_approval(version, REJECTED, ROLLOUT_APPROVER, reason)
             registry.set_rollout_outcome(version, ROLLED_BACK, reason)
-            send_alert(
-                settings, f"[reviewflow] rollout: {self.model_name} v{version} rolled back",
+            self.page(
+                context, f"[reviewflow] rollout: {self.model_name} v{version} rolled back",
                 f"The guardrail dropped variant {arm} in round {played.index}: {reason}. It gets no more traffic "
                 f"and is Rejected in the registry; the champion serves in its place.\n"
-                + runbook_line(settings, ROLLBACK_ANCHOR), context,
+                + runbook_line(settings, ROLLBACK_ANCHOR),
             )
 
 
@@ -435,7 +437,7 @@ def _round_line(played: RoundRecord) -> str:
     return f"round {played.index}: {arms}; {played.srm.note}; {played.decision.action}: {played.decision.reason}"
 
 
-class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
+class ConcludeRolloutOperator(_RolloutTask):
     """Act on the experiment's decision in the registry and on the endpoint.
 
     * ``promote``: the winner becomes ``champion`` (alias) with outcome ``promoted``; the endpoint sends it
@@ -448,20 +450,19 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
 
     :param endpoint_name: the endpoint the experiment ran on (templated).
     :param model_name: registered model / model package group (templated).
-    :param aws_conn_id: connection of the registry, endpoint and storage on ``aws`` (templated).
+    :param aws_conn_id: connection of the registry, endpoint, storage and pages on ``aws`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("endpoint_name", "model_name", "aws_conn_id")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "endpoint_name", "model_name")
     ui_color = "#d4f0d8"
 
     def __init__(
-        self, *, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME,
-        aws_conn_id: str = "aws_default", **kwargs: Any,
+        self, *, endpoint_name: str = DEFAULT_ENDPOINT_NAME, model_name: str = DEFAULT_MODEL_NAME, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
         self.model_name = model_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         record = self.require_record(context)
@@ -500,11 +501,10 @@ class ConcludeRolloutOperator(_RolloutTaskMixin, BaseOperator):
              *self.variant_datasets(arm.name for arm in experiment.arms)],
         )
         if decision.action == "rollback":
-            settings = load_settings()
-            send_alert(
-                settings, f"{ROLLBACK_TITLE}: {self.model_name} stays on v{record.version_of(winner)}",
+            self.page(
+                context, f"{ROLLBACK_TITLE}: {self.model_name} stays on v{record.version_of(winner)}",
                 f"{decision.reason}. Every challenger failed the guardrail; the champion serves all traffic.\n"
-                + runbook_line(settings, ROLLBACK_ANCHOR), context,
+                + runbook_line(load_settings(), ROLLBACK_ANCHOR),
             )
         self.log.info("%s: %s serves all traffic (%s)", decision.action, winner, decision.reason)
         return conclusion
@@ -553,7 +553,7 @@ class StartReplayOperator(ReportsLineage, BaseOperator):
             return {"pid": None, "progress": str(process.progress), "log": str(process.log)}
         challenger = self.models["challengers"][0]
         features = join_uri(settings.data_root, "features", challenger["run_key"])
-        manifest = read_json(storage_for(features), join_uri(features, "manifest.json"))
+        manifest = LocalStorage().read_json(join_uri(features, "manifest.json"))
         started = process.start(
             data_root=local_path(settings.data_root), endpoint_name=self.endpoint_name,
             replay_dir=local_path(join_uri(features, "replay")), snapshot_dir=local_path(manifest["snapshot_uri"]),
@@ -586,7 +586,7 @@ class StopReplayOperator(ReportsLineage, BaseOperator):
         return tally
 
 
-class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
+class RolloutReportOperator(_RolloutTask):
     """Plots and the run summary's ``rollout`` section: winner, requests to the decision, regret, the reason.
 
     PNGs (traffic weights per round per variant, cumulative reward and regret against an equal split)
@@ -594,15 +594,15 @@ class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
 
     :param endpoint_name: the endpoint the experiment ran on (templated).
     :param aws_conn_id: connection of the storage on ``aws`` (templated).
+    :param region_name: its region; ``None``: the connection's (templated).
     """
 
-    template_fields = ("endpoint_name", "aws_conn_id")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "endpoint_name")
     ui_color = "#d6e4f0"
 
-    def __init__(self, *, endpoint_name: str = DEFAULT_ENDPOINT_NAME, aws_conn_id: str = "aws_default", **kwargs: Any) -> None:
+    def __init__(self, *, endpoint_name: str = DEFAULT_ENDPOINT_NAME, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.endpoint_name = endpoint_name
-        self.aws_conn_id = aws_conn_id
 
     def execute(self, context: Context) -> dict[str, Any]:
         from include.rollout import series, summary, write_plots
@@ -616,7 +616,7 @@ class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
             plots = {}
             for path in written:
                 uri = join_uri(plots_uri, path.name)
-                storage_for(uri, self.aws_conn_id).write_bytes(uri, path.read_bytes())
+                self.storage(uri).write_bytes(uri, path.read_bytes())
                 plots[path.stem] = uri
         section = {
             **summary(record.experiment),
@@ -626,7 +626,7 @@ class RolloutReportOperator(_RolloutTaskMixin, BaseOperator):
             "plots": plots,
             "record_uri": self.record_uri(context),
         }
-        summary_uri = update_run_summary(settings, key, "rollout", json.loads(json.dumps(section, default=str)), self.aws_conn_id)
+        summary_uri = update_run_summary(settings, key, "rollout", json.loads(json.dumps(section, default=str)), **self.aws_connection)
         emit_rollout_regret(context, section["regret"])
         self.report_lineage([storage_dataset(self.record_uri(context))], [storage_dataset(summary_uri), *map(storage_dataset, plots.values())])
         self.log.info("rollout summary: %s", {k: v for k, v in section.items() if k != "plots"})

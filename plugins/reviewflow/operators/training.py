@@ -32,19 +32,14 @@ from include.atomic import replace_directory
 from include.config import REPO_ROOT, load_settings
 from include.errors import BadInputError
 from include.lineage_datasets import storage_dataset
+from include.registry.base import DEFAULT_MODEL_NAME
+from include.uris import join_uri, local_path
+from reviewflow.backends import storage_for
 from reviewflow.caching import DEFAULT_EXPIRE_AFTER, StepCache, sealed_fingerprint
-from reviewflow.hooks.storage import (
-    join_uri,
-    local_path,
-    read_json,
-    read_run_summary,
-    run_summary_uri,
-    storage_for,
-    update_run_summary,
-    write_json,
-)
 from reviewflow.lineage import ReportsLineage
 from reviewflow.metrics import emit_test_macro_f1
+from reviewflow.operators.base import AWS_TEMPLATE_FIELDS, AwsConnectedOperator
+from reviewflow.run_summary import read_run_summary, run_summary_uri, update_run_summary
 from reviewflow.runs import run_key
 from reviewflow.settings import load_aws_settings
 
@@ -70,11 +65,11 @@ def _models_uri(settings: Settings, key: str) -> str:
     return join_uri(settings.data_root, "models", key)
 
 
-def _manifest(settings: Settings, key: str) -> dict[str, Any]:
+def _manifest(settings: Settings, key: str, *, aws_conn_id: str | None, region_name: str | None) -> dict[str, Any]:
     from include.training.jobs import read_manifest
 
     uri = join_uri(settings.data_root, "features", key, "manifest.json")
-    storage = storage_for(uri)
+    storage = storage_for(uri, aws_conn_id, region_name=region_name)
     if not storage.exists(uri):
         raise AirflowException(f"{uri} does not exist: run the features task of run {key} first")
     return read_manifest(storage.read_bytes(uri), uri)
@@ -111,7 +106,8 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
     staging folder that is renamed to ``<data_root>/models/<run_key>`` when it succeeds.
     Checkpoints live in ``<data_root>/checkpoints/<run_key>`` until then, so a retry resumes.
     A committed model with the same fingerprint (the features' seal, the hyperparameters, the bytes of
-    every file of the ``source_dir``) is copied instead of training again.
+    every file of the ``source_dir``) is copied instead of training again.  It runs on the ``local`` backend only,
+    so it makes no AWS call and takes no connection.
 
     :param hyperparameters: train.py arguments (``{"epochs": 2}``) over those taken from the manifest (templated).
     :param force: train even when a model with the same fingerprint is committed (templated).
@@ -143,10 +139,10 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         settings = load_settings()
         key = run_key(context)
         layout = LocalLayout.for_run(local_path(settings.data_root), key)
-        hyperparameters = job_hyperparameters(_manifest(settings, key), self.hyperparameters)
-        cache = StepCache(settings, "training", str(layout.final), key)
+        hyperparameters = job_hyperparameters(_manifest(settings, key, aws_conn_id=None, region_name=None), self.hyperparameters)
+        cache = StepCache(settings, "training", str(layout.final), key, aws_conn_id=None)
         decision = cache.decide(
-            {"features": sealed_fingerprint("features", str(layout.features))},
+            {"features": sealed_fingerprint("features", str(layout.features), aws_conn_id=None)},
             hyperparameters,
             source_files(),
             force=self.force,
@@ -155,7 +151,7 @@ class LocalTrainModelOperator(ReportsLineage, BaseOperator):
         cache.run(decision, lambda: self._train(layout, cli_arguments(hyperparameters)))
         metrics = json.loads((layout.final / "metrics.json").read_text())
         result = training_result(settings, key, str(layout.final / "model"), metrics, backend="local")
-        update_run_summary(settings, key, "training", result)
+        update_run_summary(settings, key, "training", result, aws_conn_id=None)
         self.report_lineage([storage_dataset(str(layout.features))], [storage_dataset(result["model_uri"])])
         return cache.record("training", result, decision)
 
@@ -220,6 +216,8 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
 
     :param hyperparameters: train.py arguments over those taken from the manifest (templated).
     :param use_spot: managed spot training; ``max_wait_seconds`` then bounds waiting plus running.
+    :param aws_conn_id: the connection of every S3 and SageMaker call: required, no ``aws_default`` (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     """
 
     template_fields = (*SageMakerTrainingOperator.template_fields, "hyperparameters")
@@ -228,6 +226,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
     def __init__(
         self,
         *,
+        aws_conn_id: str | None,
         hyperparameters: Mapping[str, Any] | None = None,
         use_spot: bool = False,
         max_run_seconds: int = 3 * 3600,
@@ -236,7 +235,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
         volume_size_gb: int = 30,
         **kwargs: Any,
     ) -> None:
-        super().__init__(config={}, check_if_job_exists=False, **kwargs)
+        super().__init__(config={}, check_if_job_exists=False, aws_conn_id=aws_conn_id, **kwargs)
         self.hyperparameters = dict(hyperparameters or {})
         self.use_spot = use_spot
         self.max_run_seconds = max_run_seconds
@@ -261,7 +260,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
         key = run_key(context)
         region = self.region_name or self.hook.conn_region_name
         source_uri = join_uri(settings.data_root, "code", key, "sourcedir.tar.gz")
-        storage_for(source_uri, self.aws_conn_id).write_bytes(source_uri, source_tarball())
+        storage_for(source_uri, self.aws_conn_id, region_name=self.region_name).write_bytes(source_uri, source_tarball())
         spec = SageMakerJobSpec(
             job_name=job_name,
             image_uri=huggingface_training_image_uri(region, aws.training_instance_type),
@@ -272,7 +271,9 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
             output_uri=join_uri(_models_uri(settings, key), "sagemaker") + "/",
             checkpoint_uri=join_uri(settings.data_root, "checkpoints", key) + "/",
             source_uri=source_uri,
-            hyperparameters=job_hyperparameters(_manifest(settings, key), self.hyperparameters),
+            hyperparameters=job_hyperparameters(
+                _manifest(settings, key, aws_conn_id=self.aws_conn_id, region_name=self.region_name), self.hyperparameters
+            ),
             instance_count=self.instance_count,
             volume_size_gb=self.volume_size_gb,
             max_run_seconds=self.max_run_seconds,
@@ -352,7 +353,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
         key = run_key(context)
         model_uri = description["ModelArtifacts"]["S3ModelArtifacts"]
         output_uri = model_uri.rsplit("/", 1)[0] + "/output.tar.gz"
-        storage = storage_for(output_uri, self.aws_conn_id)
+        storage = storage_for(output_uri, self.aws_conn_id, region_name=self.region_name)
         files = extract_outputs(storage.read_bytes(output_uri))
         if "metrics.json" not in files:
             raise AirflowException(f"{output_uri} holds no metrics.json: train.py did not finish its outputs")
@@ -363,7 +364,7 @@ class SageMakerTrainModelOperator(SageMakerTrainingOperator):
         result = training_result(
             settings, key, model_uri, metrics, backend="aws", training_job_name=description["TrainingJobName"]
         )
-        update_run_summary(settings, key, "training", result)
+        update_run_summary(settings, key, "training", result, self.aws_conn_id, region_name=self.region_name)
         return result
 
 
@@ -375,12 +376,13 @@ def TrainModelOperator(*, backend: str | None = None, **kwargs: Any) -> BaseOper
         for local_only in ("force", "cache_expire_after"):
             kwargs.pop(local_only, None)
         return SageMakerTrainModelOperator(**kwargs)
-    for aws_only in ("use_spot", "max_run_seconds", "max_wait_seconds", "instance_count", "volume_size_gb"):
+    for aws_only in ("aws_conn_id", "region_name", "use_spot", "max_run_seconds", "max_wait_seconds", "instance_count",
+                     "volume_size_gb"):
         kwargs.pop(aws_only, None)
     return LocalTrainModelOperator(**kwargs)
 
 
-class EvaluateModelsOperator(ReportsLineage, BaseOperator):
+class EvaluateModelsOperator(AwsConnectedOperator):
     """Score this run's model and the current champion on the run's test split; write the comparison.
 
     The model is the ``model_uri`` of the run summary's ``training`` section (a local folder or a
@@ -396,47 +398,46 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
 
     :param batch_size: rows per inference batch.
     :param aws_conn_id: the connection of every S3 and SageMaker call (templated).
+    :param region_name: their region; ``None``: the connection's (templated).
     :param force: score even when an evaluation with the same fingerprint is committed (templated).
     :param cache_expire_after: ISO 8601 duration after which a committed evaluation is not reused
         (``P30D``; empty: never) (templated).
     """
 
-    template_fields = ("aws_conn_id", "force", "cache_expire_after")
+    template_fields = (*AWS_TEMPLATE_FIELDS, "force", "cache_expire_after")
     ui_color = "#d6e4f0"
 
     def __init__(
         self,
         *,
         batch_size: int = 128,
-        aws_conn_id: str = "aws_default",
         force: bool = False,
         cache_expire_after: str | None = DEFAULT_EXPIRE_AFTER,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.batch_size = batch_size
-        self.aws_conn_id = aws_conn_id
         self.force = force
         self.cache_expire_after = cache_expire_after
 
     def execute(self, context: Context) -> dict[str, Any]:
-        from reviewflow.hooks.registry import registry_for
+        from reviewflow.backends import registry_for
 
         settings = load_settings()
         key = run_key(context)
-        training = (read_run_summary(settings, key, self.aws_conn_id) or {}).get("training")
+        training = (read_run_summary(settings, key, **self.aws_connection) or {}).get("training")
         if not training:
             summary_uri = run_summary_uri(settings, key)
             raise AirflowException(f"{summary_uri} has no 'training' section: run the training task of run {key} first")
-        registered = registry_for(settings, aws_conn_id=self.aws_conn_id).champion()
+        registered = registry_for(settings, DEFAULT_MODEL_NAME, **self.aws_connection).champion()
         champion = registered if registered is not None and registered.run_key != key else None
         models = _models_uri(settings, key)
         features = join_uri(settings.data_root, "features", key)
-        cache = StepCache(settings, "evaluation", models, key, files=EVALUATION_FILES, aws_conn_id=self.aws_conn_id)
+        cache = StepCache(settings, "evaluation", models, key, files=EVALUATION_FILES, **self.aws_connection)
         decision = cache.decide(
             {
-                "model": sealed_fingerprint("training", models, self.aws_conn_id),
-                "features": sealed_fingerprint("features", features, self.aws_conn_id),
+                "model": sealed_fingerprint("training", models, **self.aws_connection),
+                "features": sealed_fingerprint("features", features, **self.aws_connection),
             },
             {
                 "batch_size": self.batch_size,
@@ -448,7 +449,7 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
         )
         cache.run(decision, lambda: self._evaluate(training["model_uri"], join_uri(features, "test"), champion, models))
         uri = join_uri(models, "evaluation.json")
-        comparison = read_json(storage_for(uri, self.aws_conn_id), uri)
+        comparison = self.storage(uri).read_json(uri)
         comparison["confusion_matrix_uri"] = join_uri(models, EVALUATION_FILES[1])
         interval = (comparison["deltas"] or {}).get("macro_f1_ci95")
         result = {
@@ -461,7 +462,7 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
             "delta_macro_f1_ci95": interval,
             "challenger_wins": comparison["challenger_wins"],
         }
-        update_run_summary(settings, key, "evaluation", {**comparison, **result}, self.aws_conn_id)
+        update_run_summary(settings, key, "evaluation", {**comparison, **result}, **self.aws_connection)
         emit_test_macro_f1(context, result["challenger_macro_f1"])
         self.log.info("evaluation: %s", result)
         inputs = [training["model_uri"], join_uri(features, "test"), *([champion.model_uri] if champion else [])]
@@ -471,18 +472,20 @@ class EvaluateModelsOperator(ReportsLineage, BaseOperator):
     def _evaluate(self, model_uri: str, test_uri: str, champion: Any, models: str) -> None:
         """Score the model (and the champion) and commit ``evaluation/confusion_matrix.png``, then ``evaluation.json``."""
         from include.training.evaluate import evaluate_models
-        from reviewflow.hooks.training_job import fetch_model, fetch_split
+        from reviewflow.artifacts import fetch_model, fetch_split
 
         with tempfile.TemporaryDirectory(prefix="evaluate-") as tmp:
-            challenger = fetch_model(model_uri, Path(tmp) / "challenger", self.aws_conn_id)
-            test = fetch_split(test_uri, Path(tmp) / "test", self.aws_conn_id)
-            champion_dir = None if champion is None else fetch_model(champion.model_uri, Path(tmp) / "champion", self.aws_conn_id)
+            challenger = fetch_model(model_uri, Path(tmp) / "challenger", **self.aws_connection)
+            test = fetch_split(test_uri, Path(tmp) / "test", **self.aws_connection)
+            champion_dir = (
+                None if champion is None else fetch_model(champion.model_uri, Path(tmp) / "champion", **self.aws_connection)
+            )
             self.log.info("scoring %s against champion %s on %s", model_uri, champion_dir, test)
             comparison = evaluate_models(challenger, test, champion_dir, self.batch_size, report_dir=Path(tmp) / "report")
             png = Path(comparison["challenger"].pop("confusion_matrix_png"))
             png_uri = join_uri(models, EVALUATION_FILES[1])
-            storage_for(png_uri, self.aws_conn_id).write_bytes(png_uri, png.read_bytes())
+            self.storage(png_uri).write_bytes(png_uri, png.read_bytes())
         comparison["challenger_dir"], comparison["test_dir"] = model_uri, test_uri
         comparison["champion_dir"] = None if champion is None else champion.model_uri
         uri = join_uri(models, EVALUATION_FILES[0])
-        write_json(storage_for(uri, self.aws_conn_id), uri, comparison)
+        self.storage(uri).write_json(uri, comparison)

@@ -9,6 +9,7 @@ import pytest
 
 from include.config import REPO_ROOT
 from include.registry.lineage import LINEAGE_FIELDS, build_lineage, git_commit, model_chain
+from include.registry.run_summary import RunSummaryError
 
 SUMMARY = {
     "features": {"manifest_uri": "/d/features/run-1/manifest.json"},
@@ -39,7 +40,7 @@ def test_every_lineage_field_is_filled() -> None:
 
 def test_missing_quality_report_is_named_and_missing_sections_fail() -> None:
     assert _lineage(ingest_summary=None)["quality_report"] == "none: /d/reports/snap-1/summary.json has no 'quality' section"
-    with pytest.raises(ValueError, match=r"summary.json: the run summary has no 'evaluation' section"):
+    with pytest.raises(RunSummaryError, match=r"summary.json has no 'evaluation' section"):
         _lineage(run_summary={k: v for k, v in SUMMARY.items() if k != "evaluation"})
 
 

@@ -128,7 +128,7 @@ def test_ui_command_points_at_the_registry(tmp_path: Path) -> None:
 def test_a_tracking_server_holds_the_versions_and_their_artefacts(tmp_path: Path, make_model: Callable[[str], Path]) -> None:
     """REVIEWFLOW_MLFLOW_TRACKING_URI (the team stack's MLflow server): the registry goes through the
     server, which stores the versions in its own database and the model files in its artefact store."""
-    from reviewflow.hooks.registry import registry_for
+    from reviewflow.backends import registry_for
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -152,7 +152,7 @@ def test_a_tracking_server_holds_the_versions_and_their_artefacts(tmp_path: Path
                 time.sleep(0.5)
         settings = load_settings({"REVIEWFLOW_DATA_ROOT": str(tmp_path / "data"),
                                   "REVIEWFLOW_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}/"})
-        registry = registry_for(settings, "served-model")
+        registry = registry_for(settings, "served-model", aws_conn_id=None)  # MLflow: no AWS call
         version = registry.register_version("run-1", str(make_model("run-1")), METRICS, LINEAGE)
         registry.set_approval(version.version, APPROVED, "alice", "fine")
         registry.set_alias(CHAMPION, version.version)
