@@ -14,7 +14,7 @@ from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
 from include.registry.lineage import LINEAGE_FIELDS
 from include.registry.mlflow_registry import MlflowModelRegistry
-from reviewflow.operators import approval
+from reviewflow.operators import approval, registration
 from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, form_requires
 from tests.plugins.registry_steps import SNAPSHOT, answer, ask, context, gate, metrics, record, register, registry_section
@@ -112,6 +112,22 @@ def test_auto_first_model_becomes_champion_then_a_challenger_emits_the_asset(roo
     assert event.extra["model_uri"] == registry.get_version("2").model_uri
     section = registry_section("run-2")
     assert section["role"] == CHALLENGER and section["status"] == APPROVED and section["gate"]["passed"] is True
+
+
+def test_register_and_the_gate_report_the_evaluated_model_to_its_version_as_lineage(root: Path, model_name: str) -> None:
+    trained_run(root, "run-lin", 0.70, None)
+    operators = [
+        registration.RegisterModelOperator(task_id="register", snapshot=SNAPSHOT, model_name=model_name,
+                                           curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", aws_conn_id=AWS_CONN_ID),
+        approval.ApprovalGateOperator(task_id="approval_gate", model_name=model_name, aws_conn_id=AWS_CONN_ID),
+    ]
+    operators[0].execute(context("run-lin"))
+    operators[1].choose_branch(context("run-lin"))
+    evaluation = ("file", str(root / "models" / "run-lin" / "evaluation.json"))
+    for operator in operators:
+        lineage = operator.get_openlineage_facets_on_complete(None)
+        assert evaluation in [(d.namespace, d.name) for d in lineage.inputs], operator.task_id
+        assert [(d.namespace, d.name) for d in lineage.outputs] == [("mlflow", f"{model_name}/versions/1")]
 
 
 def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: str) -> None:
