@@ -147,7 +147,7 @@ def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: py
 def test_a_negative_min_rows_fails_before_any_spark_work(local, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("include.quality.job.quality_session", lambda *a: pytest.fail("Spark was started"))
     with pytest.raises(ValueError, match="min_rows must be >= 0, got -1"):
-        DataQualityGateOperator(task_id="g", curated_uri="x", min_rows=-1).execute(context())
+        DataQualityGateOperator(task_id="g", curated_uri="x", min_rows=-1, aws_conn_id=AWS_CONN_ID).execute(context())
     assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_rows"}
 
 
