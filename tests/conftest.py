@@ -4,6 +4,7 @@ the check that the session leaves no process of its own running."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,6 +90,23 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     listing = "\n".join(f"  {pid}: {command[:200]}" for pid, command in sorted(left.items()))
     print(f"\nThe tests left {len(left)} process(es) running (killed now):\n{listing}")
     session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def task_context(dag_id: str, task_id: str, run_id: str, try_number: int = 1, **extra: Any) -> dict[str, Any]:
+    """The context a task's ``execute`` gets, as far as the operators read it: the DAG run, the task instance
+    (as ``ti`` and ``task_instance``; XCom pushes go nowhere), the run id and the outlet events; ``extra``
+    adds or replaces entries. Every operator test builds its contexts here."""
+    from airflow.sdk.execution_time.context import OutletEventAccessors
+
+    ti = SimpleNamespace(
+        dag_id=dag_id, task_id=task_id, run_id=run_id, try_number=try_number, max_tries=2, map_index=-1,
+        id="0195d0a0-0000-7000-8000-000000000000", xcom_push=lambda *args, **kwargs: None,
+        log_url=f"http://localhost:8080/dags/{dag_id}/runs/{run_id}/tasks/{task_id}?try_number={try_number}",
+    )
+    return {
+        "dag_run": SimpleNamespace(dag_id=dag_id, run_id=run_id, run_after=dt.datetime.now(dt.UTC)),
+        "ti": ti, "task_instance": ti, "run_id": run_id, "outlet_events": OutletEventAccessors(), **extra,
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -26,7 +26,6 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import duckdb
@@ -35,13 +34,12 @@ import pytest
 
 from include.errors import BadInputError
 from include.ingestion.schema import REVIEW_COLUMNS, staged_name
-from tests.conftest import AWS_CONN_ID
+from tests.conftest import AWS_CONN_ID, task_context
 from tests.dags.conftest import DAGS_FOLDER
-from tests.data.make_bad_inputs import BAD, CORPUS, OUTSIDE_LINK, write_corpus, write_outside_link
+from tests.data.make_bad_inputs import BAD, OUTSIDE_LINK, PROBLEMS, SECTION, write_corpus, write_outside_link
 from tests.reliability import ReliabilityRecord
 
 pytestmark = pytest.mark.reliability
-SECTION = "Bad inputs"
 CONF = {"min_rows": 50}  # the corpus files hold about 100 rows; the gate's size check is not what they test
 
 
@@ -133,9 +131,6 @@ EXPECTED: dict[str, Fails | Quarantines | FormRefuses] = {
 ACROSS_RUNS = ("duplicate_ids_across_a.tsv", "duplicate_ids_across_b.tsv")  # test_ids_repeated_across_runs
 # Through the real DAG: a staging refusal, a refusal by the ingest task, a trigger-form refusal.
 THROUGH_DAG = ("empty.tsv", "truncated.tsv.gz", "reviews.csv")
-PROBLEMS = {Path(entry.name).parts[0]: entry.problem for entry in CORPUS} | {
-    OUTSIDE_LINK: "a symlink out of the allowed storage roots (to a good file)",
-}
 
 
 def test_every_corpus_entry_has_an_expectation() -> None:
@@ -201,7 +196,7 @@ def run_in_process(source: Path, run_id: str = "manual__bad-input") -> Outcome:
     """The DAG's ``stage_raw`` and ``ingest`` tasks on ``source``, their operators executed here."""
     from reviewflow.operators.ingest import CurateReviewsLocalOperator, StageRawReviewsOperator
 
-    context = {"dag_run": SimpleNamespace(run_id=run_id, run_after=dt.datetime.now(dt.UTC))}
+    context = task_context("reviews_ingest", "stage_raw", run_id)
     task_id = "stage_raw"
     try:
         staged = StageRawReviewsOperator(task_id=task_id, source_uri=str(source), aws_conn_id=AWS_CONN_ID).execute(context)

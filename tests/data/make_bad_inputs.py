@@ -177,6 +177,11 @@ CORPUS: tuple[BadInput, ...] = (
                 [None if i == 10 else v for i, v in enumerate(c.to_pylist())], pa.int32()))(t)))),
 )
 OUTSIDE_LINK = "outside_roots.tsv"
+# What each input of the corpus is, by its name (what the bad-input tests' records say).
+PROBLEMS = {Path(entry.name).parts[0]: entry.problem for entry in CORPUS} | {
+    OUTSIDE_LINK: "a symlink out of the allowed storage roots (to a good file)",
+}
+SECTION = "Bad inputs"  # their section of docs/reliability.md
 
 
 def write_corpus(folder: Path = BAD) -> list[Path]:

@@ -11,7 +11,6 @@ import io
 import json
 import tarfile
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -21,60 +20,17 @@ from airflow.sdk.exceptions import TaskDeferred
 
 from include.config import load_settings
 from include.registry.base import DEFAULT_MODEL_NAME
-from include.registry.sagemaker_registry import SageMakerModelRegistry
 from include.serving.feedback import RewardOutcome
 from include.serving.variants import VariantSpec
 from include.serving.sagemaker import WeightsGeneration, WeightsHistory, capture_uri, code_digest, weights_history_uri
 from reviewflow.backends import endpoint_hook_for
 from reviewflow.hooks.endpoint import SageMakerEndpointHook
-from reviewflow.operators.endpoint import DeployEndpointOperator, SageMakerDeployEndpointOperator, SetEndpointWeightsOperator
+from reviewflow.operators.endpoint import SetEndpointWeightsOperator
 from tests.conftest import AWS_CONN_ID, AwsCalls, made
-from tests.plugins.conftest import BUCKET, REGION
+from tests.plugins.conftest import BUCKET, ENDPOINT, REGION, deploy
 
-ENDPOINT = "reviews-live"
 ROOT = f"s3://{BUCKET}/reviewflow"
 CREATES = ("CreateModel", "CreateEndpointConfig", "CreateEndpoint", "UpdateEndpoint")
-
-
-@pytest.fixture
-def moto_update_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
-    from moto.core.responses import ActionResult
-    from moto.sagemaker.responses import SageMakerResponse
-
-    def update_endpoint(self: SageMakerResponse) -> ActionResult:
-        endpoint = self.sagemaker_backend.endpoints[self._get_param("EndpointName")]
-        config = self.sagemaker_backend.describe_endpoint_config(self._get_param("EndpointConfigName"))
-        endpoint.endpoint_config_name = config["EndpointConfigName"]
-        endpoint.production_variants = endpoint._process_production_variants(config["ProductionVariants"])
-        endpoint.data_capture_config = config["DataCaptureConfig"]
-        return ActionResult({"EndpointArn": endpoint.arn})
-
-    monkeypatch.setattr(SageMakerResponse, "update_endpoint", update_endpoint, raising=False)
-
-
-@pytest.fixture
-def registered(aws: AwsCalls, moto_update_endpoint: None, tmp_path: Path, served_registry: Path) -> AwsCalls:
-    """Versions 1 and 2 in the SageMaker registry, their training model.tar.gz in S3."""
-    s3 = boto3.client("s3", region_name=REGION)
-    registry = SageMakerModelRegistry(boto3.client("sagemaker", region_name=REGION))
-    for version in ("1", "2"):
-        archive = io.BytesIO()
-        with tarfile.open(fileobj=archive, mode="w:gz") as tar:
-            for path in (served_registry / "models" / f"run-{version}" / "model").iterdir():
-                tar.add(path, arcname=path.name)
-        key = f"reviewflow/models/run-{version}/output/model.tar.gz"
-        s3.put_object(Bucket=BUCKET, Key=key, Body=archive.getvalue())
-        lineage = {"training_metrics": f"s3://{BUCKET}/reviewflow/models/run-{version}/metrics.json"}
-        assert registry.register_version(f"run-{version}", f"s3://{BUCKET}/{key}", {"test_macro_f1": 0.7}, lineage).version == version
-    return aws
-
-
-def deploy(variants: list[dict[str, Any]], **kwargs: Any) -> dict[str, Any]:
-    operator = DeployEndpointOperator(
-        task_id="deploy", variants=variants, endpoint_name=ENDPOINT, port=0, aws_conn_id=AWS_CONN_ID, **kwargs
-    )
-    assert isinstance(operator, SageMakerDeployEndpointOperator)
-    return operator.execute({})
 
 
 def hook() -> SageMakerEndpointHook:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,7 @@ from include.config import ConfigError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from include.spark_jobs import run_job_name
 from reviewflow.operators.features import BuildFeaturesOperator
-from tests.conftest import AWS_CONN_ID, aws_connection
+from tests.conftest import AWS_CONN_ID, aws_connection, task_context
 
 RUN_ID = "manual__2024-05-01T00:00:00+00:00"
 RUN_KEY = "manual__2024-05-01T00-00-00-00-00"
@@ -22,8 +23,7 @@ BUCKET = "reviewflow-test"
 ROLE = "arn:aws:iam::123456789012:role/emr-job"
 
 
-def _context(try_number: int = 1) -> dict[str, Any]:
-    return {"dag_run": SimpleNamespace(run_id=RUN_ID, dag_id="reviews_train"), "ti": SimpleNamespace(try_number=try_number)}
+_context = partial(task_context, "reviews_train", "build_features", RUN_ID)  # _context(try_number)
 
 
 def _operator(**overrides: Any) -> BuildFeaturesOperator:

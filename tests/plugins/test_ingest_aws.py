@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import gzip
 import json
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -15,7 +15,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from include.ingestion.athena import request_token
 from include.sample_data import SampleSpec, write_sample
-from tests.conftest import AWS_CONN_ID
+from tests.conftest import AWS_CONN_ID, task_context
 from tests.plugins.conftest import BUCKET, REGION
 
 
@@ -96,21 +96,12 @@ STAGED = {"source_uri": f"s3://{BUCKET}/landing/reviews.tsv.gz", "format": "tsv"
 def test_athena_token_is_stable_across_a_retry_and_changes_with_the_run(aws) -> None:
     from reviewflow.operators.ingest import RunScopedAthenaOperator
 
-    class TI:
-        dag_id, task_id = "reviews_ingest", "athena_create_raw_table"
-
-        def __init__(self, run_id: str, try_number: int) -> None:
-            self.run_id, self.try_number = run_id, try_number
-
-        def xcom_push(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
     queries = []
     for run_id, try_number in (("manual__1", 1), ("manual__1", 2), ("manual__2", 1)):
         operator = RunScopedAthenaOperator(task_id="athena_create_raw_table", statement="create_raw_table", staged=STAGED,
                                            database="reviews_db", output_location=f"s3://{BUCKET}/athena-results", sleep_time=0,
                                            aws_conn_id=AWS_CONN_ID)
-        context = {"ti": TI(run_id, try_number), "task_instance": TI(run_id, try_number), "run_id": run_id}
+        context = task_context("reviews_ingest", "athena_create_raw_table", run_id, try_number)
         operator.render_template_fields(context)
         queries.append(operator.query)
         operator.execute(context)
@@ -126,13 +117,12 @@ def test_aws_backend_refuses_a_local_source(aws, tmp_path: Path) -> None:
 
     local = tmp_path / "reviews.tsv.gz"
     local.write_bytes(gzip.compress(b"x"))
-    context = {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
+    context = task_context("reviews_ingest", "stage_raw", "manual__r")
     with pytest.raises(SourceError, match="aws backend reads sources from S3"):
         StageRawReviewsOperator(task_id="stage_raw", source_uri=str(local), aws_conn_id=AWS_CONN_ID).execute(context)
     summary = boto3.client("s3", region_name=REGION).get_object(Bucket=BUCKET, Key="reviewflow/reports/manual__r/summary.json")
     ingest = json.loads(summary["Body"].read())["ingest"]
     assert ingest["status"] == "failed" and "aws backend reads sources from S3" in ingest["error"]
-
 
 
 def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws) -> None:
@@ -143,7 +133,7 @@ def test_commit_without_rows_in_the_categories_names_asked_and_present_ones(aws)
         [("excluded", "Books", 120), ("excluded", "Toys", 80), ("star_rating: not an integer 1..5", None, 2)]
     ))
     operator = AthenaCommitOperator(task_id="ingest", staged=STAGED, categories=["Bookz"], aws_conn_id=AWS_CONN_ID)
-    context = ctas_context() | {"dag_run": SimpleNamespace(run_id="manual__r", dag_id="reviews_ingest")}
+    context = ctas_context()
     with pytest.raises(RejectedShareError) as error:
         operator.execute(context)
     assert str(error.value) == (
@@ -199,17 +189,7 @@ class FakeAthena:
         return "HIVE_CURSOR_ERROR: transient"
 
 
-def ctas_context(try_number: int = 1) -> dict[str, Any]:
-    class TI:
-        dag_id, task_id, run_id = "reviews_ingest", "athena_ctas_curated", "manual__r"
-
-        def __init__(self) -> None:
-            self.try_number = try_number
-
-        def xcom_push(self, *args: Any, **kwargs: Any) -> None:
-            pass
-
-    return {"ti": TI(), "task_instance": TI(), "run_id": TI.run_id}
+ctas_context = partial(task_context, "reviews_ingest", "athena_ctas_curated", "manual__r")  # ctas_context(try_number=…)
 
 
 def ctas_operator() -> Any:

@@ -7,7 +7,6 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -15,7 +14,7 @@ import pytest
 
 from include.ingestion.schema import SourceError
 from reviewflow.notifiers import ReviewflowFailureNotifier, send_alert
-from tests.conftest import AWS_CONN_ID, aws_connection, made
+from tests.conftest import AWS_CONN_ID, aws_connection, made, task_context
 
 RUNBOOK = Path(__file__).resolve().parents[2] / "docs" / "runbook.md"
 
@@ -44,11 +43,10 @@ def webhook() -> Iterator[tuple[str, list[dict]]]:
 
 
 def failed_try(try_number: int) -> dict[str, Any]:
-    ti = SimpleNamespace(
-        dag_id="reviews_ingest", task_id="stage_raw", run_id="manual__2026-01-02", try_number=try_number, max_tries=2,
-        map_index=-1, log_url=f"http://localhost:8080/dags/reviews_ingest/runs/manual__2026-01-02/tasks/stage_raw?try_number={try_number}",
+    return task_context(
+        "reviews_ingest", "stage_raw", "manual__2026-01-02", try_number,
+        exception=SourceError("/data/nope.tsv.gz: file not found\nTraceback details the page leaves out"),
     )
-    return {"ti": ti, "exception": SourceError("/data/nope.tsv.gz: file not found\nTraceback details the page leaves out")}
 
 
 def test_a_failed_try_pages_once_with_what_broke_and_where_to_look(

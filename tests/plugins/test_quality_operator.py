@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -19,16 +19,14 @@ import reviewflow.operators.quality as quality_module
 from include.quality.suite import SuiteError
 from include.sample_data import SampleSpec, curated_records, generate_rows, write_curated_snapshot
 from reviewflow.operators.quality import DataQualityGateOperator
-from tests.conftest import AWS_CONN_ID, made, render_setting
+from tests.conftest import AWS_CONN_ID, made, render_setting, task_context
 from tests.plugins.conftest import BUCKET, REGION
 
 RUN_ID = "scheduled__2026-11-26T00:00:00+00:00"
 RUN_KEY = "scheduled__2026-11-26T00-00-00-00-00"
 
 
-def context(try_number: int = 1) -> dict[str, Any]:
-    ti = SimpleNamespace(dag_id="reviews_ingest", task_id="quality_gate", run_id=RUN_ID, try_number=try_number)
-    return {"dag_run": SimpleNamespace(run_id=RUN_ID, dag_id="reviews_ingest"), "ti": ti}
+context = partial(task_context, "reviews_ingest", "quality_gate", RUN_ID)  # context(try_number=…)
 
 
 def write_snapshot(root: Path, rows: int = 300, mutate: Any = None) -> str:
@@ -149,7 +147,7 @@ def test_invalid_suite_fails_before_spark(local, tmp_path: Path, monkeypatch: py
 def test_a_negative_min_rows_fails_before_any_spark_work(local, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("include.quality.job.quality_session", lambda *a: pytest.fail("Spark was started"))
     with pytest.raises(ValueError, match="min_rows must be >= 0, got -1"):
-        DataQualityGateOperator(task_id="g", curated_uri="x", min_rows=-1).execute(context())
+        DataQualityGateOperator(task_id="g", curated_uri="x", min_rows=-1, aws_conn_id=AWS_CONN_ID).execute(context())
     assert set(DataQualityGateOperator.template_fields) >= {"curated_uri", "suite_path", "engine", "min_rows"}
 
 

@@ -18,7 +18,7 @@ from reviewflow.operators import registration
 from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, made
 from tests.plugins.conftest import BUCKET, REGION
-from tests.plugins.test_registry_operators import SNAPSHOT, _answer, _ask, _metrics, gate, record, register
+from tests.plugins.registry_steps import SNAPSHOT, answer, ask, gate, metrics, record, register
 
 MODEL = "reviewflow-sentiment"
 Calls = list[tuple[str, dict[str, Any]]]
@@ -38,9 +38,9 @@ def trained_run(key: str, f1: float, champion_f1: float | None) -> None:
     """What the SageMaker training job and evaluate leave in S3 for run ``key`` (the model archive is not read)."""
     models = f"s3://{BUCKET}/reviewflow/models/{key}"
     put_json(f"{models}/metrics.json", {"hyperparameters": {"epochs": 2, "seed": 42, "label_names": "negative,neutral,positive"}})
-    champion = _metrics(champion_f1) if champion_f1 is not None else None
+    champion = metrics(champion_f1) if champion_f1 is not None else None
     evaluation = {
-        "challenger": _metrics(f1), "champion": champion,
+        "challenger": metrics(f1), "champion": champion,
         "deltas": {"macro_f1": f1 - champion_f1, "accuracy": f1 - champion_f1,
                    "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")},
                    "macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01]} if champion else None,
@@ -145,9 +145,9 @@ def test_human_approval_writes_the_reviewer_to_the_package(ingested: Calls, monk
     trained_run("run-h", 0.70, None)
     register("run-h", MODEL)
     assert gate("run-h", MODEL, mode="manual") == "human_approval"
-    request = _ask("run-h", MODEL, monkeypatch)
+    request = ask("run-h", MODEL, monkeypatch)
     assert f"{MODEL} v1" in request["subject"] and "model.tar.gz" in request["body"]
-    _answer("run-h", MODEL, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
+    answer("run-h", MODEL, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
             params_input={"comment": "better on neutral, see the report"})
     update = made(ingested, "UpdateModelPackage")[-1]
     assert (update["ModelApprovalStatus"], update["ApprovalDescription"]) == (

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import json
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow.sdk.exceptions import AirflowFailException, TaskAwaitingInput
-from airflow.sdk.execution_time.context import OutletEventAccessors
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import load_settings
 from include.registry.base import APPROVED, CHALLENGER, CHAMPION, PENDING, REJECTED
@@ -20,9 +17,9 @@ from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.operators import approval, registration
 from reviewflow.run_summary import run_summary_uri
 from tests.conftest import AWS_CONN_ID, form_requires
+from tests.plugins.registry_steps import SNAPSHOT, answer, ask, context, gate, metrics, record, register, registry_section
 
 _names = itertools.count()
-SNAPSHOT = "manual__snap"
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +45,6 @@ def model_name() -> str:
     return f"ops-model-{next(_names)}"
 
 
-def _metrics(f1: float) -> dict[str, Any]:
-    return {"rows": 90, "macro_f1": f1, "accuracy": f1 + 0.05, "per_class": {c: {"f1": f1} for c in ("negative", "neutral", "positive")}}
-
-
 def trained_run(root: Path, key: str, f1: float, champion_f1: float | None) -> None:
     """What build_features, train and evaluate leave behind for run ``key``: model folder, metrics.json, run summary."""
     models = root / "models" / key
@@ -59,9 +52,9 @@ def trained_run(root: Path, key: str, f1: float, champion_f1: float | None) -> N
     (models / "model" / "config.json").write_text(json.dumps({"run": key}))
     (models / "model" / "model.safetensors").write_bytes(key.encode())
     (models / "metrics.json").write_text(json.dumps({"hyperparameters": {"epochs": 2, "seed": 42, "learning_rate": 1e-4}}))
-    champion = _metrics(champion_f1) if champion_f1 is not None else None
+    champion = metrics(champion_f1) if champion_f1 is not None else None
     evaluation = {
-        "challenger": _metrics(f1), "champion": champion,
+        "challenger": metrics(f1), "champion": champion,
         "deltas": {"macro_f1": f1 - champion_f1, "accuracy": f1 - champion_f1,
                    "per_class_f1": {c: f1 - champion_f1 for c in ("negative", "neutral", "positive")},
                    "macro_f1_ci95": [f1 - champion_f1 - 0.01, f1 - champion_f1 + 0.01]} if champion else None,
@@ -79,40 +72,6 @@ def trained_run(root: Path, key: str, f1: float, champion_f1: float | None) -> N
     uri = Path(run_summary_uri(load_settings(), key))
     uri.parent.mkdir(parents=True, exist_ok=True)
     uri.write_text(json.dumps(summary))
-
-
-def context(key: str) -> dict[str, Any]:
-    return {
-        "dag_run": SimpleNamespace(run_id=key, dag_id="reviews_train"),
-        "outlet_events": OutletEventAccessors(),
-        "task_instance": SimpleNamespace(id="0195d0a0-0000-7000-8000-000000000000"),
-    }
-
-
-def registry_section(key: str) -> dict[str, Any]:
-    return json.loads(Path(run_summary_uri(load_settings(), key)).read_text())["registry"]
-
-
-def register(key: str, model_name: str) -> dict[str, Any]:
-    return registration.RegisterModelOperator(
-        task_id="register", snapshot=SNAPSHOT, curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", model_name=model_name,
-        aws_conn_id=AWS_CONN_ID,
-    ).execute(context(key))
-
-
-def gate(key: str, model_name: str, mode: str = "auto", min_f1: float = 0.5, drop: float = 0.02) -> Any:
-    return approval.ApprovalGateOperator(
-        task_id="approval_gate", approval_mode=mode, min_macro_f1=min_f1, max_f1_drop=drop, model_name=model_name,
-        aws_conn_id=AWS_CONN_ID,
-    ).choose_branch(context(key))
-
-
-def record(key: str, model_name: str, mode: str = "auto") -> tuple[dict[str, Any], list[Any]]:
-    ctx = context(key)
-    result = approval.RecordApprovalOperator(
-        task_id="record_approval", approval_mode=mode, model_name=model_name, aws_conn_id=AWS_CONN_ID
-    ).execute(ctx)
-    return result, ctx["outlet_events"][approval.APPROVED_MODEL_EVENTS].asset_alias_events
 
 
 def test_register_is_idempotent_and_records_lineage(root: Path, model_name: str) -> None:
@@ -153,6 +112,22 @@ def test_auto_first_model_becomes_champion_then_a_challenger_emits_the_asset(roo
     assert event.extra["model_uri"] == registry.get_version("2").model_uri
     section = registry_section("run-2")
     assert section["role"] == CHALLENGER and section["status"] == APPROVED and section["gate"]["passed"] is True
+
+
+def test_register_and_the_gate_report_the_evaluated_model_to_its_version_as_lineage(root: Path, model_name: str) -> None:
+    trained_run(root, "run-lin", 0.70, None)
+    operators = [
+        registration.RegisterModelOperator(task_id="register", snapshot=SNAPSHOT, model_name=model_name,
+                                           curated_uri=f"/d/curated/reviews/snapshot={SNAPSHOT}", aws_conn_id=AWS_CONN_ID),
+        approval.ApprovalGateOperator(task_id="approval_gate", model_name=model_name, aws_conn_id=AWS_CONN_ID),
+    ]
+    operators[0].execute(context("run-lin"))
+    operators[1].choose_branch(context("run-lin"))
+    evaluation = ("file", str(root / "models" / "run-lin" / "evaluation.json"))
+    for operator in operators:
+        lineage = operator.get_openlineage_facets_on_complete(None)
+        assert evaluation in [(d.namespace, d.name) for d in lineage.inputs], operator.task_id
+        assert [(d.namespace, d.name) for d in lineage.outputs] == [("mlflow", f"{model_name}/versions/1")]
 
 
 def test_gate_failure_rejects_and_nothing_is_recorded(root: Path, model_name: str) -> None:
@@ -198,33 +173,12 @@ def test_gate_needs_the_champion_scored_on_the_same_split(root: Path, model_name
         gate("run-f", model_name, mode="sometimes")
 
 
-def _ask(key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    """Run human_approval's execute up to the wait; return what it wrote as the HITL request."""
-    from airflow.providers.standard.operators import hitl
-
-    request: dict[str, Any] = {}
-    monkeypatch.setattr(hitl, "upsert_hitl_detail", lambda **kwargs: request.update(kwargs))
-    operator = approval.HumanApprovalOperator(
-        task_id="human_approval", response_timeout_hours=2, model_name=model_name, aws_conn_id=AWS_CONN_ID
-    )
-    with pytest.raises(TaskAwaitingInput) as waiting:
-        operator.execute(context(key))
-    assert waiting.value.timeout == dt.timedelta(hours=2)
-    return request
-
-
 def awaiting_human(root: Path, key: str, model_name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """A trained, registered run whose gate passed in manual mode, waiting for its reviewer: the HITL request."""
     trained_run(root, key, 0.70, None)
     register(key, model_name)
     assert gate(key, model_name, mode="manual") == "human_approval"
-    return _ask(key, model_name, monkeypatch)
-
-
-def _answer(key: str, model_name: str, **event: Any) -> Any:
-    event = {"params_input": {}, "responded_at": dt.datetime.now(dt.UTC), "timedout": False, **event}
-    operator = approval.HumanApprovalOperator(task_id="human_approval", model_name=model_name, aws_conn_id=AWS_CONN_ID)
-    return operator.execute_complete(context(key), event)
+    return ask(key, model_name, monkeypatch)
 
 
 def test_manual_approve_records_the_human_and_makes_a_challenger(
@@ -237,9 +191,9 @@ def test_manual_approve_records_the_human_and_makes_a_challenger(
     assert request["body"].count("No answer") == 1 and "No answer within 2 h rejects the model." in request["body"]
     with pytest.raises(AirflowFailException, match="is PendingManualApproval"):
         record("run-g", model_name, mode="manual")  # nobody answered yet
-    answer = _answer("run-g", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
-                     params_input={"comment": "better on neutral"})
-    assert answer["chosen_options"] == ["Approve"]
+    answered = answer("run-g", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
+                      params_input={"comment": "better on neutral"})
+    assert answered["chosen_options"] == ["Approve"]
     result, events = record("run-g", model_name, mode="manual")
     version = MlflowModelRegistry.for_data_root(root, model_name).get_version("1")
     assert (version.status, version.approved_by, version.approval_comment) == (APPROVED, "alice", "better on neutral")
@@ -253,7 +207,7 @@ def test_comment_is_optional_on_the_form_and_in_the_rest_api(
     assert not form_requires(comment) and comment["value"] is None
     # The form sends an emptied field as null; a REST client may leave the field out.
     for params_input in ({"comment": None}, {}):
-        _answer("run-c", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
+        answer("run-c", model_name, chosen_options=["Approve"], responded_by_user={"id": "1", "name": "alice"},
                 params_input=params_input)
         version = MlflowModelRegistry.for_data_root(root, model_name).get_version("1")
         assert (version.status, version.approved_by, version.approval_comment) == (APPROVED, "alice", "")
@@ -263,7 +217,7 @@ def test_manual_reject_and_timeout_never_reach_the_rollout(
     root: Path, model_name: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     awaiting_human(root, "run-h", model_name, monkeypatch)
-    _answer("run-h", model_name, chosen_options=["Reject"], responded_by_user={"id": "2", "name": "bob"},
+    answer("run-h", model_name, chosen_options=["Reject"], responded_by_user={"id": "2", "name": "bob"},
             params_input={"comment": "too few neutral reviews"})
     registry = MlflowModelRegistry.for_data_root(root, model_name)
     version = registry.get_version("1")
@@ -276,7 +230,7 @@ def test_manual_reject_and_timeout_never_reach_the_rollout(
     register("run-i", model_name)
     gate("run-i", model_name, mode="manual")
     # The scheduler's timeout sweep answers with the defaults (Reject) and no user.
-    _answer("run-i", model_name, chosen_options=["Reject"], responded_by_user=None, timedout=True)
+    answer("run-i", model_name, chosen_options=["Reject"], responded_by_user=None, timedout=True)
     version = registry.get_version("2")
     assert (version.status, version.approved_by) == (REJECTED, "timeout")
     assert registry_section("run-i")["status"] == REJECTED

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -21,14 +20,10 @@ from include.registry.base import APPROVED, CHAMPION, NOT_PROMOTED, PROMOTED, RE
 from include.registry.sagemaker_registry import SageMakerModelRegistry
 from include.rollout import Feedback, RoundRecord, step, summary
 from reviewflow.operators.rollout import BanditRoundsOperator, ConcludeRolloutOperator, StartExperimentOperator
-from tests.conftest import AWS_CONN_ID, AwsCalls, made
-from tests.plugins.conftest import REGION
-from tests.plugins.test_endpoint_aws import ENDPOINT, deploy, moto_update_endpoint, registered  # noqa: F401 (fixtures)
+from tests.conftest import AWS_CONN_ID, AwsCalls, made, task_context
+from tests.plugins.conftest import ENDPOINT, REGION, deploy
 
-CONTEXT = {
-    "dag_run": SimpleNamespace(run_id="manual__2026-11-29"),
-    "ti": SimpleNamespace(dag_id="reviews_rollout", task_id="bandit_rounds", run_id="manual__2026-11-29", try_number=1),
-}
+CONTEXT = task_context("reviews_rollout", "bandit_rounds", "manual__2026-11-29")
 
 
 def start(registered: AwsCalls) -> tuple[SageMakerModelRegistry, BanditRoundsOperator]:

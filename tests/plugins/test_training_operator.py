@@ -8,6 +8,7 @@ import tarfile
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -19,14 +20,13 @@ from include.registry.base import CHAMPION
 from include.registry.mlflow_registry import MlflowModelRegistry
 from reviewflow.operators import training as ops
 from reviewflow.run_summary import run_summary_uri
-from tests.conftest import AWS_CONN_ID, aws_connection
+from tests.conftest import AWS_CONN_ID, aws_connection, task_context
 from tests.reliability import ReliabilityRecord
 
 TINY = {"max_seq_length": 64, "num_threads": 1, "train_batch_size": 16, "checkpoint_steps": 100, "logging_steps": 2}
 
 
-def context(run_id: str) -> dict[str, Any]:
-    return {"dag_run": SimpleNamespace(run_id=run_id)}
+context = partial(task_context, "reviews_train", "train")  # context(run_id)
 
 
 @pytest.fixture(scope="module")

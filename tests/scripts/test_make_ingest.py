@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.data.make_bad_inputs import BAD, write_outside_link
-from tests.dags.test_bad_inputs import PROBLEMS, SECTION
+from tests.data.make_bad_inputs import BAD, PROBLEMS, SECTION, write_outside_link
 from tests.reliability import ReliabilityRecord
-from tests.scripts.test_make_targets import make
+from tests.scripts.helpers import make
 
 pytestmark = pytest.mark.reliability
 

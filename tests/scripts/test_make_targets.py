@@ -8,10 +8,8 @@ test`` of the chain is what tests/dags runs, in-process); ``make -n`` shows what
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,33 +18,9 @@ from include.processes import is_running
 from include.serving.control import SERVER_MODULE, EndpointClient, read_server_info, running_server, stop_server
 from include.serving.state import EndpointPaths
 from scripts.allow_source import roots_with_source
-from tests.dags.conftest import DAGS_FOLDER, dag_bag, data_root  # noqa: F401 (fixtures)
+from tests.dags.conftest import dag_bag, data_root  # noqa: F401 (fixtures)
 from tests.include.serving.conftest import data_root_with_registry
-
-REPO = DAGS_FOLDER.parent
-RECORDER = """#!/usr/bin/env python3
-import json, os, sys
-with open(os.environ["RECORD"], "a") as out:
-    out.write(json.dumps(sys.argv[1:]) + "\\n")
-"""
-
-
-def make(tmp_path: Path, *args: str, fake_airflow: bool = False) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REVIEWFLOW_", "MAKE"))}
-    env |= {"REVIEWFLOW_DATA_ROOT": str(tmp_path / "data"), "RECORD": str(tmp_path / "airflow.jsonl")}
-    command = ["make", "--no-print-directory", "-C", str(REPO), *args]
-    if fake_airflow:
-        fakes = tmp_path / "bin"
-        fakes.mkdir(exist_ok=True)
-        (fakes / "airflow").write_text(RECORDER)
-        (fakes / "airflow").chmod(0o755)
-        # PATH on make's command line replaces the Makefile's (venv first), so the stand-in is found first.
-        command.append(f"PATH={fakes}:{REPO / '.venv' / 'bin'}:{env['PATH']}")
-        summary_file = tmp_path / "data" / "reports" / "manual__1" / "summary.json"
-        summary_file.parent.mkdir(parents=True, exist_ok=True)
-        summary_file.write_text(json.dumps({"run_key": "manual__1"}))  # what show_summary.py prints afterwards
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-
+from tests.scripts.helpers import make
 
 def airflow_calls(tmp_path: Path) -> list[list[str]]:
     return [json.loads(line) for line in (tmp_path / "airflow.jsonl").read_text().splitlines()]

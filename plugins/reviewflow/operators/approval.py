@@ -36,6 +36,7 @@ from airflow.sdk.definitions.param import ParamsDict
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import load_settings
+from include.lineage_datasets import REGISTRY_NAMESPACES, model_version_dataset, storage_dataset
 from include.registry.approval import (
     GATE_APPROVER,
     TIMEOUT_APPROVER,
@@ -88,9 +89,15 @@ class _RegistryTask(AwsConnectedOperator):
     def publish(
         self, settings: Settings, key: str, summary: dict[str, Any], version: ModelVersion, **extra: Any
     ) -> dict[str, Any]:
-        """Write the version's state (plus ``extra``) into the run summary's ``registry`` section."""
+        """Write the version's state (plus ``extra``) into the run summary's ``registry`` section; the
+        evaluation → the version (whose approval the task sets) is the task's lineage."""
         section = registry_section(summary, version.to_dict(), **extra)
         update_run_summary(settings, key, "registry", section, **self.aws_connection)
+        evaluation = (summary.get("evaluation") or {}).get("evaluation_uri")
+        self.report_lineage(
+            [storage_dataset(evaluation)] if evaluation else [],
+            [model_version_dataset(REGISTRY_NAMESPACES[settings.backend], version.name, version.version)],
+        )
         return section
 
 

@@ -17,7 +17,7 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.config import REPO_ROOT, load_settings
-from include.lineage_datasets import model_version_dataset, storage_dataset
+from include.lineage_datasets import REGISTRY_NAMESPACES, model_version_dataset, storage_dataset
 from include.registry.base import DEFAULT_MODEL_NAME
 from include.registry.lineage import git_commit
 from include.registry.registration import Registration, registration, reused_from
@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from include.registry.base import ModelRegistry, ModelVersion
 
 
-class _RegistersRun:
-    """Around the registry call of both ``register`` operators: read the run and record the version it got."""
+class _RegistersRun(ReportsLineage):
+    """Around the registry call of both ``register`` operators: read the run and record the version it got
+    (in the run summary, and as lineage: the model and its evaluation → the model version)."""
 
     snapshot: str
     curated_uri: str
@@ -81,10 +82,14 @@ class _RegistersRun:
             settings, key, "registry", registry_section(summary, version.to_dict()), self.aws_conn_id,
             region_name=self.region_name,
         )
+        self.report_lineage(
+            [storage_dataset(summary["training"]["model_uri"]), storage_dataset(summary["evaluation"]["evaluation_uri"])],
+            [model_version_dataset(REGISTRY_NAMESPACES[settings.backend], version.name, version.version)],
+        )
         return {"model_name": version.name, "version": version.version, "model_uri": version.model_uri, "status": version.status}
 
 
-class LocalRegisterModelOperator(_RegistersRun, ReportsLineage, BaseOperator):
+class LocalRegisterModelOperator(_RegistersRun, BaseOperator):
     """Register this run's model as ``PendingManualApproval`` with its test metrics and lineage (idempotent per run).
 
     Reads the run summary (``features``, ``training``, ``evaluation``), the training ``metrics.json``
@@ -117,10 +122,6 @@ class LocalRegisterModelOperator(_RegistersRun, ReportsLineage, BaseOperator):
                           version.run_key, version.name, version.version)
         else:
             version = registry.register_version(key, assembled.model_uri, assembled.metrics, assembled.lineage, assembled.params)
-        self.report_lineage(
-            [storage_dataset(assembled.model_uri), storage_dataset(assembled.lineage["evaluation"])],
-            [model_version_dataset("mlflow", version.name, version.version)],
-        )
         return self.registered(settings, key, summary, version)
 
 

@@ -53,7 +53,7 @@ def test_a_missing_step_or_snapshot_is_named() -> None:
     with pytest.raises(RunSummaryError, match=f"{URI} has no 'evaluation' section: run the evaluate task of run run-2 first"):
         assemble({k: v for k, v in SUMMARY.items() if k != "evaluation"})
     with pytest.raises(ValueError, match="resolve_snapshot gave none"):
-        assemble(SUMMARY, snapshot="None")
+        assemble(SUMMARY, snapshot="")
     with pytest.raises(RunSummaryError, match=f"{URI} does not exist: run the training and evaluate tasks of run run-2"):
         require_summary(None, URI, "run-2")
 
