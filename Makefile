@@ -96,7 +96,7 @@ $(REAL_DATA): include/real_data.py | $(INSTALLED)
 real-data: $(REAL_DATA) ## Fetch the IMDB reviews (50k, Maas et al. 2011) into .data/real/ in the Amazon schema; then make run SOURCE=.data/real/imdb_reviews.tsv.gz
 
 run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' params): ingest, train, roll out
-	@if [ -z "$$(python scripts/champion_version.py)" ]; then \
+	@if [ -z "$$(python scripts/alias_version.py champion)" ]; then \
 		conf="$$(python scripts/dag_conf.py reviews_train --conf "$$CONF" --override "$$FIRST_MODEL_CONF")" || exit 2; \
 		echo "No champion yet: training a first model with $$FIRST_MODEL_CONF; it becomes the champion (≈ 3 min)…"; \
 		$(call airflow_dags_test,reviews_train,run-first-model) && python scripts/show_summary.py; \
@@ -105,10 +105,13 @@ run: ingest ## The whole lifecycle on the sample (or SOURCE=…; CONF='{…}' pa
 	echo "Training the challenger on the new snapshot (features, fine-tuning, evaluation: ≈ 5 min on 2 CPU cores)…"; \
 	$(call airflow_dags_test,reviews_train,run-train)
 	@python scripts/show_summary.py
-	@conf="$$(python scripts/dag_conf.py reviews_rollout --conf "$$CONF")" || exit 2; \
-	echo "Rolling the approved challenger out beside the champion on the local endpoint (≈ 2 min)…"; \
-	$(call airflow_dags_test,reviews_rollout,run-rollout)
-	@python scripts/show_summary.py
+	@if [ -z "$$(python scripts/alias_version.py challenger)" ]; then \
+		echo "No approved challenger to roll out: the registry section above says what became of this model."; \
+	else \
+		conf="$$(python scripts/dag_conf.py reviews_rollout --conf "$$CONF")" || exit 2; \
+		echo "Rolling the approved challenger out beside the champion on the local endpoint (≈ 2 min)…"; \
+		$(call airflow_dags_test,reviews_rollout,run-rollout) && python scripts/show_summary.py; \
+	fi
 
 ingest: install $(if $(SOURCE),,$(SAMPLE)) ## Run reviews_ingest alone through Airflow on SOURCE=… (default: the sample); CONF='{…}' params
 	$(if $(LINEAGE_LOG),@mkdir -p '$(dir $(LINEAGE_LOG))')

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from include.processes import is_running
+from include.registry.base import CHALLENGER, CHAMPION
+from include.registry.mlflow_registry import MlflowModelRegistry
 from include.serving.control import SERVER_MODULE, EndpointClient, read_server_info, running_server, stop_server
 from include.serving.state import EndpointPaths
 from scripts.allow_source import roots_with_source
@@ -47,9 +49,20 @@ def test_make_help_shows_how_to_pass_params(tmp_path: Path) -> None:
     assert "CONF='{…}'" in targets["run"] and "CONF='{…}'" in targets["ingest"]
     assert """CONF='{"min_rows": 500, "epochs": 1}' (run, ingest: DAG params as JSON""" in shown.stdout
 
-def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(tmp_path: Path) -> None:
+def registry_with_aliases(served_registry: Path, data_root: Path, aliases: dict[str, str]) -> None:
+    """A copy of the served registry (versions 1 and 2) under ``data_root`` with exactly ``aliases`` set: the
+    registry a stand-in ``airflow`` run would leave (it trains and approves nothing)."""
+    registry = MlflowModelRegistry.for_data_root(data_root_with_registry(served_registry, data_root))
+    for alias in (CHAMPION, CHALLENGER):
+        registry.remove_alias(alias)
+    for alias, version in aliases.items():
+        registry.set_alias(alias, version)
+
+
+def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(tmp_path: Path, served_registry: Path) -> None:
     source = tmp_path / "reviews.tsv.gz"
     conf = json.dumps({"min_rows": 500, "max_rejected_share": 0.1, "seed": 3, "categories": ["Books"], "round_size": 50})
+    registry_with_aliases(served_registry, tmp_path / "data", {CHALLENGER: "2"})  # no champion; an approved challenger
 
     result = make(tmp_path, "run", f"SOURCE={source}", f"CONF={conf}", fake_airflow=True)
 
@@ -65,13 +78,20 @@ def test_make_run_trains_a_first_champion_then_the_challenger_and_rolls_it_out(t
     assert rollout == {"seed": 3, "round_size": 50}
 
 
-def test_make_run_with_a_champion_trains_only_the_challenger(tmp_path: Path, served_registry: Path) -> None:
-    data_root_with_registry(served_registry, tmp_path / "data")  # version 1 is champion
+@pytest.mark.parametrize(("challenger", "dags"), [
+    ("2", ["reviews_ingest", "reviews_train", "reviews_rollout"]),
+    (None, ["reviews_ingest", "reviews_train"]),  # e.g. the challenger is the model of an earlier run, reused
+])
+def test_make_run_with_a_champion_trains_the_challenger_and_rolls_out_only_an_approved_one(
+    tmp_path: Path, served_registry: Path, challenger: str | None, dags: list[str]
+) -> None:
+    registry_with_aliases(served_registry, tmp_path / "data", {CHAMPION: "1"} | ({CHALLENGER: challenger} if challenger else {}))
 
     result = make(tmp_path, "run", f"SOURCE={tmp_path / 'reviews.tsv'}", fake_airflow=True)
 
     assert result.returncode == 0, result.stdout + result.stderr
-    assert [call[2] for call in airflow_calls(tmp_path)] == ["reviews_ingest", "reviews_train", "reviews_rollout"]
+    assert [call[2] for call in airflow_calls(tmp_path)] == dags
+    assert ("No approved challenger to roll out" in result.stdout) is (challenger is None)
 
 
 @pytest.mark.parametrize(
