@@ -34,12 +34,14 @@ def category_filter(categories: list[str] | None) -> str:
 
 
 Engine = Literal["duckdb", "athena"]
-# The row's 15 raw fields as one string, and each engine's 64-bit hash of a string: the only
-# functions the two dialects spell differently.
-ROW_CONTENT = " || chr(9) || ".join(f"coalesce({column}, '')" for column in REVIEW_COLUMNS)
+# Each engine's 64-bit hash of the row's 15 raw fields, a missing field counting as empty: the only
+# functions the two dialects spell differently. Trino hashes the fields joined by tabs (which no
+# field holds); DuckDB's hash takes the fields as arguments, which spares building that string
+# (half the time of the concatenation's hash on 1M rows).
+FIELDS = [f"coalesce({column}, '')" for column in REVIEW_COLUMNS]
 ROW_HASH: dict[Engine, str] = {
-    "duckdb": f"hash({ROW_CONTENT})",
-    "athena": f"from_big_endian_64(xxhash64(to_utf8({ROW_CONTENT})))",
+    "duckdb": f"hash({', '.join(FIELDS)})",
+    "athena": f"from_big_endian_64(xxhash64(to_utf8({' || chr(9) || '.join(FIELDS)})))",
 }
 
 
