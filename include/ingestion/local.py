@@ -1,4 +1,4 @@
-"""The ``local`` ingestion engine: DuckDB runs the same classification SQL Athena runs."""
+"""The ``local`` ingestion engine: DuckDB runs the field checks Athena runs, and the same review-id rule by rowid."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from include.atomic import staged_directory
 from include.caching import SNAPSHOT_MANIFEST, content_fingerprint
 from include.ingestion.counts import IngestCounts, check_counts
 from include.ingestion.schema import SourceError, SourceFormat
-from include.ingestion.sql import classified_relation, duckdb_raw_relation, quote_literal, selects, source_name
+from include.ingestion.sql import checked_relation, duckdb_raw_relation, quote_literal, selects, source_name, sql_template
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def ingest_with_duckdb(
         with readable_copies(source_files, curated_dir.with_name(f".{curated_dir.name}.decompressed")) as read_as:
             raw = duckdb_raw_relation(fmt, read_as)
             try:
-                con.execute(f"CREATE TEMP TABLE classified AS SELECT * FROM {classified_relation(raw, 'duckdb', newest)}")
+                checked = checked_relation(raw, "duckdb", newest)
+                con.execute(f"CREATE TEMP TABLE classified AS SELECT *, field_reject_reason AS reject_reason FROM {checked}")
             except duckdb.Error as error:
                 # Input the reader cannot decode at all (a damaged Parquet page or header), as opposed to
                 # rows it rejects: InvalidInputException, or DuckDB's bare Error from its Thrift decoder.
@@ -75,6 +76,7 @@ def ingest_with_duckdb(
                     raise
                 reason = str(error).splitlines()[0].strip()
                 raise SourceError(f"{', '.join(files)}: unreadable {fmt} data ({reason})") from error
+            con.execute(sql_template("duckdb/reject_repeated_review_ids"))
             if fmt == "tsv":
                 _add_reader_rejects(con, read_as)
         queries = selects("classified", categories)

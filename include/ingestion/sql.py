@@ -45,18 +45,27 @@ ROW_HASH: dict[Engine, str] = {
 }
 
 
-def classified_relation(raw_reviews: str, engine: Engine, latest_review_date: dt.date) -> str:
-    """The shared classification query over ``raw_reviews``, as a parenthesised relation.
+def checked_relation(raw_reviews: str, engine: Engine, latest_review_date: dt.date) -> str:
+    """The shared field checks over ``raw_reviews`` (``check_reviews.sql``), as a parenthesised relation.
 
     :param latest_review_date: the newest acceptable ``review_date`` (the run's date).
     """
-    query = sql_template("classify_reviews").format(
+    query = sql_template("check_reviews").format(
         raw_reviews=raw_reviews,
         row_hash=ROW_HASH[engine],
         earliest_review_date=EARLIEST_REVIEW_DATE.isoformat(),
         latest_review_date=latest_review_date.isoformat(),
     )
     return "(" + query + ")"
+
+
+def classified_relation(raw_reviews: str, engine: Engine, latest_review_date: dt.date) -> str:
+    """The shared classification over ``raw_reviews``: field checks, then the review-id rule, as one relation.
+
+    :param latest_review_date: the newest acceptable ``review_date`` (the run's date).
+    """
+    checked = checked_relation(raw_reviews, engine, latest_review_date)
+    return "(" + sql_template("classify_reviews").format(checked=checked) + ")"
 
 
 def selects(classified: str, categories: list[str] | None) -> dict[str, str]:

@@ -23,7 +23,7 @@ from include.ingestion.schema import (
     parquet_footer_size,
     source_format,
 )
-from include.ingestion.sql import category_filter
+from include.ingestion.sql import category_filter, classified_relation, duckdb_raw_relation
 from include.sample_data import BAD_ROW_KINDS, SampleSpec, generate_rows, write_sample
 from tests.reliability import ReliabilityRecord
 
@@ -158,6 +158,37 @@ def test_duplicate_ids_keep_one_identical_row_and_no_conflicting_one(tmp_path: P
     assert duplicates == sorted([("a.tsv", rows[0][2]), ("a.tsv", rows[0][2]), ("b.tsv", rows[1][2])])
     curated = duckdb.sql(f"SELECT review_id FROM read_parquet('{result.curated_dir}/*/*.parquet')").fetchall()
     assert len({r[0] for r in curated}) == len(curated) == 59 and (rows[5][2],) not in curated
+
+
+def test_the_local_review_id_rule_classifies_as_the_shared_sql_athena_runs(tmp_path: Path) -> None:
+    """DuckDB applies the review-id rule by rowid (duckdb/reject_repeated_review_ids.sql); Athena runs the
+    window of classify_reviews.sql. Both, run here on the same files, give every row the same outcome."""
+    rows = good_rows(30)
+
+    def changed(row: list[str], field: str, value: str) -> list[str]:
+        copy = list(row)
+        copy[REVIEW_COLUMNS.index(field)] = value
+        return copy
+
+    files = [
+        write_tsv(tmp_path / "a.tsv", ["\t".join(r) for r in rows[:20] + [rows[0], rows[0], rows[3], changed(rows[6], "review_body", "")]]),
+        write_tsv(tmp_path / "b.tsv", ["\t".join(r) for r in rows[20:] + [rows[1], rows[3], changed(rows[3], "total_votes", "99"), rows[6]]]),
+    ]
+    run_date = dt.date(2030, 1, 1)
+    result = ingest_with_duckdb(
+        files, "tsv", tmp_path / "curated" / "snapshot=s", tmp_path / "rejected" / "snapshot=s",
+        max_rejected_share=0.5, latest_review_date=run_date,
+    )
+    rejected = pq.read_table(result.rejected_dir / "rejected.parquet").to_pylist()
+    curated = duckdb.sql(f"SELECT review_id FROM read_parquet('{result.curated_dir}/*/*.parquet')").fetchall()
+    local = sorted([(Path(r["source_file"]).name, r["review_id"], r["reject_reason"]) for r in rejected])
+    raw = duckdb_raw_relation("tsv", {str(f): str(f) for f in files})
+    shared = duckdb.sql(f"SELECT source_file, review_id, reject_reason FROM {classified_relation(raw, 'duckdb', run_date)}").fetchall()
+    assert local == sorted((Path(f).name, review_id, reason) for f, review_id, reason in shared if reason is not None)
+    assert sorted(r[0] for r in curated) == sorted(review_id for _, review_id, reason in shared if reason is None)
+    assert {reason for *_, reason in local} == {
+        "review_id: duplicate of an identical row", "review_id: shared by rows with different content", "review_body: empty",
+    }
 
 
 @pytest.mark.reliability
