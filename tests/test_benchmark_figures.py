@@ -25,8 +25,16 @@ QUOTED: list[tuple[str, str, str, int]] = [
     ("README.md", "training.json", "sample.macro_f1", 3),
     ("README.md", "training.json", "sample.baseline_macro_f1", 3),
     ("README.md", "caching.json", "second_run_ratio", 3),
+    ("README.md", "learning_curve.json", "points.2.macro_f1", 3),
+    ("README.md", "learning_curve.json", "points.2.baseline_macro_f1", 3),
+    ("README.md", "learning_curve.json", "points.2.macro_f1_diff_ci95_low", 4),
+    ("README.md", "learning_curve.json", "points.2.macro_f1_diff_ci95_high", 3),
     ("docs/benchmarks.md", "ingest.json", "runs.1.speedup", 2),
     ("docs/benchmarks.md", "ingest.json", "runs.1.ours_vs_floor", 2),
+    ("docs/benchmarks.md", "ingest.json", "runs.0.ours_vs_floor", 2),
+    ("docs/benchmarks.md", "ingest.json", "runs.1.seconds", 2),
+    ("docs/benchmarks.md", "ingest.json", "runs.1.floor_seconds", 2),
+    ("docs/benchmarks.md", "ingest.json", "runs.1.baseline_seconds", 2),
     ("docs/benchmarks.md", "quality.json", "speedup", 2),
     ("docs/benchmarks.md", "quality.json", "median_speedup", 2),
     ("docs/benchmarks.md", "features.json", "speedup", 2),
@@ -54,23 +62,15 @@ QUOTED: list[tuple[str, str, str, int]] = [
         for i in range(4)
     ),
     *(
-        ("docs/model-quality.md", "learning_curve.json", f"points.{i}.{key}", decimals)
+        ("docs/model-quality.md", "learning_curve.json", f"points.{i}.{key}", 4)
         for i in range(3)
-        for key, decimals in (("macro_f1", 4), ("macro_f1_diff_ci95_low", 4), ("macro_f1_diff_ci95_high", 4))
+        for key in ("macro_f1", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
     *(
         (document, "experiments/mean_head_tail_512_2epochs_4k.json", key, 4)
         for document in ("docs/model-quality.md", "docs/benchmarks.md")
         for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
-    ("docs/benchmarks.md", "ingest.json", "runs.0.ours_vs_floor", 2),
-    ("docs/benchmarks.md", "ingest.json", "runs.1.seconds", 2),
-    ("docs/benchmarks.md", "ingest.json", "runs.1.floor_seconds", 2),
-    ("docs/benchmarks.md", "ingest.json", "runs.1.baseline_seconds", 2),
-    ("README.md", "learning_curve.json", "points.2.macro_f1", 3),
-    ("README.md", "learning_curve.json", "points.2.baseline_macro_f1", 3),
-    ("README.md", "learning_curve.json", "points.2.macro_f1_diff_ci95_low", 4),
-    ("README.md", "learning_curve.json", "points.2.macro_f1_diff_ci95_high", 3),
     *(
         ("docs/model-quality.md", "balancing.json", f"results.{i}.{key}", 4)
         for i in range(4)
@@ -89,7 +89,7 @@ def as_printed(value: float, decimals: int) -> str:
     return f"{value:.{decimals}f}".replace("-", "−")
 
 
-@pytest.mark.parametrize(("document", "results", "path", "decimals"), QUOTED, ids=lambda p: str(p))
+@pytest.mark.parametrize(("document", "results", "path", "decimals"), QUOTED, ids=str)
 def test_the_docs_quote_the_committed_figure(document: str, results: str, path: str, decimals: int) -> None:
     value = value_at(json.loads((RESULTS / results).read_text()), path)
     figure = as_printed(value, decimals)
