@@ -233,7 +233,8 @@ def test_a_kill_during_the_rounds_resumes_from_the_last_committed_round(
     reliability.path = "reviews_rollout through dag.test() in a subprocess, then the run again"
     reliability.tried = "SIGKILL the process running the DAG once 3 rounds are committed; then the same run (same run id)"
     registry = register(rollout_root, {"1": "positive", "2": "positive"}, approved={"1", "2"})
-    conf = {"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE}
+    # Throttled: unthrottled, a slow machine's first rounds spent the whole budget and it decided before the kill.
+    conf = {"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE, "replay_rate": 40}
     at = dt.datetime(2026, 11, 3, 6, 0, tzinfo=dt.UTC)
     process = subprocess.Popen([sys.executable, "-c", RUN_ROLLOUT, str(DAGS_FOLDER), at.isoformat(), json.dumps(conf)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
