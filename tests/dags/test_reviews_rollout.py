@@ -53,7 +53,12 @@ from tests.reliability import ReliabilityRecord
 # allows, and a promotion or a guardrail drop would need every one of the 10,000 draws to agree. In the
 # simulator (include/rollout/simulate.py) this setting keeps the champion in 4,999 runs of 5,000; at the
 # defaults (P(best) >= 0.95 after 40 rewards) alike models promote the challenger in about one run of five.
-UNDECIDABLE = {"budget_requests": 800, "min_rewarded_per_arm": 1000, "p_best_threshold": 1.0, "guardrail_probability": 1.0}
+# The replay is throttled so the budget lasts at least 20 s: unthrottled, a slow machine's first rounds spent
+# all of it before a test could act between rounds (kill the run, see a late challenger join).
+UNDECIDABLE = {
+    "budget_requests": 800, "min_rewarded_per_arm": 1000, "p_best_threshold": 1.0, "guardrail_probability": 1.0,
+    "replay_rate": 40,
+}
 # reviews_rollout through dag.test() in a process of its own: argv = DAGs folder, logical date, conf (JSON).
 RUN_ROLLOUT = (
     "import datetime as dt, json, sys; from airflow.dag_processing.dagbag import DagBag; "
@@ -233,8 +238,7 @@ def test_a_kill_during_the_rounds_resumes_from_the_last_committed_round(
     reliability.path = "reviews_rollout through dag.test() in a subprocess, then the run again"
     reliability.tried = "SIGKILL the process running the DAG once 3 rounds are committed; then the same run (same run id)"
     registry = register(rollout_root, {"1": "positive", "2": "positive"}, approved={"1", "2"})
-    # Throttled: unthrottled, a slow machine's first rounds spent the whole budget and it decided before the kill.
-    conf = {"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE, "replay_rate": 40}
+    conf = {"challenger_version": "2", **FAST_ROLLOUT, **UNDECIDABLE}
     at = dt.datetime(2026, 11, 3, 6, 0, tzinfo=dt.UTC)
     process = subprocess.Popen([sys.executable, "-c", RUN_ROLLOUT, str(DAGS_FOLDER), at.isoformat(), json.dumps(conf)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
