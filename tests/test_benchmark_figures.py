@@ -67,7 +67,8 @@ QUOTED: list[tuple[str, str, str, int]] = [
         for key in ("macro_f1", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
     *(
-        (document, "experiments/mean_head_tail_512_2epochs_4k.json", key, 4)
+        (document, f"experiments/{run}.json", key, 4)
+        for run in ("mean_head_tail_512_2epochs_4k", "mean_head_tail_512_2epochs_lr1e-4_4k")
         for document in ("docs/model-quality.md", "docs/benchmarks.md")
         for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
