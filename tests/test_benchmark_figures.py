@@ -73,6 +73,10 @@ QUOTED: list[tuple[str, str, str, int]] = [
         for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
     *(
+        ("docs/model-quality.md", "experiments/mean_head_tail_512_2epochs_lr1.5e-4_4k.json", key, 4)
+        for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
+    ),
+    *(
         ("docs/model-quality.md", "balancing.json", f"results.{i}.{key}", 4)
         for i in range(4)
         for key in ("downsample_macro_f1", "class_weights_macro_f1")
