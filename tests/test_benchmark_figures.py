@@ -68,12 +68,12 @@ QUOTED: list[tuple[str, str, str, int]] = [
     ),
     *(
         (document, f"experiments/{run}.json", key, 4)
-        for run in ("mean_head_tail_512_2epochs_4k", "mean_head_tail_512_2epochs_lr1e-4_4k")
-        for document in ("docs/model-quality.md", "docs/benchmarks.md")
-        for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
-    ),
-    *(
-        ("docs/model-quality.md", "experiments/mean_head_tail_512_2epochs_lr1.5e-4_4k.json", key, 4)
+        for run, documents in (
+            ("mean_head_tail_512_2epochs_4k", ("docs/model-quality.md", "docs/benchmarks.md")),
+            ("mean_head_tail_512_2epochs_lr1e-4_4k", ("docs/model-quality.md", "docs/benchmarks.md")),
+            ("mean_head_tail_512_2epochs_lr1.5e-4_4k", ("docs/model-quality.md",)),
+        )
+        for document in documents
         for key in ("macro_f1", "macro_f1_diff", "macro_f1_diff_ci95_low", "macro_f1_diff_ci95_high")
     ),
     *(
